@@ -1,0 +1,619 @@
+"""ArchConfig: one validated description of a decoder-only transformer LM.
+
+Field names follow HuggingFace ``transformers`` wherever HF has a name for the
+knob (``hidden_size``, ``num_key_value_heads``, ``rope_scaling`` ...), so a user
+who knows HF configs can read ours. Knobs that HF spreads over model classes
+(where the norm sits, whether the MLP is gated) get explicit names here.
+
+An ArchConfig is immutable and always valid: ``__post_init__`` checks every
+field, collects *all* problems, and raises one :class:`ConfigError` whose
+message names each field and a concrete fix. Use :meth:`ArchConfig.replace` to
+derive a variant (it re-validates).
+
+This module imports no torch: it must stay fast enough for ``archsmith count``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+# --- vocabularies of allowed names -------------------------------------------------------
+
+POSITION_TYPES = ("rope", "alibi", "learned", "none")
+NORM_TYPES = ("rmsnorm", "layernorm")
+# Where the norms sit in a block:
+#   pre       x + f(norm(x))                      GPT-2, Llama, almost every modern LM
+#   post      norm(x + f(x))                      the original Transformer, BERT, OPT-350m
+#   peri      x + norm_out(f(norm_in(x)))         Peri-LN paper, Gemma 2/3 "sandwich" norm
+#   reordered x + norm(f(x))                      OLMo-2 (a norm on each branch output only)
+NORM_SCHEMES = ("pre", "post", "peri", "reordered")
+MLP_TYPES = ("gated", "plain")
+# Activation names are HF's ACT2FN names, so export needs no translation.
+#   gelu = exact erf GELU; gelu_pytorch_tanh and gelu_new = tanh approximation (two HF
+#   implementations that differ in the last bits, kept apart for exact parity).
+ACTIVATIONS = ("silu", "gelu", "gelu_pytorch_tanh", "gelu_new", "relu", "relu2")
+QK_NORMS = ("none", "head", "full")
+LAYER_TYPES = ("full_attention", "sliding_attention")
+
+# RoPE scaling: which keys each type requires and which it allows besides.
+ROPE_SCALING_KEYS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "linear": (frozenset({"factor"}), frozenset()),
+    "dynamic": (frozenset({"factor"}), frozenset({"original_max_position_embeddings"})),
+    "yarn": (
+        frozenset({"factor"}),
+        frozenset(
+            {
+                "original_max_position_embeddings",
+                "attention_factor",
+                "beta_fast",
+                "beta_slow",
+                "mscale",
+                "mscale_all_dim",
+                "truncate",
+            }
+        ),
+    ),
+    "llama3": (
+        frozenset({"factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings"}),
+        frozenset(),
+    ),
+    "longrope": (
+        frozenset({"short_factor", "long_factor"}),
+        frozenset({"factor", "original_max_position_embeddings", "attention_factor"}),
+    ),
+}
+ROPE_SCALING_TYPES = tuple(ROPE_SCALING_KEYS)
+
+VOCAB_ALIGNMENT = 64
+
+
+@dataclass(frozen=True)
+class ArchConfig:
+    """A decoder-only transformer LM, complete enough to size, build and export.
+
+    Defaults describe a Llama-style block (pre-RMSNorm, SwiGLU, RoPE, no biases).
+    ``num_key_value_heads`` and ``head_dim`` default to MHA and hidden/heads and are
+    stored resolved, as transformers does.
+    """
+
+    # --- sizes
+    vocab_size: int = 32000
+    hidden_size: int = 4096
+    num_hidden_layers: int = 32
+    num_attention_heads: int = 32
+    num_key_value_heads: int | None = None  # None -> num_attention_heads (MHA); 1 -> MQA
+    head_dim: int | None = None  # None -> hidden_size // num_attention_heads
+    intermediate_size: int = 11008
+    max_position_embeddings: int = 4096
+
+    # --- attention
+    qkv_bias: bool = False  # bias on q/k/v projections (Qwen2, GPT-2, NeoX, Bloom)
+    attn_out_bias: bool = False  # bias on the output projection (GPT-2, NeoX, Bloom)
+    qk_norm: str = "none"  # "head": per-head norm over head_dim (Qwen3); "full": over all heads (OLMo-2)
+    sliding_window: int | None = None  # window size in tokens (Mistral)
+    layer_types: tuple[str, ...] | None = None  # per-layer "full_attention"/"sliding_attention"; None -> all sliding if a window is set
+    attn_logit_softcapping: float | None = None  # cap * tanh(scores / cap) (Gemma 2)
+    final_logit_softcapping: float | None = None  # same on the LM-head logits (Gemma 2)
+
+    # --- positions
+    position_embedding: str = "rope"  # rope | alibi | learned | none
+    rope_theta: float = 10000.0
+    rope_scaling: dict[str, Any] | None = None  # {"rope_type": "linear"|"dynamic"|"yarn"|"llama3"|"longrope", ...}
+    partial_rotary_factor: float = 1.0  # fraction of head_dim that is rotated (GPT-NeoX, Phi)
+    rope_interleaved: bool = False  # False: rotate-half layout (HF/Llama); True: interleaved pairs (GPT-J, Meta)
+
+    # --- norms
+    norm_type: str = "rmsnorm"  # rmsnorm | layernorm
+    norm_eps: float = 1e-5
+    norm_bias: bool = False  # LayerNorm bias
+    norm_weight: bool = True  # learned elementwise scale; False = non-parametric norm (OLMo-1)
+    norm_unit_offset: bool = False  # scale by (1 + w) with w initialised at 0 (Gemma)
+    norm_weight_in_fp32: bool = False  # multiply by the weight before casting back (OLMo-2, Gemma); Llama casts first
+    norm_scheme: str = "pre"  # pre | post | peri | reordered (see NORM_SCHEMES)
+    final_norm: bool = True  # a norm before the LM head
+
+    # --- feed-forward
+    mlp_type: str = "gated"  # gated: down(act(gate(x)) * up(x)); plain: down(act(up(x)))
+    hidden_act: str = "silu"  # gated+silu = SwiGLU, gated+gelu* = GeGLU, gated+relu = ReGLU
+    mlp_bias: bool = False
+
+    # --- residual stream and embeddings
+    parallel_residual: bool = False  # x + attn(ln1(x)) + mlp(ln2(x)) (GPT-J, GPT-NeoX)
+    parallel_shared_norm: bool = False  # parallel residual with one norm for both branches (GPT-J, Falcon)
+    scale_embeddings: bool = False  # multiply token embeddings by sqrt(hidden_size) (Gemma)
+    embedding_norm: bool = False  # a norm right after the embedding (Bloom)
+    tie_word_embeddings: bool = True
+    lm_head_bias: bool = False
+
+    # --- training-time details
+    attention_dropout: float = 0.0
+    hidden_dropout: float = 0.0  # on each branch output before the residual add
+    embedding_dropout: float = 0.0
+    initializer_range: float = 0.02
+    torch_dtype: str | None = None  # dtype the weights are meant for ("bfloat16", ...), informational
+
+    name: str | None = None  # a label for reports
+
+    def __post_init__(self) -> None:
+        problems = _check_types(self)
+        if problems:  # values of the wrong type make the range checks meaningless
+            raise ConfigError(problems)
+        # Resolve the two derived defaults the way transformers does, then check everything.
+        if self.num_key_value_heads is None:
+            object.__setattr__(self, "num_key_value_heads", self.num_attention_heads)
+        if self.rope_scaling is not None:
+            object.__setattr__(self, "rope_scaling", _normalise_rope_scaling(self.rope_scaling))
+        if self.layer_types is not None:
+            object.__setattr__(self, "layer_types", tuple(self.layer_types))
+        problems = _check_values(self)
+        if problems:
+            raise ConfigError(problems)
+        if self.head_dim is None:
+            object.__setattr__(self, "head_dim", self.hidden_size // self.num_attention_heads)
+        rotary_problems = _check_rotary(self)
+        if rotary_problems:
+            raise ConfigError(rotary_problems)
+
+    # --- derived quantities -------------------------------------------------------------
+
+    @property
+    def q_dim(self) -> int:
+        """Width of all query heads together (may differ from hidden_size when head_dim is explicit)."""
+        return self.num_attention_heads * self.head_dim
+
+    @property
+    def kv_dim(self) -> int:
+        """Width of all key (or value) heads together."""
+        return self.num_key_value_heads * self.head_dim
+
+    @property
+    def rotary_dim(self) -> int:
+        """How many dimensions of each head RoPE rotates (0 without RoPE)."""
+        if self.position_embedding != "rope":
+            return 0
+        return int(self.head_dim * self.partial_rotary_factor)
+
+    @property
+    def attention_kind(self) -> str:
+        """'MHA', 'GQA' or 'MQA'."""
+        if self.num_key_value_heads == self.num_attention_heads:
+            return "MHA"
+        return "MQA" if self.num_key_value_heads == 1 else "GQA"
+
+    @property
+    def rope_type(self) -> str:
+        """'default' when RoPE is unscaled, else the scaling type."""
+        return "default" if self.rope_scaling is None else self.rope_scaling["rope_type"]
+
+    def layer_is_sliding(self, layer: int) -> bool:
+        """Whether ``layer`` attends through the sliding window."""
+        if self.sliding_window is None:
+            return False
+        if self.layer_types is None:
+            return True
+        return self.layer_types[layer] == "sliding_attention"
+
+    def warnings(self) -> list[str]:
+        """Problems that do not make the config invalid but cost speed (each with its fix)."""
+        found = []
+        if self.vocab_size % VOCAB_ALIGNMENT:
+            padded = _round_up(self.vocab_size, VOCAB_ALIGNMENT)
+            found.append(
+                f"vocab_size={self.vocab_size} is not a multiple of {VOCAB_ALIGNMENT}, which slows the "
+                f"embedding and LM-head matmuls on GPUs; fix: pad it to vocab_size={padded}"
+            )
+        return found
+
+    # --- (de)serialisation --------------------------------------------------------------
+
+    def replace(self, **changes: Any) -> ArchConfig:
+        """A copy with some fields changed, validated again.
+
+        ``head_dim`` is re-derived when the width or head count changes and it was
+        not explicit (i.e. equal to hidden/heads before).
+        """
+        if "head_dim" not in changes and ({"hidden_size", "num_attention_heads"} & changes.keys()):
+            if self.head_dim * self.num_attention_heads == self.hidden_size:
+                changes["head_dim"] = None
+        if "num_key_value_heads" not in changes and "num_attention_heads" in changes:
+            if self.num_key_value_heads == self.num_attention_heads:
+                changes["num_key_value_heads"] = None
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field, JSON-ready. ``from_dict(to_dict())`` gives an equal config."""
+        out = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, tuple):
+                value = list(value)
+            elif isinstance(value, dict):
+                value = json.loads(json.dumps(value))
+            out[f.name] = value
+        return out
+
+    def to_json(self, indent: int = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_json() + "\n")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ArchConfig:
+        """Build from an archsmith dict. Unknown keys are errors (with a did-you-mean)."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"an archsmith config must be a JSON object, got {type(data).__name__}")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = [k for k in data if k not in names]
+        if unknown:
+            raise ConfigError([_unknown_key_message(k, names) for k in unknown])
+        return cls(**data)
+
+    @classmethod
+    def from_json(cls, text: str) -> ArchConfig:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"broken JSON at line {e.lineno}, column {e.colno}: {e.msg}; fix the file") from None
+        return cls.from_dict(data)
+
+
+# --- validation ------------------------------------------------------------------------------
+
+
+def _field_types() -> dict[str, Any]:
+    return typing.get_type_hints(ArchConfig)
+
+
+def _check_types(cfg: ArchConfig) -> list[str]:
+    """Each field holds a value of its declared type (ints are accepted for floats)."""
+    problems = []
+    for name, hint in _FIELD_TYPES.items():
+        value = getattr(cfg, name)
+        if not _isinstance(value, hint):
+            problems.append(
+                f"{name}: expected {_describe(hint)}, got {type(value).__name__} {value!r}; fix: give {_describe(hint)}"
+            )
+        elif isinstance(value, int) and not isinstance(value, bool) and _base(hint) is float:
+            object.__setattr__(cfg, name, float(value))
+    return problems
+
+
+_UNION_ORIGINS = (typing.Union, types.UnionType)
+
+
+def _base(hint: Any) -> Any:
+    """``float`` for ``float | None``; the hint itself when it is not optional."""
+    if typing.get_origin(hint) in _UNION_ORIGINS:
+        return next(a for a in typing.get_args(hint) if a is not type(None))
+    return hint
+
+
+def _isinstance(value: Any, hint: Any) -> bool:
+    origin = typing.get_origin(hint)
+    if origin in _UNION_ORIGINS:
+        return any(_isinstance(value, a) for a in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if hint is str:
+        return isinstance(value, str)
+    if origin is tuple:
+        return isinstance(value, (tuple, list)) and all(isinstance(v, str) for v in value)
+    if origin is dict:
+        return isinstance(value, dict) and all(isinstance(k, str) for k in value)
+    raise TypeError(f"unhandled type hint {hint}")  # a bug in this module, not in the user's input
+
+
+def _describe(hint: Any) -> str:
+    origin = typing.get_origin(hint)
+    if origin in _UNION_ORIGINS:
+        return " or ".join(_describe(a) for a in typing.get_args(hint))
+    if hint is type(None):
+        return "null"
+    if origin is tuple:
+        return "a list of strings"
+    if origin is dict:
+        return "an object"
+    return {int: "an integer", float: "a finite number", bool: "true/false", str: "a string"}[hint]
+
+
+def _check_values(cfg: ArchConfig) -> list[str]:
+    problems: list[str] = []
+    for name in (
+        "vocab_size",
+        "hidden_size",
+        "num_hidden_layers",
+        "num_attention_heads",
+        "num_key_value_heads",
+        "intermediate_size",
+        "max_position_embeddings",
+    ):
+        if getattr(cfg, name) < 1:
+            problems.append(f"{name}={getattr(cfg, name)} must be at least 1; fix: give a positive size")
+    if cfg.head_dim is not None and cfg.head_dim < 1:
+        problems.append(f"head_dim={cfg.head_dim} must be at least 1; fix: give a positive size or null")
+    if problems:  # divisibility checks below need positive sizes
+        return problems + _check_names(cfg) + _check_scalars(cfg)
+
+    h, n, kv = cfg.hidden_size, cfg.num_attention_heads, cfg.num_key_value_heads
+    if cfg.head_dim is None and h % n:
+        problems.append(
+            f"hidden_size={h} is not divisible by num_attention_heads={n} (and head_dim is not given); "
+            f"fix: hidden_size={' or '.join(map(str, nearest_multiples(h, n)))} for {n} heads, "
+            f"or num_attention_heads={' or '.join(map(str, suggest_head_counts(h, n)))} for hidden_size={h}, "
+            f"or set head_dim explicitly"
+        )
+    if n % kv:
+        problems.append(
+            f"num_attention_heads={n} is not divisible by num_key_value_heads={kv}; "
+            f"fix: num_key_value_heads={' or '.join(map(str, nearest_divisors(n, kv)))}"
+        )
+    return problems + _check_names(cfg) + _check_scalars(cfg) + _check_positions(cfg) + _check_window(cfg)
+
+
+def _choice_problem(name: str, value: str, allowed: tuple[str, ...]) -> list[str]:
+    if value in allowed:
+        return []
+    return [f"{name}={value!r} is not known; fix: use one of {', '.join(allowed)}"]
+
+
+def _check_names(cfg: ArchConfig) -> list[str]:
+    return (
+        _choice_problem("position_embedding", cfg.position_embedding, POSITION_TYPES)
+        + _choice_problem("norm_type", cfg.norm_type, NORM_TYPES)
+        + _choice_problem("norm_scheme", cfg.norm_scheme, NORM_SCHEMES)
+        + _choice_problem("mlp_type", cfg.mlp_type, MLP_TYPES)
+        + _choice_problem("hidden_act", cfg.hidden_act, ACTIVATIONS)
+        + _choice_problem("qk_norm", cfg.qk_norm, QK_NORMS)
+    )
+
+
+def _check_scalars(cfg: ArchConfig) -> list[str]:
+    problems = []
+    for name in ("attention_dropout", "hidden_dropout", "embedding_dropout"):
+        p = getattr(cfg, name)
+        if not 0.0 <= p < 1.0:
+            problems.append(f"{name}={p} must be in [0, 1); fix: use e.g. 0.0 or 0.1")
+    for name in ("norm_eps", "initializer_range", "rope_theta"):
+        if getattr(cfg, name) <= 0:
+            problems.append(f"{name}={getattr(cfg, name)} must be positive")
+    for name in ("attn_logit_softcapping", "final_logit_softcapping"):
+        cap = getattr(cfg, name)
+        if cap is not None and cap <= 0:
+            problems.append(f"{name}={cap} must be positive; fix: a cap such as 50.0, or null to disable")
+    if cfg.norm_unit_offset and not cfg.norm_weight:
+        problems.append("norm_unit_offset=true needs norm_weight=true (the offset applies to the weight)")
+    if cfg.norm_bias and cfg.norm_type != "layernorm":
+        problems.append("norm_bias=true needs norm_type='layernorm' (RMSNorm has no bias); fix: drop norm_bias")
+    if cfg.parallel_shared_norm and not cfg.parallel_residual:
+        problems.append("parallel_shared_norm=true needs parallel_residual=true; fix: set both or neither")
+    if cfg.parallel_residual and cfg.norm_scheme != "pre":
+        problems.append(
+            f"parallel_residual=true is defined for norm_scheme='pre' only (got {cfg.norm_scheme!r}); "
+            "fix: norm_scheme='pre' or parallel_residual=false"
+        )
+    return problems
+
+
+def _check_positions(cfg: ArchConfig) -> list[str]:
+    problems = []
+    rope_knobs = []
+    if cfg.rope_scaling is not None:
+        rope_knobs.append("rope_scaling")
+    if cfg.partial_rotary_factor != 1.0:
+        rope_knobs.append("partial_rotary_factor")
+    if cfg.rope_interleaved:
+        rope_knobs.append("rope_interleaved")
+    if cfg.position_embedding != "rope" and rope_knobs:
+        what = "ALiBi together with RoPE" if cfg.position_embedding == "alibi" else f"{cfg.position_embedding} positions with RoPE settings"
+        problems.append(
+            f"{what}: position_embedding={cfg.position_embedding!r} but {', '.join(rope_knobs)} set; "
+            f"fix: remove {', '.join(rope_knobs)} or set position_embedding='rope'"
+        )
+    if not 0.0 < cfg.partial_rotary_factor <= 1.0:
+        problems.append(f"partial_rotary_factor={cfg.partial_rotary_factor} must be in (0, 1]; fix: e.g. 0.25, 0.5 or 1.0")
+    if cfg.rope_scaling is not None:
+        problems += _check_rope_scaling(cfg.rope_scaling)
+    return problems
+
+
+def _check_rope_scaling(scaling: dict[str, Any]) -> list[str]:
+    rope_type = scaling.get("rope_type")
+    if rope_type not in ROPE_SCALING_KEYS:
+        return [f"rope_scaling: rope_type={rope_type!r} is not known; fix: use one of {', '.join(ROPE_SCALING_TYPES)} (or rope_scaling=null)"]
+    required, optional = ROPE_SCALING_KEYS[rope_type]
+    given = set(scaling) - {"rope_type"}
+    problems = []
+    missing = sorted(required - given)
+    if missing:
+        problems.append(f"rope_scaling ({rope_type}) is missing {', '.join(missing)}; fix: add {', '.join(missing)}")
+    unknown = sorted(given - required - optional)
+    if unknown:
+        allowed = sorted(required | optional)
+        problems.append(
+            f"rope_scaling ({rope_type}) has unknown keys {', '.join(unknown)}; fix: remove them (allowed: {', '.join(allowed)})"
+        )
+    factor = scaling.get("factor")
+    if "factor" in given and (not isinstance(factor, (int, float)) or isinstance(factor, bool) or factor <= 0):
+        problems.append(f"rope_scaling ({rope_type}): factor={factor!r} must be a positive number")
+    if rope_type in ("linear", "dynamic", "llama3") and isinstance(factor, (int, float)) and 0 < factor < 1:
+        problems.append(f"rope_scaling ({rope_type}): factor={factor} below 1 shrinks the context; fix: factor >= 1")
+    for key in ("original_max_position_embeddings",):
+        v = scaling.get(key)
+        if key in given and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
+            problems.append(f"rope_scaling ({rope_type}): {key}={v!r} must be a positive integer")
+    for key in ("short_factor", "long_factor"):
+        v = scaling.get(key)
+        if key in given and not (isinstance(v, list) and v and all(isinstance(x, (int, float)) for x in v)):
+            problems.append(f"rope_scaling ({rope_type}): {key} must be a non-empty list of numbers")
+    return problems
+
+
+def _check_window(cfg: ArchConfig) -> list[str]:
+    problems = []
+    if cfg.sliding_window is not None and cfg.sliding_window < 1:
+        problems.append(
+            f"sliding_window={cfg.sliding_window} must be at least 1; fix: a window such as 4096, or null for full attention"
+        )
+    if cfg.layer_types is not None:
+        if len(cfg.layer_types) != cfg.num_hidden_layers:
+            problems.append(
+                f"layer_types has {len(cfg.layer_types)} entries but num_hidden_layers={cfg.num_hidden_layers}; "
+                "fix: one entry per layer"
+            )
+        bad = sorted(set(cfg.layer_types) - set(LAYER_TYPES))
+        if bad:
+            problems.append(f"layer_types has unknown entries {', '.join(bad)}; fix: use {' or '.join(LAYER_TYPES)}")
+        if "sliding_attention" in cfg.layer_types and cfg.sliding_window is None:
+            problems.append("layer_types has sliding_attention layers but sliding_window is null; fix: set sliding_window")
+    return problems
+
+
+def _check_rotary(cfg: ArchConfig) -> list[str]:
+    """Checks that need the resolved head_dim."""
+    problems = []
+    if cfg.position_embedding != "rope":
+        return problems
+    rot = cfg.rotary_dim
+    if rot < 2 or rot % 2:
+        good = [f for f in _even_rotary_factors(cfg.head_dim)]
+        near = sorted(good, key=lambda f: abs(f - cfg.partial_rotary_factor))[:2]
+        problems.append(
+            f"partial_rotary_factor={cfg.partial_rotary_factor} gives rotary dimension {rot} of head_dim={cfg.head_dim}, "
+            f"which must be even and at least 2; fix: partial_rotary_factor={' or '.join(_fmt(f) for f in sorted(near))}"
+        )
+    scaling = cfg.rope_scaling
+    if scaling and scaling["rope_type"] == "longrope" and rot >= 2 and rot % 2 == 0:
+        for key in ("short_factor", "long_factor"):
+            if isinstance(scaling.get(key), list) and len(scaling[key]) != rot // 2:
+                problems.append(
+                    f"rope_scaling (longrope): {key} has {len(scaling[key])} entries but the rotary dimension "
+                    f"{rot} needs {rot // 2}; fix: give {rot // 2} factors"
+                )
+    return problems
+
+
+def _normalise_rope_scaling(scaling: dict[str, Any]) -> dict[str, Any]:
+    """Accept HF's older ``type`` key as ``rope_type``; keep everything else as given."""
+    out = dict(scaling)
+    if "type" in out and "rope_type" not in out:
+        out["rope_type"] = out.pop("type")
+    return out
+
+
+def check_tensor_parallel(cfg: ArchConfig, tp: int) -> list[str]:
+    """Problems that stop sharding ``cfg`` over ``tp`` devices (attention heads, KV heads, vocab)."""
+    if tp < 1:
+        return [f"tensor-parallel degree {tp} must be at least 1"]
+    problems = []
+    for name, value in (
+        ("num_attention_heads", cfg.num_attention_heads),
+        ("num_key_value_heads", cfg.num_key_value_heads),
+        ("vocab_size", cfg.vocab_size),
+    ):
+        if value % tp:
+            if name == "vocab_size":
+                fix = f"pad vocab_size to {_round_up(value, tp * VOCAB_ALIGNMENT)}"
+            else:
+                fix = f"{name}={' or '.join(map(str, nearest_multiples(value, tp)))}"
+            degrees = [d for d in _divisors(value) if d <= max(tp * 2, 8)]
+            problems.append(
+                f"{name}={value} is not divisible by the tensor-parallel degree {tp}; fix: {fix}, "
+                f"or a degree that divides it ({', '.join(map(str, degrees))})"
+            )
+    return problems
+
+
+def validate(cfg: ArchConfig, tp: int | None = None) -> list[str]:
+    """Raise ConfigError if ``cfg`` cannot be sharded over ``tp`` devices; return the warnings."""
+    if tp is not None:
+        problems = check_tensor_parallel(cfg, tp)
+        if problems:
+            raise ConfigError(problems)
+    return cfg.warnings()
+
+
+# --- suggestions (shared with the designer) ------------------------------------------------
+
+
+def _round_up(x: int, multiple: int) -> int:
+    return -(-x // multiple) * multiple
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def nearest_multiples(x: int, k: int) -> list[int]:
+    """The multiples of ``k`` just below and just above ``x`` (one if x is a multiple)."""
+    below, above = (x // k) * k, _round_up(x, k)
+    return sorted({m for m in (below, above) if m >= k}) or [k]
+
+
+def nearest_divisors(n: int, x: int) -> list[int]:
+    """The divisors of ``n`` just below and just above ``x``."""
+    divs = _divisors(n)
+    below = [d for d in divs if d < x]
+    above = [d for d in divs if d > x]
+    return [d for d in (below[-1] if below else None, above[0] if above else None) if d is not None]
+
+
+def suggest_head_counts(hidden: int, heads: int) -> list[int]:
+    """Head counts that divide ``hidden``: those giving head_dim 128 or 64 first, else the nearest."""
+    preferred = [hidden // hd for hd in (128, 64) if hidden % hd == 0]
+    if preferred:
+        return sorted(set(preferred))
+    return nearest_divisors(hidden, heads)
+
+
+def _even_rotary_factors(head_dim: int) -> list[float]:
+    return [r / head_dim for r in range(2, head_dim + 1, 2)]
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.6g}"
+
+
+def _unknown_key_message(key: str, names: set[str]) -> str:
+    close = closest_name(key, names)
+    hint = f"did you mean {close}?" if close else f"known keys: {', '.join(sorted(names))}"
+    return f"{key}: unknown key; {hint}"
+
+
+def closest_name(key: str, names: typing.Iterable[str], max_distance: int = 2) -> str | None:
+    """The name within ``max_distance`` edits of ``key`` (None if there is none)."""
+    best, best_d = None, max_distance + 1
+    for name in sorted(names):
+        d = edit_distance(key, name)
+        if d < best_d:
+            best, best_d = name, d
+    return best if best_d <= max_distance else None
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance (insertions, deletions, substitutions)."""
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+_FIELD_TYPES = _field_types()
