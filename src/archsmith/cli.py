@@ -1,0 +1,265 @@
+"""The ``archsmith`` command line.
+
+Every analytic command (presets, validate, count, estimate, compare, design) answers
+without importing torch; ``export`` loads it only when it runs. Bad input of any kind
+exits with code 2 and a readable message on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from typing import Any, Callable, NoReturn, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .errors import ArchsmithError
+
+app = typer.Typer(
+    help="Design, size, build and export decoder-only transformer LMs.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+SRC_HELP = "A preset name, an archsmith JSON file, an HF config.json, or a directory holding one."
+DTYPES = ("bf16", "fp16", "fp32", "fp8")
+
+
+def _fail(message: str) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def command(fn: Callable) -> Callable:
+    """Register ``fn`` as a subcommand whose archsmith errors become exit code 2 with a message."""
+
+    @functools.wraps(fn)  # typer reads the wrapped signature for the options
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ArchsmithError as e:
+            _fail(str(e))
+
+    return app.command()(run)
+
+
+def _print_json(data: Any) -> None:
+    # Plain print, not rich: scripts parse this, so no markup or wrapping.
+    print(json.dumps(data, indent=2))
+
+
+def _load(source: str):
+    from .loading import load_config
+
+    return load_config(source)
+
+
+def _fmt_int(n: int) -> str:
+    return f"{n:,}"
+
+
+def human(n: float, unit: str = "") -> str:
+    """1234567 -> '1.23 M' (decimal prefixes, as parameter counts are quoted)."""
+    for div, prefix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if abs(n) >= div:
+            return f"{n / div:.2f} {prefix}{unit}"
+    return f"{n:g} {unit}".strip()
+
+
+def human_bytes(n: float) -> str:
+    """Bytes in binary units (GiB), as memory is sold."""
+    for div, prefix in ((2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
+        if abs(n) >= div:
+            return f"{n / div:.2f} {prefix}"
+    return f"{int(n)} B"
+
+
+def _label(cfg, source: str) -> str:
+    return cfg.name or source
+
+
+# --- commands -----------------------------------------------------------------------------
+
+
+@command
+def presets(json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
+    """List the built-in presets of real models with their exact parameter counts."""
+    from .presets import PRESETS, get_preset
+    from .sizing import count_params
+
+    rows = []
+    for name, preset in PRESETS.items():
+        cfg = get_preset(name)
+        p = count_params(cfg)
+        rows.append({"name": name, "model_type": preset.hf_config.get("model_type"), "total": p.total,
+                     "non_embedding": p.non_embedding, "source": preset.source})
+    if json_out:
+        _print_json(rows)
+        return
+    table = Table(title="archsmith presets")
+    for col, justify in (("name", "left"), ("family", "left"), ("parameters", "right"), ("non-embedding", "right")):
+        table.add_column(col, justify=justify)
+    for r in rows:
+        table.add_row(r["name"], r["model_type"], human(r["total"]), human(r["non_embedding"]))
+    out.print(table)
+
+
+@command
+def validate(
+    source: str = typer.Argument(..., help=SRC_HELP),
+    tp: Optional[int] = typer.Option(None, "--tp", help="Also check sharding over this tensor-parallel degree."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Check a config: exit 0 if valid, else exit 2 with every problem and its fix."""
+    from .config import validate as validate_config
+
+    cfg = _load(source)
+    warnings = validate_config(cfg, tp=tp)
+    if json_out:
+        _print_json({"valid": True, "warnings": warnings})
+        return
+    out.print(f"[green]valid[/]: {_label(cfg, source)}")
+    for w in warnings:
+        out.print(f"[yellow]warning:[/] {w}", highlight=False)
+
+
+def _breakdown_table(columns: list[tuple[str, Any]]) -> Table:
+    table = Table(title="parameters")
+    table.add_column("component")
+    for label, _ in columns:
+        table.add_column(label, justify="right")
+    for key in ("embedding", "attention", "ffn", "norm", "lm_head", "non_embedding", "total"):
+        cells = []
+        for _, p in columns:
+            value = getattr(p, key)
+            share = f" ({100 * value / p.total:.1f}%)" if key not in ("total",) else ""
+            cells.append(f"{_fmt_int(value)}{share}")
+        table.add_row(key, *cells, style="bold" if key == "total" else None)
+    return table
+
+
+@command
+def count(
+    source: str = typer.Argument(..., help=SRC_HELP),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON with integer counts."),
+) -> None:
+    """Exact parameter count, broken down by component (equal to the real model's numel)."""
+    from .sizing import count_params
+
+    cfg = _load(source)
+    p = count_params(cfg)
+    if json_out:
+        _print_json(p.to_dict())
+        return
+    out.print(_breakdown_table([(_label(cfg, source), p)]))
+    out.print(f"total: {human(p.total)} parameters (exact)")
+
+
+def _estimate(source: str, seq: Optional[int], batch: int, dtype: str):
+    from .sizing import estimate as run_estimate
+
+    cfg = _load(source)
+    return cfg, run_estimate(cfg, seq_len=seq or cfg.max_position_embeddings, batch=batch, dtype=dtype)
+
+
+def _estimate_tables(labelled: list[tuple[str, dict]]) -> list[Table]:
+    """Rich tables for one or several estimate dicts (one column each)."""
+    first = labelled[0][1]
+    flops = Table(title="FLOPs per token (forward / training)")
+    flops.add_column("convention")
+    for label, _ in labelled:
+        flops.add_column(label, justify="right")
+    for conv in first["flops"]:
+        cells = [f"{human(e['flops'][conv]['forward_per_token'])} / {human(e['flops'][conv]['training_per_token'])}" for _, e in labelled]
+        flops.add_row(conv, *cells)
+
+    memory = Table(title="memory")
+    memory.add_column("item")
+    for label, _ in labelled:
+        memory.add_column(label, justify="right")
+
+    def row(name: str, get) -> None:
+        memory.add_row(name, *[get(e) for _, e in labelled])
+
+    row("context x batch", lambda e: f"{e['seq_len']:,} x {e['batch']}")
+    row("KV cache / token", lambda e: human_bytes(e["kv_cache_bytes_per_token"]))
+    row(f"KV cache ({first['dtype']})", lambda e: human_bytes(e["kv_cache_bytes"]))
+    for dt in first["weight_bytes"]:
+        row(f"weights {dt}", lambda e, dt=dt: human_bytes(e["weight_bytes"][dt]))
+    tm_keys = list(first["training_memory"])
+    for k in tm_keys:
+        row(f"training: {k}", lambda e, k=k: human_bytes(e["training_memory"][k]))
+    return [flops, memory]
+
+
+@command
+def estimate(
+    source: str = typer.Argument(..., help=SRC_HELP),
+    seq: Optional[int] = typer.Option(None, "--seq", help="Sequence length (default: the model's context)."),
+    batch: int = typer.Option(1, "--batch", help="Batch size (sequences)."),
+    dtype: str = typer.Option("bf16", "--dtype", help=f"One of {', '.join(DTYPES)}."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """FLOPs per token under named conventions, KV cache, weight and training memory."""
+    cfg, est = _estimate(source, seq, batch, dtype)
+    data = est.to_dict()
+    if json_out:
+        _print_json(data)
+        return
+    for table in _estimate_tables([(_label(cfg, source), data)]):
+        out.print(table)
+    for conv, e in data["flops"].items():
+        out.print(f"[dim]{conv}: {e['description']}[/]", highlight=False)
+    out.print("[dim]assumptions:[/]")
+    for a in data["assumptions"]:
+        out.print(f"[dim]  - {a}[/]", highlight=False)
+    for w in data.get("warnings", []):
+        out.print(f"[yellow]warning:[/] {w}", highlight=False)
+
+
+@command
+def compare(
+    sources: list[str] = typer.Argument(..., help="Two or more configs. " + SRC_HELP),
+    seq: Optional[int] = typer.Option(None, "--seq", help="Sequence length (default: each model's context)."),
+    batch: int = typer.Option(1, "--batch", help="Batch size."),
+    dtype: str = typer.Option("bf16", "--dtype", help=f"One of {', '.join(DTYPES)}."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON (a list, one entry per source)."),
+) -> None:
+    """The count and estimate figures of several configs side by side."""
+    if len(sources) < 2:
+        _fail("compare needs at least two configs; fix: archsmith compare SRC SRC [...]")
+    results = []
+    for s in sources:
+        cfg, est = _estimate(s, seq, batch, dtype)
+        results.append((_label(cfg, s), cfg, est))
+    if json_out:
+        _print_json([{"source": s, "name": label, **est.to_dict()} for s, (label, _, est) in zip(sources, results)])
+        return
+    from .sizing import count_params
+
+    out.print(_breakdown_table([(label, count_params(cfg)) for label, cfg, _ in results]))
+    shape = Table(title="shape")
+    shape.add_column("field")
+    for label, _, _ in results:
+        shape.add_column(label, justify="right")
+    for field in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
+                  "head_dim", "intermediate_size", "max_position_embeddings", "position_embedding", "norm_type",
+                  "hidden_act", "tie_word_embeddings"):
+        shape.add_row(field, *[str(getattr(cfg, field)) for _, cfg, _ in results])
+    out.print(shape)
+    for table in _estimate_tables([(label, est.to_dict()) for label, _, est in results]):
+        out.print(table)
+
+
+def main() -> None:
+    """Console entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()
