@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from .config import ArchConfig
+from .errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -88,3 +89,368 @@ def count_params(cfg: ArchConfig) -> ParamBreakdown:
         norm=norm,
         lm_head=lm_head,
     )
+
+
+# --- FLOPs, KV cache and memory ------------------------------------------------------------
+#
+# FLOPs count 2 per multiply-add. Memory is in bytes. Every estimate below is for one
+# un-sharded model replica; the conventions and what they leave out are spelled out in
+# ``Estimate.assumptions`` so a figure is never read without them.
+
+DTYPE_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2, "fp8": 1}
+FLOP_CONVENTIONS = ("6N", "kaplan", "palm", "exact_causal")
+
+
+def causal_pairs(seq_len: int, window: int | None = None) -> int:
+    """Unmasked (query, key) pairs in one causal sequence of ``seq_len`` tokens.
+
+    Query t (counting from 1) sees min(t, window) keys: itself and the window - 1 before
+    it, as transformers' sliding mask ``kv_idx > q_idx - window`` allows.
+    """
+    if window is None or window >= seq_len:
+        return seq_len * (seq_len + 1) // 2
+    return window * (window + 1) // 2 + (seq_len - window) * window
+
+
+def layer_window(cfg: ArchConfig, layer: int) -> int | None:
+    """The sliding window of ``layer``, or None where it attends to the whole prefix."""
+    return cfg.sliding_window if cfg.layer_is_sliding(layer) else None
+
+
+def matmul_flops_per_token(cfg: ArchConfig) -> int:
+    """Forward FLOPs of the weight matmuls for one token.
+
+    q, k, v, o and the MLP projections of every layer, plus the LM head, which is a
+    matmul even when its weight is tied to the embedding. The embedding lookup is a
+    gather (no FLOPs); biases are elementwise and left out.
+    """
+    h, q, kv, i = cfg.hidden_size, cfg.q_dim, cfg.kv_dim, cfg.intermediate_size
+    n_in = 2 if cfg.mlp_type == "gated" else 1
+    per_layer = 2 * (h * q + 2 * h * kv + q * h) + 2 * (n_in * h * i + i * h)
+    return cfg.num_hidden_layers * per_layer + 2 * h * cfg.vocab_size
+
+
+def attention_flops(cfg: ArchConfig, seq_len: int) -> int:
+    """Forward FLOPs of QKᵀ and AV over one sequence, counting only unmasked positions.
+
+    Each (query, key) pair costs head_dim multiply-adds per query head in QKᵀ and again
+    in AV; each layer's pairs honour its own window.
+    """
+    per_pair = 2 * 2 * cfg.q_dim
+    return sum(per_pair * causal_pairs(seq_len, layer_window(cfg, l)) for l in range(cfg.num_hidden_layers))
+
+
+@dataclass(frozen=True)
+class FlopCount:
+    """FLOPs per token under one named convention."""
+
+    forward_per_token: int | float
+    training_per_token: int | float
+    description: str
+
+    def to_dict(self) -> dict[str, int | float | str]:
+        return asdict(self)
+
+
+def flop_counts(cfg: ArchConfig, seq_len: int) -> dict[str, FlopCount]:
+    """FLOPs per token of a ``seq_len``-token sequence under each of FLOP_CONVENTIONS.
+
+    The three published conventions give ints (their formulas are integral); exact_causal
+    gives floats, because a query attends (T+1)/2 keys on average.
+    """
+    params = count_params(cfg)
+    L, T, V, h = cfg.num_hidden_layers, seq_len, cfg.vocab_size, cfg.hidden_size
+    n_total = params.total
+    n_kaplan = params.non_embedding
+    n_palm = params.non_embedding + V * h
+    kaplan_attn = 2 * L * T * cfg.q_dim
+    palm_attn = 4 * L * cfg.num_attention_heads * cfg.head_dim * T  # forward; 12·L·H·Q·T in training
+    exact_forward = matmul_flops_per_token(cfg) + attention_flops(cfg, T) / T
+    return {
+        "6N": FlopCount(
+            forward_per_token=2 * n_total,
+            training_per_token=6 * n_total,
+            description=(
+                f"Hoffmann et al. 2022 (Chinchilla): training 6N, forward 2N, N = {n_total:,} total parameters; "
+                "attention scores not counted"
+            ),
+        ),
+        "kaplan": FlopCount(
+            forward_per_token=2 * n_kaplan + kaplan_attn,
+            training_per_token=3 * (2 * n_kaplan + kaplan_attn),
+            description=(
+                f"Kaplan et al. 2020: forward 2N + 2·L·T·d_attn, training 6N + 6·L·T·d_attn, "
+                f"N = {n_kaplan:,} non-embedding parameters, d_attn = heads·head_dim = {cfg.q_dim}, T = {T}; "
+                "full (unmasked, unwindowed) context"
+            ),
+        ),
+        "palm": FlopCount(
+            forward_per_token=2 * n_palm + palm_attn,
+            training_per_token=3 * (2 * n_palm + palm_attn),
+            description=(
+                f"PaLM (Chowdhery et al. 2022) appendix B, as nanoGPT's estimate_mfu: training 6N + 12·L·H·Q·T, "
+                f"forward a third of it, N = {n_palm:,} = non-embedding parameters + the LM-head matmul "
+                f"({V}×{h}, counted even when tied, as PaLM's shared embedding and nanoGPT's tied wte are); "
+                "attention over the full T, no causal mask or window"
+            ),
+        ),
+        "exact_causal": FlopCount(
+            forward_per_token=exact_forward,
+            training_per_token=3 * exact_forward,
+            description=(
+                "every matmul counted exactly: q/k/v/o, MLP, LM head (a matmul even when tied), and QKᵀ and AV "
+                "over the unmasked causal positions only (each layer's sliding window honoured); "
+                "training = 3 × forward (backward ≈ 2 × forward)"
+            ),
+        ),
+    }
+
+
+def kv_cache_bytes_per_token(cfg: ArchConfig, dtype: str) -> int:
+    """K and V of every layer for one token, not capped by any window: 2·L·kv_heads·head_dim·bytes."""
+    return 2 * cfg.num_hidden_layers * cfg.kv_dim * DTYPE_BYTES[dtype]
+
+
+def kv_cache_bytes(cfg: ArchConfig, seq_len: int, batch: int, dtype: str) -> int:
+    """The KV cache after ``seq_len`` tokens of ``batch`` sequences.
+
+    A sliding layer keeps only the last ``window`` tokens: that is all its queries can see.
+    """
+    per_layer_token = 2 * cfg.kv_dim * DTYPE_BYTES[dtype]
+    tokens = 0
+    for layer in range(cfg.num_hidden_layers):
+        window = layer_window(cfg, layer)
+        tokens += seq_len if window is None else min(seq_len, window)
+    return batch * per_layer_token * tokens
+
+
+def training_storage_dtype(dtype: str) -> str:
+    """The dtype training stores weights, gradients and activations in for compute ``dtype``.
+
+    FP8 training (e.g. Transformer Engine) casts to fp8 inside each matmul but keeps the
+    tensors themselves in bf16.
+    """
+    return "bf16" if dtype == "fp8" else dtype
+
+
+def layer_activation_bytes_per_token(cfg: ArchConfig, dtype: str) -> int:
+    """Bytes one block keeps per token for its backward pass, in storage ``dtype``.
+
+    Korthikanti et al. 2022 ("Reducing Activation Recomputation", §4.1) give 34·h bytes plus
+    5·heads·T for a GPT block in 16 bits. This is the same derivation for this architecture,
+    with a fused (flash) attention kernel, which keeps no T×T scores and regenerates its
+    dropout mask from the RNG state, so the 5·heads·T term is gone.
+    """
+    p = DTYPE_BYTES[dtype]
+    h, q, kv, i = cfg.hidden_size, cfg.q_dim, cfg.kv_dim, cfg.intermediate_size
+    # Residual-stream-wide tensors: each norm's input, and each branch's input (a norm's
+    # output, or the stream itself for post/reordered norms): two per branch, three with
+    # peri-LN's extra output norm. Parallel branches read the same x (stored once) through
+    # one shared norm or two norms.
+    if cfg.parallel_residual:
+        stream = 2 if cfg.parallel_shared_norm else 3
+    else:
+        stream = 6 if cfg.norm_scheme == "peri" else 4
+    # The attention kernel keeps Q, K and V (K and V at kv width: GQA is not expanded) and
+    # its output O, which is also o_proj's input. qk-norms keep their inputs besides.
+    attention = 2 * q + 2 * kv
+    if cfg.qk_norm != "none":
+        attention += q + kv
+    # Plain: the activation's input and output (down's input). Gated: gate(x), up(x),
+    # act(gate(x)) and the product (down's input); a fused kernel would recompute one.
+    mlp = 4 * i if cfg.mlp_type == "gated" else 2 * i
+    masks = 2 * h if cfg.hidden_dropout > 0 else 0  # one byte per element, after each branch
+    return p * (stream * h + attention + mlp) + masks
+
+
+def head_activation_bytes_per_token(cfg: ArchConfig, dtype: str) -> int:
+    """Bytes kept per token outside the blocks: embedding side, final norm, LM head, loss."""
+    p = DTYPE_BYTES[dtype]
+    h, V = cfg.hidden_size, cfg.vocab_size
+    # The LM head's input, plus the inputs of the final norm and of the embedding norm.
+    stream = 1 + int(cfg.final_norm) + int(cfg.embedding_norm)
+    # The logits in the storage dtype (transformers returns them) and the fp32 log-softmax
+    # output that cross-entropy keeps (transformers upcasts logits before the loss).
+    logits = (p + 4) * V
+    if cfg.final_logit_softcapping is not None:
+        logits += p * V  # tanh keeps its output
+    mask = h if cfg.embedding_dropout > 0 else 0
+    return p * stream * h + logits + mask
+
+
+@dataclass(frozen=True)
+class TrainingMemory:
+    """Bytes to train one un-sharded replica with mixed-precision AdamW."""
+
+    weights: int  # in the storage dtype
+    master_weights: int  # fp32 copy the optimizer updates; 0 when training in fp32
+    gradients: int  # in the storage dtype
+    optimizer: int  # Adam m and v, fp32
+    activations: int  # everything kept for backward, no recomputation
+    activations_checkpointed: int  # full checkpointing: layer inputs plus one layer recomputed
+
+    @property
+    def total(self) -> int:
+        return self.weights + self.master_weights + self.gradients + self.optimizer + self.activations
+
+    @property
+    def total_checkpointed(self) -> int:
+        return self.weights + self.master_weights + self.gradients + self.optimizer + self.activations_checkpointed
+
+    def to_dict(self) -> dict[str, int]:
+        return {**asdict(self), "total": self.total, "total_checkpointed": self.total_checkpointed}
+
+
+def training_memory(cfg: ArchConfig, seq_len: int, batch: int, dtype: str) -> TrainingMemory:
+    """Memory of one AdamW training step on ``batch`` sequences of ``seq_len`` tokens."""
+    storage = training_storage_dtype(dtype)
+    p = DTYPE_BYTES[storage]
+    n = count_params(cfg).total
+    tokens = seq_len * batch
+    layer = layer_activation_bytes_per_token(cfg, storage)
+    head = head_activation_bytes_per_token(cfg, storage)
+    return TrainingMemory(
+        weights=p * n,
+        master_weights=0 if storage == "fp32" else 4 * n,
+        gradients=p * n,
+        optimizer=8 * n,
+        activations=tokens * (cfg.num_hidden_layers * layer + head),
+        activations_checkpointed=tokens * (cfg.num_hidden_layers * p * cfg.hidden_size + layer + head),
+    )
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """FLOPs and memory of ``cfg`` at one sequence length, batch size and dtype.
+
+    ``to_dict()`` keys (stable; the CLI renders them):
+
+    - ``params``: ``count_params(cfg).to_dict()``
+    - ``seq_len``, ``batch``, ``dtype``: the request
+    - ``flops``: convention ("6N", "kaplan", "palm", "exact_causal") ->
+      {"forward_per_token", "training_per_token", "description"}; ints for the first
+      three, floats for exact_causal
+    - ``kv_cache_bytes``: int, the cache for ``batch`` sequences of ``seq_len`` tokens in
+      ``dtype``, sliding layers capped at their window
+    - ``kv_cache_bytes_per_token``: int, 2·layers·kv_heads·head_dim·bytes, uncapped
+    - ``weight_bytes``: dtype ("fp32", "bf16", "fp16", "fp8") -> int, total params × bytes
+    - ``training_memory``: int bytes: weights, master_weights, gradients, optimizer,
+      activations, activations_checkpointed, total, total_checkpointed
+    - ``assumptions``: list of str, the conventions behind the figures
+    - ``warnings``: list of str, each with its fix
+    """
+
+    params: ParamBreakdown
+    seq_len: int
+    batch: int
+    dtype: str
+    flops: dict[str, FlopCount]
+    kv_cache_bytes: int
+    kv_cache_bytes_per_token: int
+    weight_bytes: dict[str, int]
+    training_memory: TrainingMemory
+    assumptions: list[str]
+    warnings: list[str]
+
+    def to_dict(self) -> dict:
+        return {
+            "params": self.params.to_dict(),
+            "seq_len": self.seq_len,
+            "batch": self.batch,
+            "dtype": self.dtype,
+            "flops": {name: count.to_dict() for name, count in self.flops.items()},
+            "kv_cache_bytes": self.kv_cache_bytes,
+            "kv_cache_bytes_per_token": self.kv_cache_bytes_per_token,
+            "weight_bytes": dict(self.weight_bytes),
+            "training_memory": self.training_memory.to_dict(),
+            "assumptions": list(self.assumptions),
+            "warnings": list(self.warnings),
+        }
+
+
+def estimate(cfg: ArchConfig, seq_len: int, batch: int = 1, dtype: str = "bf16") -> Estimate:
+    """FLOPs per token, KV cache, weight and training memory of ``cfg``.
+
+    ``dtype`` is the compute dtype (KV cache, training); ``weight_bytes`` lists every dtype.
+    Raises ConfigError for an unknown dtype, a non-positive seq_len or batch, or a seq_len
+    beyond a learned position table.
+    """
+    warnings = _check_request(cfg, seq_len, batch, dtype)
+    params = count_params(cfg)
+    return Estimate(
+        params=params,
+        seq_len=seq_len,
+        batch=batch,
+        dtype=dtype,
+        flops=flop_counts(cfg, seq_len),
+        kv_cache_bytes=kv_cache_bytes(cfg, seq_len, batch, dtype),
+        kv_cache_bytes_per_token=kv_cache_bytes_per_token(cfg, dtype),
+        weight_bytes={name: params.total * size for name, size in DTYPE_BYTES.items()},
+        training_memory=training_memory(cfg, seq_len, batch, dtype),
+        assumptions=_assumptions(cfg, dtype),
+        warnings=warnings,
+    )
+
+
+def _check_request(cfg: ArchConfig, seq_len: int, batch: int, dtype: str) -> list[str]:
+    """Raise ConfigError for a request that cannot be sized; return its warnings."""
+    problems = []
+    if not isinstance(dtype, str) or dtype not in DTYPE_BYTES:
+        problems.append(f"dtype={dtype!r} is not known; fix: use one of {', '.join(DTYPE_BYTES)}")
+    for name, value in (("seq_len", seq_len), ("batch", batch)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            problems.append(f"{name}={value!r} must be a positive integer; fix: give a whole number such as 1 or 2048")
+    if problems:
+        raise ConfigError(problems)
+    limit = cfg.max_position_embeddings
+    if seq_len <= limit:
+        return []
+    if cfg.position_embedding == "learned":
+        raise ConfigError(
+            f"seq_len={seq_len} exceeds max_position_embeddings={limit}, the size of the learned position "
+            f"table, which cannot grow; fix: seq_len <= {limit}, or a config with max_position_embeddings >= {seq_len}"
+        )
+    return [
+        f"seq_len={seq_len} exceeds max_position_embeddings={limit}: the model is not configured for "
+        f"positions this far; fix: seq_len <= {limit}, or raise "
+        "max_position_embeddings (with rope_scaling for a RoPE model trained at the shorter length)"
+    ]
+
+
+def _assumptions(cfg: ArchConfig, dtype: str) -> list[str]:
+    storage = training_storage_dtype(dtype)
+    p = DTYPE_BYTES[storage]
+    if storage == "fp32":
+        optimizer_line = (
+            "training memory: fp32 AdamW, 16 bytes/param: fp32 weights (4) and gradients (4), Adam m and v (8), "
+            "no master copy"
+        )
+    else:
+        optimizer_line = (
+            f"training memory: mixed-precision AdamW, 16 bytes/param (ZeRO's accounting): {storage} weights ({p}), "
+            f"{storage} gradients ({p}), fp32 master weights (4), fp32 Adam m and v (8); accumulating gradients "
+            "in fp32 (Megatron's main_grad) would make it 18"
+        )
+    lines = [
+        "FLOPs: 2 per multiply-add, per token of a seq_len-token sequence (forward over the whole prefix, as in "
+        "training or prefill); training = forward + backward, no recomputation",
+        "exact_causal leaves out elementwise work: softmax, norms, activations, RoPE, ALiBi biases, softcapping, "
+        "residual adds, biases",
+        f"KV cache: K and V of every layer in {dtype} ({DTYPE_BYTES[dtype]} bytes/element); a sliding-window "
+        "layer keeps min(seq_len, window) tokens; kv_cache_bytes_per_token is uncapped",
+        optimizer_line,
+        "activations: per layer, Korthikanti et al. 2022 generalised to this block (GQA, gated MLP, head_dim, "
+        "norm placement, qk-norm), assuming a fused/flash attention kernel that stores no seq_len×seq_len scores "
+        "and regenerates attention dropout; K and V kept at kv_heads width; dropout masks 1 byte/element only "
+        "where dropout > 0; plus the final norm, LM-head input, logits and fp32 log-softmax",
+        "activation checkpointing (full): each layer's input kept, one layer's activations recomputed at a time; "
+        "the LM head and loss are not checkpointed",
+        "not counted: CUDA context and framework buffers, allocator fragmentation, temporaries, per-row statistics "
+        "(norm rstd, attention logsumexp); no data/tensor parallel sharding (one replica)",
+    ]
+    if dtype == "fp8":
+        lines.append(
+            "fp8 training keeps weights, gradients and activations in bf16 and casts to fp8 inside the matmuls "
+            "(as Transformer Engine does), so training memory uses bf16 storage"
+        )
+    return lines

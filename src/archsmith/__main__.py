@@ -1,0 +1,5 @@
+"""``python -m archsmith`` runs the CLI."""
+
+from .cli import main
+
+main()
