@@ -6,7 +6,7 @@ interop load torch only when first used.
 
 from .config import ArchConfig, validate
 from .errors import ArchsmithError, ConfigError, LoadError, UnsupportedError
-from .sizing import ParamBreakdown, count_params
+from .sizing import Estimate, ParamBreakdown, count_params, estimate
 
 __version__ = "0.1.0"
 
@@ -14,9 +14,11 @@ __all__ = [
     "ArchConfig",
     "ArchsmithError",
     "ConfigError",
+    "Estimate",
     "LoadError",
     "ParamBreakdown",
     "UnsupportedError",
     "count_params",
+    "estimate",
     "validate",
 ]
