@@ -1,0 +1,30 @@
+"""HF config.json (as a dict) -> ArchConfig, dispatched on ``model_type``.
+
+Each supported family has its own module with its own defaults and quirks; this module
+only picks the right one and refuses the rest with the list of what is supported.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..config import ArchConfig
+from ..errors import ConfigError, UnsupportedError
+from . import bloom, gemma, gpt2, gpt_neox, llama, mistral, olmo2, phi3, qwen2, qwen3
+
+_FAMILIES = {m.MODEL_TYPE: m for m in (llama, mistral, qwen2, qwen3, gemma, gpt2, gpt_neox, bloom, phi3, olmo2)}
+
+SUPPORTED_MODEL_TYPES: tuple[str, ...] = tuple(_FAMILIES)
+
+
+def from_hf_config(d: dict[str, Any]) -> ArchConfig:
+    """The ArchConfig of a transformers 4.x or 5.x config.json, with that model type's defaults."""
+    if not isinstance(d, dict):
+        raise ConfigError(f"an HF config must be a JSON object, got {type(d).__name__}")
+    model_type = d.get("model_type")
+    if model_type not in _FAMILIES:
+        raise UnsupportedError(
+            f"model_type {model_type!r} is not supported; supported model types: {', '.join(SUPPORTED_MODEL_TYPES)}; "
+            "fix: convert the model to one of these or describe it as an archsmith JSON config"
+        )
+    return _FAMILIES[model_type].config_from_hf(d)

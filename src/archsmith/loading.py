@@ -1,0 +1,70 @@
+"""``load_config(source)``: one entry point for every way to name an architecture.
+
+A source is, in this order of checks:
+  - an existing directory: its ``archsmith.json`` if there is one, else its HF ``config.json``.
+    archsmith.json wins because it is the complete description (HF's file leaves things to
+    class defaults, and an export writes both files side by side);
+  - an existing file: an HF config.json if it has a ``model_type`` key, else an archsmith
+    JSON config (``ArchConfig.to_json`` format);
+  - a preset name (see ``archsmith.presets``).
+Errors name the path they came from.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .config import ArchConfig, closest_name
+from .errors import ConfigError, LoadError, UnsupportedError
+from .hf import from_hf_config
+from .presets import PRESETS, get_preset
+
+ARCHSMITH_FILE = "archsmith.json"
+HF_FILE = "config.json"
+_EXPECTED = (
+    "a preset name, an archsmith JSON config, an HF config.json, "
+    f"or a directory holding {ARCHSMITH_FILE} or {HF_FILE}"
+)
+
+
+def load_config(source: str | Path) -> ArchConfig:
+    """The ArchConfig named by ``source`` (see the module docstring for what a source may be)."""
+    path = Path(source)
+    if path.is_dir():
+        return _load_file(_config_file_in(path))
+    if path.is_file():
+        return _load_file(path)
+    if isinstance(source, str) and source in PRESETS:
+        return get_preset(source)
+    close = closest_name(str(source).lower(), PRESETS, max_distance=3) if isinstance(source, str) else None
+    hint = f" (did you mean the preset {close}?)" if close else ""
+    raise LoadError(f"{source}: no such file, directory or preset{hint}; expected {_EXPECTED}")
+
+
+def _config_file_in(directory: Path) -> Path:
+    for name in (ARCHSMITH_FILE, HF_FILE):
+        if (directory / name).is_file():
+            return directory / name
+    raise LoadError(
+        f"{directory}: the directory holds neither {ARCHSMITH_FILE} nor {HF_FILE}; fix: point at a config file"
+    )
+
+
+def _load_file(path: Path) -> ArchConfig:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise LoadError(f"{path}: cannot be read as a UTF-8 text file ({e}); expected {_EXPECTED}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{path}: broken JSON at line {e.lineno}, column {e.colno}: {e.msg}; fix the file") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a config must be a JSON object, got {type(data).__name__}")
+    try:
+        return from_hf_config(data) if "model_type" in data else ArchConfig.from_dict(data)
+    except ConfigError as e:
+        raise ConfigError([f"{path}: {p}" for p in e.problems]) from None
+    except UnsupportedError as e:
+        raise UnsupportedError(f"{path}: {e}") from None

@@ -1,0 +1,295 @@
+"""Published model shapes, litgpt style: each preset is the model's HF config.json.
+
+A preset holds the architecture keys of the config.json as published on the Hub (4.x form,
+as the files are there) and the link to it; its ArchConfig is produced by the HF reader, so
+every preset also exercises ``from_hf_config``. Add a model by pasting its config.json keys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .config import ArchConfig, closest_name
+from .errors import ConfigError
+from .hf import from_hf_config
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    source: str  # URL of the published config.json
+    hf_config: dict[str, Any]
+
+    def config(self) -> ArchConfig:
+        return from_hf_config(self.hf_config).replace(name=self.name)
+
+
+_LLAMA3_ROPE_8X = {
+    "factor": 8.0,
+    "low_freq_factor": 1.0,
+    "high_freq_factor": 4.0,
+    "original_max_position_embeddings": 8192,
+    "rope_type": "llama3",
+}
+_LLAMA32_ROPE_32X = {**_LLAMA3_ROPE_8X, "factor": 32.0}
+
+# Phi-3-mini-128k's LongRoPE rescale factors, one per rotary frequency (head_dim 96 -> 48).
+# From the April 2024 release of the config (rope type "su", renamed "longrope" since).
+_PHI3_MINI_128K_SHORT_FACTOR = (
+    [1.05, 1.05, 1.05, 1.1, 1.1, 1.1500000000000001, 1.2000000000000002, 1.2500000000000002]
+    + [1.3000000000000003, 1.3500000000000003, 1.5000000000000007]
+    + [2.000000000000001] * 21
+    + [2.0500000000000007] * 3
+    + [2.1000000000000005] * 3
+    + [2.1500000000000004] * 2
+    + [2.3499999999999996, 2.549999999999999, 2.5999999999999988, 2.5999999999999988]
+    + [2.7499999999999982, 2.849999999999998, 2.849999999999998, 2.9499999999999975]
+)
+_PHI3_MINI_128K_LONG_FACTOR = [
+    1.0299999713897705, 1.0499999523162842, 1.0499999523162842, 1.0799999237060547,
+    1.2299998998641968, 1.2299998998641968, 1.2999999523162842, 1.4499999284744263,
+    1.5999999046325684, 1.6499998569488525, 1.8999998569488525, 2.859999895095825,
+    3.68999981880188, 5.419999599456787, 5.489999771118164, 5.489999771118164,
+    9.09000015258789, 11.579999923706055, 15.65999984741211, 15.769999504089355,
+    15.789999961853027, 18.360000610351562, 21.989999771118164, 23.079999923706055,
+    30.009998321533203, 32.35000228881836, 32.590003967285156, 35.56000518798828,
+    39.95000457763672, 53.840003967285156, 56.20000457763672, 57.95000457763672,
+    59.29000473022461, 59.77000427246094, 59.920005798339844, 61.190006256103516,
+    61.96000671386719, 62.50000762939453, 63.3700065612793, 63.48000717163086,
+    63.48000717163086, 63.66000747680664, 63.850006103515625, 64.08000946044922,
+    64.76000213623047, 64.80001068115234, 64.81001281738281, 64.81001281738281,
+]  # fmt: skip
+
+
+def _llama(hidden, intermediate, layers, heads, kv_heads, vocab, max_pos, eps, theta, tie=False, **extra):
+    """The keys every Llama-family config.json on the Hub spells out."""
+    return {
+        "model_type": "llama",
+        "hidden_size": hidden,
+        "intermediate_size": intermediate,
+        "num_hidden_layers": layers,
+        "num_attention_heads": heads,
+        "num_key_value_heads": kv_heads,
+        "vocab_size": vocab,
+        "max_position_embeddings": max_pos,
+        "rms_norm_eps": eps,
+        "rope_theta": theta,
+        "hidden_act": "silu",
+        "tie_word_embeddings": tie,
+        **extra,
+    }
+
+
+def _qwen2(hidden, intermediate, layers, heads, kv_heads, vocab, max_pos, window_layers, eps, tie):
+    return {
+        "model_type": "qwen2",
+        "hidden_size": hidden,
+        "intermediate_size": intermediate,
+        "num_hidden_layers": layers,
+        "num_attention_heads": heads,
+        "num_key_value_heads": kv_heads,
+        "vocab_size": vocab,
+        "max_position_embeddings": max_pos,
+        "max_window_layers": window_layers,
+        "sliding_window": max_pos,
+        "use_sliding_window": False,
+        "rms_norm_eps": eps,
+        "rope_theta": 1000000.0,
+        "hidden_act": "silu",
+        "tie_word_embeddings": tie,
+        "torch_dtype": "bfloat16",
+    }
+
+
+def _gpt2(hidden, layers, heads, **extra):
+    return {
+        "model_type": "gpt2",
+        "activation_function": "gelu_new",
+        "n_embd": hidden,
+        "n_layer": layers,
+        "n_head": heads,
+        "n_ctx": 1024,
+        "n_positions": 1024,
+        "vocab_size": 50257,
+        "layer_norm_epsilon": 1e-05,
+        "attn_pdrop": 0.1,
+        "embd_pdrop": 0.1,
+        "resid_pdrop": 0.1,
+        **extra,
+    }
+
+
+def _pythia(hidden, intermediate, layers, heads, vocab):
+    return {
+        "model_type": "gpt_neox",
+        "hidden_size": hidden,
+        "intermediate_size": intermediate,
+        "num_hidden_layers": layers,
+        "num_attention_heads": heads,
+        "vocab_size": vocab,
+        "max_position_embeddings": 2048,
+        "rotary_pct": 0.25,
+        "rotary_emb_base": 10000,
+        "use_parallel_residual": True,
+        "hidden_act": "gelu",
+        "layer_norm_eps": 1e-05,
+        "tie_word_embeddings": False,
+        "torch_dtype": "float16",
+    }
+
+
+def _phi3_mini(max_pos, sliding_window, rope_scaling):
+    return {
+        "model_type": "phi3",
+        "hidden_size": 3072,
+        "intermediate_size": 8192,
+        "num_hidden_layers": 32,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 32,
+        "vocab_size": 32064,
+        "max_position_embeddings": max_pos,
+        "original_max_position_embeddings": 4096,
+        "rms_norm_eps": 1e-05,
+        "rope_theta": 10000.0,
+        "rope_scaling": rope_scaling,
+        "sliding_window": sliding_window,
+        "hidden_act": "silu",
+        "attention_bias": False,
+        "embd_pdrop": 0.0,
+        "resid_pdrop": 0.0,
+        "tie_word_embeddings": False,
+        "torch_dtype": "bfloat16",
+    }
+
+
+def _hub(repo: str) -> str:
+    return f"https://huggingface.co/{repo}/blob/main/config.json"
+
+
+_PRESET_LIST = [
+    # --- Llama 1/2/3
+    Preset("llama-7b", _hub("huggyllama/llama-7b"),
+           _llama(4096, 11008, 32, 32, 32, 32000, 2048, 1e-06, 10000.0, torch_dtype="float16")),
+    Preset("llama-2-7b", _hub("meta-llama/Llama-2-7b-hf"),
+           _llama(4096, 11008, 32, 32, 32, 32000, 4096, 1e-05, 10000.0, rope_scaling=None,
+                  pretraining_tp=1, torch_dtype="float16")),
+    Preset("llama-3-8b", _hub("meta-llama/Meta-Llama-3-8B"),
+           _llama(4096, 14336, 32, 32, 8, 128256, 8192, 1e-05, 500000.0, rope_scaling=None,
+                  pretraining_tp=1, torch_dtype="bfloat16")),
+    Preset("llama-3-70b", _hub("meta-llama/Meta-Llama-3-70B"),
+           _llama(8192, 28672, 80, 64, 8, 128256, 8192, 1e-05, 500000.0, rope_scaling=None,
+                  pretraining_tp=1, torch_dtype="bfloat16")),
+    Preset("llama-3.1-8b", _hub("meta-llama/Llama-3.1-8B"),
+           _llama(4096, 14336, 32, 32, 8, 128256, 131072, 1e-05, 500000.0, rope_scaling=_LLAMA3_ROPE_8X,
+                  attention_bias=False, mlp_bias=False, pretraining_tp=1, torch_dtype="bfloat16")),
+    Preset("llama-3.1-70b", _hub("meta-llama/Llama-3.1-70B"),
+           _llama(8192, 28672, 80, 64, 8, 128256, 131072, 1e-05, 500000.0, rope_scaling=_LLAMA3_ROPE_8X,
+                  attention_bias=False, mlp_bias=False, pretraining_tp=1, torch_dtype="bfloat16")),
+    Preset("llama-3.1-405b", _hub("meta-llama/Llama-3.1-405B"),
+           _llama(16384, 53248, 126, 128, 8, 128256, 131072, 1e-05, 500000.0, rope_scaling=_LLAMA3_ROPE_8X,
+                  attention_bias=False, mlp_bias=False, pretraining_tp=1, torch_dtype="bfloat16")),
+    Preset("llama-3.2-1b", _hub("meta-llama/Llama-3.2-1B"),
+           _llama(2048, 8192, 16, 32, 8, 128256, 131072, 1e-05, 500000.0, tie=True, head_dim=64,
+                  rope_scaling=_LLAMA32_ROPE_32X, attention_bias=False, mlp_bias=False, torch_dtype="bfloat16")),
+    Preset("llama-3.2-3b", _hub("meta-llama/Llama-3.2-3B"),
+           _llama(3072, 8192, 28, 24, 8, 128256, 131072, 1e-05, 500000.0, tie=True, head_dim=128,
+                  rope_scaling=_LLAMA32_ROPE_32X, attention_bias=False, mlp_bias=False, torch_dtype="bfloat16")),
+    Preset("tinyllama-1.1b", _hub("TinyLlama/TinyLlama-1.1B-intermediate-step-1431k-3T"),
+           _llama(2048, 5632, 22, 32, 4, 32000, 2048, 1e-05, 10000.0, rope_scaling=None, torch_dtype="float32")),
+    Preset("smollm-135m", _hub("HuggingFaceTB/SmolLM-135M"),
+           _llama(576, 1536, 30, 9, 3, 49152, 2048, 1e-05, 10000.0, tie=True, rope_scaling=None,
+                  torch_dtype="float32")),
+    Preset("smollm-360m", _hub("HuggingFaceTB/SmolLM-360M"),
+           _llama(960, 2560, 32, 15, 5, 49152, 2048, 1e-05, 10000.0, tie=True, rope_scaling=None,
+                  torch_dtype="float32")),
+    Preset("smollm2-1.7b", _hub("HuggingFaceTB/SmolLM2-1.7B"),
+           _llama(2048, 8192, 24, 32, 32, 49152, 8192, 1e-05, 130000, tie=True, rope_scaling=None,
+                  torch_dtype="bfloat16")),
+    # --- Mistral
+    Preset("mistral-7b-v0.1", _hub("mistralai/Mistral-7B-v0.1"), {
+        "model_type": "mistral", "hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32,
+        "num_attention_heads": 32, "num_key_value_heads": 8, "vocab_size": 32000,
+        "max_position_embeddings": 32768, "rms_norm_eps": 1e-05, "rope_theta": 10000.0, "sliding_window": 4096,
+        "hidden_act": "silu", "tie_word_embeddings": False, "torch_dtype": "bfloat16",
+    }),
+    # --- Qwen2 / Qwen2.5
+    Preset("qwen2-0.5b", _hub("Qwen/Qwen2-0.5B"), _qwen2(896, 4864, 24, 14, 2, 151936, 131072, 24, 1e-06, True)),
+    Preset("qwen2-7b", _hub("Qwen/Qwen2-7B"), _qwen2(3584, 18944, 28, 28, 4, 152064, 131072, 28, 1e-06, False)),
+    Preset("qwen2.5-0.5b", _hub("Qwen/Qwen2.5-0.5B"), _qwen2(896, 4864, 24, 14, 2, 151936, 32768, 24, 1e-06, True)),
+    Preset("qwen2.5-7b", _hub("Qwen/Qwen2.5-7B"), _qwen2(3584, 18944, 28, 28, 4, 152064, 131072, 28, 1e-06, False)),
+    Preset("qwen2.5-72b", _hub("Qwen/Qwen2.5-72B"), _qwen2(8192, 29568, 80, 64, 8, 152064, 131072, 80, 1e-05, False)),
+    # --- Qwen3
+    Preset("qwen3-0.6b", _hub("Qwen/Qwen3-0.6B"), {
+        "model_type": "qwen3", "hidden_size": 1024, "intermediate_size": 3072, "num_hidden_layers": 28,
+        "num_attention_heads": 16, "num_key_value_heads": 8, "head_dim": 128, "vocab_size": 151936,
+        "max_position_embeddings": 40960, "max_window_layers": 28, "sliding_window": None,
+        "use_sliding_window": False, "rms_norm_eps": 1e-06, "rope_theta": 1000000, "rope_scaling": None,
+        "attention_bias": False, "hidden_act": "silu", "tie_word_embeddings": True, "torch_dtype": "bfloat16",
+    }),
+    Preset("qwen3-8b", _hub("Qwen/Qwen3-8B"), {
+        "model_type": "qwen3", "hidden_size": 4096, "intermediate_size": 12288, "num_hidden_layers": 36,
+        "num_attention_heads": 32, "num_key_value_heads": 8, "head_dim": 128, "vocab_size": 151936,
+        "max_position_embeddings": 40960, "max_window_layers": 36, "sliding_window": None,
+        "use_sliding_window": False, "rms_norm_eps": 1e-06, "rope_theta": 1000000, "rope_scaling": None,
+        "attention_bias": False, "hidden_act": "silu", "tie_word_embeddings": False, "torch_dtype": "bfloat16",
+    }),
+    # --- Gemma
+    Preset("gemma-2b", _hub("google/gemma-2b"), {
+        "model_type": "gemma", "hidden_size": 2048, "intermediate_size": 16384, "num_hidden_layers": 18,
+        "num_attention_heads": 8, "num_key_value_heads": 1, "head_dim": 256, "vocab_size": 256000,
+        "max_position_embeddings": 8192, "rms_norm_eps": 1e-06, "rope_theta": 10000.0, "rope_scaling": None,
+        "attention_bias": False, "hidden_act": "gelu", "torch_dtype": "bfloat16",
+    }),
+    Preset("gemma-7b", _hub("google/gemma-7b"), {
+        "model_type": "gemma", "hidden_size": 3072, "intermediate_size": 24576, "num_hidden_layers": 28,
+        "num_attention_heads": 16, "num_key_value_heads": 16, "head_dim": 256, "vocab_size": 256000,
+        "max_position_embeddings": 8192, "rms_norm_eps": 1e-06, "rope_theta": 10000.0, "rope_scaling": None,
+        "attention_bias": False, "hidden_act": "gelu", "torch_dtype": "bfloat16",
+    }),
+    # --- GPT-2
+    Preset("gpt2", _hub("openai-community/gpt2"), _gpt2(768, 12, 12)),
+    Preset("gpt2-medium", _hub("openai-community/gpt2-medium"), _gpt2(1024, 24, 16, n_special=0)),
+    Preset("gpt2-large", _hub("openai-community/gpt2-large"), _gpt2(1280, 36, 20)),
+    Preset("gpt2-xl", _hub("openai-community/gpt2-xl"), _gpt2(1600, 48, 25)),
+    # --- Pythia (GPT-NeoX); 6.9b pads its vocabulary further than the smaller ones
+    Preset("pythia-160m", _hub("EleutherAI/pythia-160m"), _pythia(768, 3072, 12, 12, 50304)),
+    Preset("pythia-1b", _hub("EleutherAI/pythia-1b"), _pythia(2048, 8192, 16, 8, 50304)),
+    Preset("pythia-6.9b", _hub("EleutherAI/pythia-6.9b"), _pythia(4096, 16384, 32, 32, 50432)),
+    # --- OLMo 2
+    Preset("olmo-2-7b", _hub("allenai/OLMo-2-1124-7B"), {
+        "model_type": "olmo2", "hidden_size": 4096, "intermediate_size": 11008, "num_hidden_layers": 32,
+        "num_attention_heads": 32, "num_key_value_heads": 32, "vocab_size": 100352,
+        "max_position_embeddings": 4096, "rms_norm_eps": 1e-06, "rope_theta": 500000, "rope_scaling": None,
+        "attention_bias": False, "hidden_act": "silu", "tie_word_embeddings": False, "torch_dtype": "float32",
+    }),
+    # --- Phi-3
+    Preset("phi-3-mini-4k", _hub("microsoft/Phi-3-mini-4k-instruct"), _phi3_mini(4096, 2047, None)),
+    Preset("phi-3-mini-128k", _hub("microsoft/Phi-3-mini-128k-instruct"), _phi3_mini(131072, 262144, {
+        "type": "su",
+        "short_factor": _PHI3_MINI_128K_SHORT_FACTOR,
+        "long_factor": _PHI3_MINI_128K_LONG_FACTOR,
+    })),
+    # --- BLOOM
+    Preset("bloom-560m", _hub("bigscience/bloom-560m"), {
+        "model_type": "bloom", "hidden_size": 1024, "n_layer": 24, "n_head": 16, "n_inner": None,
+        "vocab_size": 250880, "layer_norm_epsilon": 1e-05, "apply_residual_connection_post_layernorm": False,
+        "attention_dropout": 0.0, "hidden_dropout": 0.0, "pretraining_tp": 1, "slow_but_exact": False,
+    }),
+]  # fmt: skip
+
+PRESETS: dict[str, Preset] = {p.name: p for p in _PRESET_LIST}
+
+
+def preset_names() -> list[str]:
+    return list(PRESETS)
+
+
+def get_preset(name: str) -> ArchConfig:
+    """The ArchConfig of a published model, e.g. ``get_preset("llama-3.1-8b")``."""
+    preset = PRESETS.get(name)
+    if preset is None:
+        close = closest_name(name.lower(), PRESETS, max_distance=3)
+        hint = f"did you mean {close}?" if close else f"known presets: {', '.join(PRESETS)}"
+        raise ConfigError(f"{name!r} is not a known preset; {hint}")
+    return preset.config()

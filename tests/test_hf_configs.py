@@ -1,0 +1,225 @@
+"""Reading real HF config.json files: exact parameter counts and settings against transformers.
+
+The fixtures in fixtures/hf_configs/ are real config.json files in their published 4.x form
+(``<name>.json``; a few ``<name>-<quirk>.json`` variants are hand-edited from them) and, for
+every family with RoPE, the same model as transformers 5.23 saves it (``<name>.v5.json``:
+``rope_parameters``, ``dtype``, every class field spelled out).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import transformers
+from transformers import AutoConfig, AutoModelForCausalLM
+
+from archsmith import ConfigError, UnsupportedError, count_params, load_config
+from archsmith.hf import SUPPORTED_MODEL_TYPES, from_hf_config
+
+transformers.logging.set_verbosity_error()
+
+FIXTURES = Path(__file__).parent / "fixtures" / "hf_configs"
+FILES = sorted(FIXTURES.glob("*.json"))
+V5_FILES = [f for f in FILES if f.name.endswith(".v5.json")]
+
+
+def transformers_loadable(d: dict) -> dict:
+    """transformers 5.23 renames Phi-3's old rope type "su" to longrope only after filling in
+    longrope's defaults, so it cannot load the original Phi-3-128k file; give it the new name."""
+    scaling = d.get("rope_scaling")
+    if d["model_type"] == "phi3" and isinstance(scaling, dict) and scaling.get("type") == "su":
+        return {**d, "rope_scaling": {**scaling, "type": "longrope"}}
+    return d
+
+
+def hf_model_params(d: dict) -> tuple[int, object]:
+    """Parameter count of transformers' own model for ``d``, built on the meta device (no memory)."""
+    hf_config = AutoConfig.for_model(**transformers_loadable(d))
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(hf_config)
+    return sum(p.numel() for p in model.parameters()), hf_config  # parameters() counts a tied head once
+
+
+def test_fixtures_cover_every_family_in_both_forms():
+    model_types = {json.loads(f.read_text())["model_type"] for f in FILES}
+    assert model_types == set(SUPPORTED_MODEL_TYPES)
+    published = [f for f in FILES if not f.name.endswith(".v5.json")]
+    assert len(published) >= 20
+    for f in published:
+        has_rope = json.loads(f.read_text())["model_type"] not in ("gpt2", "bloom")
+        if has_rope and f.stem != "phi-3-mini-128k":  # its 5.x twin is phi-3-mini-128k-longrope.v5.json
+            assert f.with_name(f.stem + ".v5.json").exists(), f.name
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_count_equals_transformers(path):
+    d = json.loads(path.read_text())
+    cfg = load_config(path)
+    expected, _ = hf_model_params(d)
+    breakdown = count_params(cfg)
+    assert breakdown.total == expected
+    parts = breakdown.embedding + breakdown.attention + breakdown.ffn + breakdown.norm + breakdown.lm_head
+    assert parts == breakdown.total
+    assert breakdown.non_embedding == breakdown.attention + breakdown.ffn + breakdown.norm
+    assert (breakdown.lm_head == 0) == cfg.tie_word_embeddings
+
+
+def _hf_settings(c, num_layers: int) -> dict:
+    """The settings transformers resolved, in ArchConfig's terms."""
+    rope = dict(getattr(c, "rope_parameters", None) or {})
+    rope_theta = rope.pop("rope_theta", None)
+    partial = rope.pop("partial_rotary_factor", 1.0)
+    rope_type = rope.pop("rope_type", None)
+    rope.pop("type", None)
+    if c.model_type in ("qwen2", "qwen3"):
+        windows = [c.sliding_window if t == "sliding_attention" else None for t in c.layer_types]
+    else:
+        windows = [getattr(c, "sliding_window", None)] * num_layers
+    eps = next(getattr(c, k) for k in ("rms_norm_eps", "layer_norm_eps", "layer_norm_epsilon") if hasattr(c, k))
+    return {
+        "rope_theta": rope_theta,
+        "partial_rotary_factor": partial if rope_type else None,
+        "rope_scaling": None if rope_type in (None, "default") else {"rope_type": rope_type, **rope},
+        "windows": windows,
+        "norm_eps": eps,
+        "hidden_act": getattr(c, "hidden_act", getattr(c, "activation_function", None)),
+        "tie_word_embeddings": c.tie_word_embeddings,
+    }
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_settings_equal_transformers(path):
+    """RoPE, windows, eps, activation and tying as transformers resolves them (defaults and quirks)."""
+    d = json.loads(path.read_text())
+    cfg = load_config(path)
+    hf = _hf_settings(AutoConfig.for_model(**transformers_loadable(d)), cfg.num_hidden_layers)
+    ours = {
+        "rope_theta": cfg.rope_theta if cfg.position_embedding == "rope" else None,
+        "partial_rotary_factor": cfg.partial_rotary_factor if cfg.position_embedding == "rope" else None,
+        "rope_scaling": cfg.rope_scaling,
+        "windows": [cfg.sliding_window if cfg.layer_is_sliding(i) else None for i in range(cfg.num_hidden_layers)],
+        "norm_eps": cfg.norm_eps,
+        "hidden_act": hf["hidden_act"] if d["model_type"] == "bloom" else cfg.hidden_act,  # BLOOM's GELU is built in
+        "tie_word_embeddings": cfg.tie_word_embeddings,
+    }
+    assert ours == hf
+
+
+@pytest.mark.parametrize("path", V5_FILES, ids=lambda p: p.name)
+def test_4x_and_5x_forms_give_the_same_config(path):
+    assert load_config(path) == load_config(path.with_name(path.name.replace(".v5.json", ".json")))
+
+
+def _fixture(name: str) -> dict:
+    return json.loads((FIXTURES / f"{name}.json").read_text())
+
+
+def test_quirks():
+    # gemma: "gelu" means the tanh approximation; head_dim is explicit and != hidden/heads
+    gemma = load_config(FIXTURES / "gemma-2b.json")
+    assert (gemma.hidden_act, gemma.head_dim, gemma.q_dim) == ("gelu_pytorch_tanh", 256, 2048)
+    assert gemma.num_key_value_heads == 1
+    assert gemma.norm_unit_offset and gemma.scale_embeddings and gemma.tie_word_embeddings
+    # qwen2: use_sliding_window + max_window_layers -> the last layers slide
+    qwen = load_config(FIXTURES / "qwen2-0.5b-sliding.json")
+    assert [qwen.layer_is_sliding(i) for i in range(24)] == [False] * 16 + [True] * 8
+    assert load_config(FIXTURES / "qwen2-0.5b.json").sliding_window is None  # use_sliding_window: false
+    assert qwen.qkv_bias and not qwen.attn_out_bias
+    # qwen3: per-head qk-norm, head_dim 128 > hidden/heads
+    qwen3 = load_config(FIXTURES / "qwen3-0.6b.json")
+    assert (qwen3.qk_norm, qwen3.q_dim) == ("head", 2048)
+    # phi3: old "su" name == longrope, pretraining length from the top level
+    phi = load_config(FIXTURES / "phi-3-mini-128k.json")
+    assert phi == load_config(FIXTURES / "phi-3-mini-128k-longrope.json")
+    assert phi.rope_scaling["rope_type"] == "longrope"
+    assert phi.rope_scaling["original_max_position_embeddings"] == 4096
+    assert len(phi.rope_scaling["long_factor"]) == phi.head_dim // 2 == 48
+    yarn = _fixture("phi-3-mini-128k")
+    yarn["rope_scaling"] = {**yarn["rope_scaling"], "type": "yarn"}  # Phi-3's other early name for longrope
+    assert from_hf_config(yarn) == phi
+    # gpt2: n_inner null -> 4 * n_embd, learned positions, dropout 0.1 by default
+    gpt2 = load_config(FIXTURES / "gpt2-n-inner-null.json")
+    assert (gpt2.intermediate_size, gpt2.position_embedding, gpt2.hidden_dropout) == (3072, "learned", 0.1)
+    assert gpt2 == load_config(FIXTURES / "gpt2.json")
+    # bloom: ALiBi, embedding LayerNorm, 4 * hidden MLP
+    bloom = load_config(FIXTURES / "bloom-560m.json")
+    assert (bloom.position_embedding, bloom.embedding_norm, bloom.intermediate_size) == ("alibi", True, 4096)
+    # gpt_neox: rotary_pct, parallel residual, all biases
+    neox = load_config(FIXTURES / "pythia-160m.json")
+    assert (neox.partial_rotary_factor, neox.parallel_residual) == (0.25, True)
+    assert neox.qkv_bias and neox.attn_out_bias and neox.mlp_bias and neox.norm_bias
+    # olmo2: reordered norms, full-width qk-norm, no sliding
+    olmo = load_config(FIXTURES / "olmo-2-7b.json")
+    assert (olmo.norm_scheme, olmo.qk_norm, olmo.sliding_window) == ("reordered", "full", None)
+    # llama: every bias knob and an explicit head_dim are kept
+    llama = load_config(FIXTURES / "llama-3.2-1b-biased-narrow-heads.json")
+    assert (llama.qkv_bias, llama.attn_out_bias, llama.mlp_bias, llama.head_dim) == (True, True, True, 32)
+    # mistral: no sliding_window key -> the class default 4096; null -> full attention
+    assert load_config(FIXTURES / "mistral-7b-v0.1-default-window.json").sliding_window == 4096
+    assert from_hf_config({**_fixture("mistral-7b-v0.1"), "sliding_window": None}).sliding_window is None
+
+
+def test_unsupported_model_type_lists_the_supported_ones():
+    with pytest.raises(UnsupportedError) as e:
+        from_hf_config({"model_type": "falcon", "hidden_size": 4544})
+    assert "'falcon'" in str(e.value)
+    for model_type in SUPPORTED_MODEL_TYPES:
+        assert model_type in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "name, typo, field",
+    [
+        ("llama-2-7b", "num_hiden_layers", "num_hidden_layers"),
+        ("gpt2", "n_embed", "n_embd"),
+        ("pythia-160m", "rotary_pcts", "rotary_pct"),
+        ("qwen2-0.5b", "use_sliding_windows", "use_sliding_window"),
+        ("phi-3-mini-4k", "sliding_windw", "sliding_window"),
+        ("bloom-560m", "n_layers", "n_layer"),
+    ],
+)
+def test_typo_of_a_known_field_is_an_error(name, typo, field):
+    d = _fixture(name)
+    d[typo] = 3
+    with pytest.raises(ConfigError, match=f"{typo}: did you mean {field}\\?"):
+        from_hf_config(d)
+
+
+def test_unknown_keys_far_from_any_field_are_accepted():
+    d = {**_fixture("bloom-560m"), "offset_alibi": 100, "skip_bias_add": True, "unk_token_id": 0}
+    assert from_hf_config(d) == from_hf_config(_fixture("bloom-560m"))
+
+
+@pytest.mark.parametrize(
+    "name, change",
+    [
+        ("gpt2", {"add_cross_attention": True}),
+        ("gpt2", {"scale_attn_by_inverse_layer_idx": True}),
+        ("bloom-560m", {"apply_residual_connection_post_layernorm": True}),
+        ("bloom-560m", {"n_inner": 1000}),
+        ("gemma-2b", {"use_bidirectional_attention": True}),
+        ("mistral-7b-v0.1", {"layer_types": ["full_attention"] * 31 + ["sliding_attention"]}),
+    ],
+)
+def test_settings_without_an_archsmith_knob_are_refused(name, change):
+    with pytest.raises(UnsupportedError, match=next(iter(change))):
+        from_hf_config({**_fixture(name), **change})
+
+
+def test_neox_top_level_rope_theta_is_not_silently_ignored():
+    with pytest.raises(ConfigError, match="rename rope_theta to rotary_emb_base"):
+        from_hf_config({**_fixture("pythia-160m"), "rope_theta": 500000})
+
+
+def test_hf_config_reading_needs_no_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, archsmith; archsmith.load_config('llama-3.1-8b'); "
+        "assert 'torch' not in sys.modules and 'transformers' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
