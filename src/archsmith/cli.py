@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+from pathlib import Path
 from typing import Any, Callable, NoReturn, Optional
 
 import typer
@@ -164,7 +165,7 @@ def _estimate(source: str, seq: Optional[int], batch: int, dtype: str):
     from .sizing import estimate as run_estimate
 
     cfg = _load(source)
-    return cfg, run_estimate(cfg, seq_len=seq or cfg.max_position_embeddings, batch=batch, dtype=dtype)
+    return cfg, run_estimate(cfg, seq_len=cfg.max_position_embeddings if seq is None else seq, batch=batch, dtype=dtype)
 
 
 def _estimate_tables(labelled: list[tuple[str, dict]]) -> list[Table]:
@@ -218,7 +219,7 @@ def estimate(
     out.print("[dim]assumptions:[/]")
     for a in data["assumptions"]:
         out.print(f"[dim]  - {a}[/]", highlight=False)
-    for w in data.get("warnings", []):
+    for w in cfg.warnings() + data["warnings"]:
         out.print(f"[yellow]warning:[/] {w}", highlight=False)
 
 
@@ -254,6 +255,60 @@ def compare(
     out.print(shape)
     for table in _estimate_tables([(label, est.to_dict()) for label, _, est in results]):
         out.print(table)
+
+
+@command
+def design(
+    params: str = typer.Option("7B", "--params", help="Target parameter count, e.g. 125M, 7B, 1.5T."),
+    style: str = typer.Option("llama3", "--style", help="Family conventions to follow (llama3, llama2, mistral, qwen2, gpt2, ...)."),
+    vocab: Optional[int] = typer.Option(None, "--vocab", help="Vocabulary size (default: the style's)."),
+    context: Optional[int] = typer.Option(None, "--context", help="Context length in tokens (default: the style's)."),
+    tie: Optional[bool] = typer.Option(None, "--tie/--no-tie", help="Tie the LM head to the embedding (default: by size)."),
+    layers: Optional[int] = typer.Option(None, "--layers", help="Fix the number of layers."),
+    hidden: Optional[int] = typer.Option(None, "--hidden", help="Fix hidden_size."),
+    heads: Optional[int] = typer.Option(None, "--heads", help="Fix num_attention_heads."),
+    kv_heads: Optional[int] = typer.Option(None, "--kv-heads", help="Fix num_key_value_heads."),
+    head_dim: Optional[int] = typer.Option(None, "--head-dim", help="Fix head_dim."),
+    tp: Optional[int] = typer.Option(None, "--tp", help="Tensor-parallel degree the shapes must divide by."),
+    latency: bool = typer.Option(False, "--latency", help="Optimise decoding latency (MQA)."),
+    extrapolate: bool = typer.Option(False, "--extrapolate", help="Extrapolate past the context without fine-tuning (ALiBi)."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="Write archsmith.json, config.json and the report here."),
+) -> None:
+    """Design an architecture for a parameter budget, with a justification for each choice."""
+    from .design import design as run_design
+
+    result = run_design(params, style=style, vocab=vocab, context=context, tie=tie, layers=layers, hidden=hidden,
+                        heads=heads, kv_heads=kv_heads, head_dim=head_dim, tp=tp, latency=latency,
+                        extrapolate=extrapolate)
+    if json_out:
+        _print_json(result.to_dict())
+    else:
+        from .report import render_terminal
+
+        render_terminal(result, out)
+    if out_dir is not None:
+        from .report import write_outputs
+
+        written = write_outputs(result, out_dir)
+        err.print(f"wrote {', '.join(str(p) for p in written)}", highlight=False)
+
+
+@command
+def export(
+    source: str = typer.Argument(..., help=SRC_HELP + " Or an HF model directory with weights (converted)."),
+    outdir: Path = typer.Argument(..., help="Directory to write the HF checkpoint into."),
+    dtype: Optional[str] = typer.Option(None, "--dtype", help="Weight dtype: fp32, bf16 or fp16 (default: the config's)."),
+    seed: int = typer.Option(0, "--seed", help="Seed for the random init of a config without weights."),
+    force: bool = typer.Option(False, "--force", help="Replace a non-empty OUTDIR."),
+    allow_pickle: bool = typer.Option(False, "--allow-pickle", help="Read a pytorch_model.bin (with weights_only=True)."),
+) -> None:
+    """Write an HF checkpoint (config.json + safetensors) that transformers loads with identical logits."""
+    from .hf.convert import export as run_export
+
+    plan = run_export(source, outdir, dtype=dtype, seed=seed, force=force, allow_pickle=allow_pickle)
+    path = "remote code (load with trust_remote_code=True)" if plan.remote_code else "a native transformers class"
+    out.print(f"exported {outdir} as {plan.architecture}, {path}: {plan.reason}", highlight=False)
 
 
 def main() -> None:
