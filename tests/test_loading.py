@@ -108,3 +108,15 @@ def test_wrong_type_names_the_key(tmp_path):
     path.write_text(json.dumps(d))
     with pytest.raises(ConfigError, match="num_hidden_layers: expected an integer, got str"):
         load_config(path)
+
+
+def test_typos_and_invalid_values_are_reported_together(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"model_type": "llama", "hidden_size": 4096, "num_attention_heads": 32,
+                                "num_key_value_heads": 5, "num_hiden_layers": 32, "intermediate_size": 11008,
+                                "vocab_size": 32000}))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    problems = info.value.problems
+    assert len(problems) == 2
+    assert "did you mean num_hidden_layers?" in problems[0] and "num_key_value_heads=4 or 8" in problems[1]

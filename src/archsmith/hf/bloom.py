@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..config import ArchConfig
-from .common import BASE_FIELDS, read_dtype, refuse_unless, reject_typos
+from .common import BASE_FIELDS, read_dtype, refuse_unless
 
 MODEL_TYPE = "bloom"
 
@@ -46,7 +46,6 @@ FIELDS = BASE_FIELDS | frozenset(ATTRIBUTE_MAP) | frozenset(
 
 
 def config_from_hf(d: dict[str, Any]) -> ArchConfig:
-    reject_typos(d, FIELDS, MODEL_TYPE)
     refuse_unless(
         not d.get("apply_residual_connection_post_layernorm", False),
         MODEL_TYPE,

@@ -45,7 +45,7 @@ ROPE_FIELDS = frozenset({"rope_parameters", "rope_scaling", "rope_theta", "parti
 _ROPE_TYPES_WITH_ORIGINAL_LENGTH = ("llama3", "yarn", "longrope")
 
 
-def reject_typos(d: dict[str, Any], known: frozenset[str], model_type: str) -> None:
+def typo_problems(d: dict[str, Any], known: frozenset[str], model_type: str) -> list[str]:
     """Unknown keys are normal in hub files, but one a typo away from a known field is an error.
 
     transformers would keep ``num_hiden_layers`` as a stray attribute and silently use the
@@ -61,8 +61,7 @@ def reject_typos(d: dict[str, Any], known: frozenset[str], model_type: str) -> N
                 f"{key}: did you mean {close}? ({model_type} has no field {key!r}, so transformers would "
                 f"ignore it and use the default {close}); fix: rename the key"
             )
-    if problems:
-        raise ConfigError(problems)
+    return problems
 
 
 def read_dtype(d: dict[str, Any]) -> str | None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..config import ArchConfig
 from ..errors import ConfigError, UnsupportedError
+from .common import typo_problems
 from . import bloom, gemma, gpt2, gpt_neox, llama, mistral, olmo2, phi3, qwen2, qwen3
 
 _FAMILIES = {m.MODEL_TYPE: m for m in (llama, mistral, qwen2, qwen3, gemma, gpt2, gpt_neox, bloom, phi3, olmo2)}
@@ -27,4 +28,13 @@ def from_hf_config(d: dict[str, Any]) -> ArchConfig:
             f"model_type {model_type!r} is not supported; supported model types: {', '.join(SUPPORTED_MODEL_TYPES)}; "
             "fix: convert the model to one of these or describe it as an archsmith JSON config"
         )
-    return _FAMILIES[model_type].config_from_hf(d)
+    family = _FAMILIES[model_type]
+    # Typos and invalid values are reported together, so one run shows every problem.
+    typos = typo_problems(d, family.FIELDS, model_type)
+    try:
+        cfg = family.config_from_hf(d)
+    except ConfigError as e:
+        raise ConfigError(typos + e.problems) from None
+    if typos:
+        raise ConfigError(typos)
+    return cfg

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..config import ArchConfig
 from ..errors import ConfigError
-from .common import BASE_FIELDS, ROPE_FIELDS, read_dtype, read_rope, refuse_unless, reject_typos
+from .common import BASE_FIELDS, ROPE_FIELDS, read_dtype, read_rope, refuse_unless
 
 MODEL_TYPE = "gemma"
 
@@ -56,7 +56,6 @@ def _activation(d: dict[str, Any]) -> str:
 
 
 def config_from_hf(d: dict[str, Any]) -> ArchConfig:
-    reject_typos(d, FIELDS, MODEL_TYPE)
     refuse_unless(
         not d.get("use_bidirectional_attention"),
         MODEL_TYPE,

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..config import ArchConfig
 from ..errors import ConfigError
-from .common import BASE_FIELDS, read_dtype, refuse_unless, reject_typos
+from .common import BASE_FIELDS, read_dtype, refuse_unless
 
 MODEL_TYPE = "gpt2"
 
@@ -69,7 +69,6 @@ def _get(d: dict[str, Any], gpt2_name: str, default: Any) -> Any:
 
 
 def config_from_hf(d: dict[str, Any]) -> ArchConfig:
-    reject_typos(d, FIELDS, MODEL_TYPE)
     refuse_unless(not d.get("add_cross_attention", False), MODEL_TYPE, "add_cross_attention=true", "set it to false")
     refuse_unless(
         d.get("scale_attn_weights", True), MODEL_TYPE, "scale_attn_weights=false (unscaled attention)", "set it to true"

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..config import ArchConfig
 from ..errors import ConfigError
-from .common import BASE_FIELDS, ROPE_FIELDS, read_dtype, read_rope, refuse_unless, reject_typos
+from .common import BASE_FIELDS, ROPE_FIELDS, read_dtype, read_rope, refuse_unless
 
 MODEL_TYPE = "gpt_neox"
 
@@ -57,7 +57,6 @@ def _refuse_ignored_rope_keys(d: dict[str, Any]) -> None:
 
 
 def config_from_hf(d: dict[str, Any]) -> ArchConfig:
-    reject_typos(d, FIELDS, MODEL_TYPE)
     _refuse_ignored_rope_keys(d)
     hidden = d.get("hidden_size", 6144)
     heads = d.get("num_attention_heads", 64)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..config import ArchConfig
-from .common import BASE_FIELDS, ROPE_FIELDS, read_dtype, read_rope, reject_typos
+from .common import BASE_FIELDS, ROPE_FIELDS, read_dtype, read_rope
 
 MODEL_TYPE = "llama"
 
@@ -41,7 +41,6 @@ FIELDS = BASE_FIELDS | ROPE_FIELDS | frozenset(
 
 
 def config_from_hf(d: dict[str, Any]) -> ArchConfig:
-    reject_typos(d, FIELDS, MODEL_TYPE)
     max_positions = d.get("max_position_embeddings", 2048)
     rope = read_rope(d, max_position_embeddings=max_positions)
     attention_bias = d.get("attention_bias", False)  # on q, k, v and o alike

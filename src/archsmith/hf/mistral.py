@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..config import ArchConfig
-from .common import BASE_FIELDS, ROPE_FIELDS, read_dtype, read_rope, refuse_unless, reject_typos
+from .common import BASE_FIELDS, ROPE_FIELDS, read_dtype, read_rope, refuse_unless
 
 MODEL_TYPE = "mistral"
 
@@ -39,7 +39,6 @@ FIELDS = BASE_FIELDS | ROPE_FIELDS | frozenset(
 
 
 def config_from_hf(d: dict[str, Any]) -> ArchConfig:
-    reject_typos(d, FIELDS, MODEL_TYPE)
     sliding_window = d.get("sliding_window", 4096)
     uniform = "sliding_attention" if sliding_window is not None else "full_attention"
     refuse_unless(

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..config import ArchConfig
 from ..errors import ConfigError
-from .common import BASE_FIELDS, ROPE_FIELDS, read_dtype, read_rope, reject_typos
+from .common import BASE_FIELDS, ROPE_FIELDS, read_dtype, read_rope
 
 MODEL_TYPE = "phi3"
 
@@ -45,7 +45,6 @@ FIELDS = BASE_FIELDS | ROPE_FIELDS | frozenset(
 
 
 def config_from_hf(d: dict[str, Any]) -> ArchConfig:
-    reject_typos(d, FIELDS, MODEL_TYPE)
     max_positions = d.get("max_position_embeddings", 4096)
     rope = read_rope(
         d,

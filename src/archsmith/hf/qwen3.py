@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..config import ArchConfig
-from .common import BASE_FIELDS, ROPE_FIELDS, read_dtype, read_rope, reject_typos
+from .common import BASE_FIELDS, ROPE_FIELDS, read_dtype, read_rope
 from .qwen2 import qwen_layer_window
 
 MODEL_TYPE = "qwen3"
@@ -44,7 +44,6 @@ FIELDS = BASE_FIELDS | ROPE_FIELDS | frozenset(
 
 
 def config_from_hf(d: dict[str, Any]) -> ArchConfig:
-    reject_typos(d, FIELDS, MODEL_TYPE)
     num_layers = d.get("num_hidden_layers", 32)
     sliding_window, layer_types = qwen_layer_window(d, num_layers)
     max_positions = d.get("max_position_embeddings", 32768)
