@@ -6,6 +6,7 @@ interop load torch only when first used.
 
 from .config import ArchConfig, validate
 from .errors import ArchsmithError, ConfigError, LoadError, UnsupportedError
+from .loading import load_config
 from .sizing import Estimate, ParamBreakdown, count_params, estimate
 
 __version__ = "0.1.0"
@@ -20,5 +21,22 @@ __all__ = [
     "UnsupportedError",
     "count_params",
     "estimate",
+    "load_config",
     "validate",
 ]
+
+# Torch-backed entry points, imported on first use so `import archsmith` stays instant.
+_LAZY = {
+    "build_model": ("archsmith.model", "build_model"),
+    "from_hf": ("archsmith.hf.convert", "from_hf"),
+    "to_hf": ("archsmith.hf.convert", "to_hf"),
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        return getattr(importlib.import_module(module), attr)
+    raise AttributeError(f"module 'archsmith' has no attribute {name!r}")

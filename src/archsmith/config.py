@@ -497,6 +497,11 @@ def _check_rotary(cfg: ArchConfig) -> list[str]:
             f"partial_rotary_factor={cfg.partial_rotary_factor} gives rotary dimension {rot} of head_dim={cfg.head_dim}, "
             f"which must be even and at least 2; fix: partial_rotary_factor={' or '.join(_fmt(f) for f in sorted(near))}"
         )
+    if cfg.rope_type == "dynamic" and rot == 2:  # dynamic NTK raises the base to dim / (dim - 2)
+        problems.append(
+            f"rope_scaling (dynamic) needs a rotary dimension of at least 4, but head_dim={cfg.head_dim} with "
+            f"partial_rotary_factor={cfg.partial_rotary_factor} rotates 2; fix: a larger partial_rotary_factor or head_dim"
+        )
     scaling = cfg.rope_scaling
     if scaling and scaling["rope_type"] == "longrope" and rot >= 2 and rot % 2 == 0:
         for key in ("short_factor", "long_factor"):

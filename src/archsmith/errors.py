@@ -31,3 +31,7 @@ class LoadError(ArchsmithError, ValueError):
 
 class UnsupportedError(ArchsmithError, ValueError):
     """A request that archsmith understands but does not support (e.g. an unknown model type)."""
+
+
+class InputError(ArchsmithError, ValueError):
+    """Data given to a model is outside what its config allows (token ids, sequence length, shapes)."""
