@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/archsmith count llama-3.1-8b
+	$(VENV)/bin/archsmith design
 
 test: $(STAMP)
 	$(PY) -m pytest -q -n 2
