@@ -5,6 +5,7 @@ interop load torch only when first used.
 """
 
 from .config import ArchConfig, validate
+from .design import Design, design  # the function shadows the submodule name, as the CLI verb reads
 from .errors import ArchsmithError, ConfigError, LoadError, UnsupportedError
 from .loading import load_config
 from .sizing import Estimate, ParamBreakdown, count_params, estimate
@@ -15,11 +16,13 @@ __all__ = [
     "ArchConfig",
     "ArchsmithError",
     "ConfigError",
+    "Design",
     "Estimate",
     "LoadError",
     "ParamBreakdown",
     "UnsupportedError",
     "count_params",
+    "design",
     "estimate",
     "load_config",
     "validate",
