@@ -1,0 +1,54 @@
+"""Arcee (AFM): HF ``model_type: arcee``.
+
+Llama with a plain (non-gated) MLP, ReLU² by default: pre-RMSNorm cast to the input dtype
+before the weight, RoPE, ``attention_bias`` on q/k/v and o alike. Defaults are those of
+transformers 5.23 ``ArceeConfig``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..config import ArchConfig
+from .common import BASE_FIELDS, ROPE_FIELDS, read_dtype, read_rope
+
+MODEL_TYPE = "arcee"
+
+FIELDS = BASE_FIELDS | ROPE_FIELDS | frozenset(
+    {
+        "vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+        "num_key_value_heads", "hidden_act", "max_position_embeddings", "initializer_range", "rms_norm_eps",
+        "use_cache", "pad_token_id", "bos_token_id", "eos_token_id", "tie_word_embeddings", "attention_bias",
+        "attention_dropout", "mlp_bias", "head_dim",
+    }
+)  # fmt: skip
+
+
+def config_from_hf(d: dict[str, Any]) -> ArchConfig:
+    max_positions = d.get("max_position_embeddings", 4096)
+    rope = read_rope(d, max_position_embeddings=max_positions)
+    attention_bias = d.get("attention_bias", False)
+    return ArchConfig(
+        vocab_size=d.get("vocab_size", 32000),
+        hidden_size=d.get("hidden_size", 2560),
+        intermediate_size=d.get("intermediate_size", 18432),
+        num_hidden_layers=d.get("num_hidden_layers", 32),
+        num_attention_heads=d.get("num_attention_heads", 32),
+        num_key_value_heads=d.get("num_key_value_heads"),
+        head_dim=d.get("head_dim"),
+        max_position_embeddings=max_positions,
+        qkv_bias=attention_bias,
+        attn_out_bias=attention_bias,
+        mlp_bias=d.get("mlp_bias", False),
+        rope_theta=rope.theta,
+        rope_scaling=rope.scaling,
+        partial_rotary_factor=rope.partial_rotary_factor,
+        norm_type="rmsnorm",
+        norm_eps=d.get("rms_norm_eps", 1e-5),
+        mlp_type="plain",
+        hidden_act=d.get("hidden_act", "relu2"),
+        tie_word_embeddings=d.get("tie_word_embeddings", False),
+        attention_dropout=d.get("attention_dropout", 0.0),
+        initializer_range=d.get("initializer_range", 0.02),
+        torch_dtype=read_dtype(d),
+    )

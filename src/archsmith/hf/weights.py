@@ -1,0 +1,364 @@
+"""Tensor names and layouts of each HF family, both ways.
+
+archsmith names its parameters one way for every architecture (see model/); HF
+families differ in names and in how they pack tensors:
+
+    GPT-2        Conv1D stores weights as [in, out]; q, k, v concatenated in c_attn
+    GPT-NeoX,    one query_key_value per layer, interleaved per head: rows are
+    Bloom        [heads, 3 (q, k, v), head_dim]
+    MPT          Wqkv = q, k, v concatenated
+    Phi-3        qkv_proj = q, k, v concatenated; gate_up_proj = gate, up concatenated
+    OPT          the learned position table has 2 extra rows in front (position p is row p + 2)
+
+A :class:`Layout` states these facts per family; :func:`to_hf_state` and
+:func:`from_hf_state` apply them. Shapes to expect are derived by mapping
+meta tensors, so a checkpoint is validated against exactly what the model needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..config import ArchConfig
+from ..errors import LoadError
+
+if TYPE_CHECKING:
+    import torch
+
+Slot = tuple[str, int]  # (HF module, position of this part inside the fused tensor)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where archsmith modules live in one HF family's checkpoint."""
+
+    top: dict[str, str]  # archsmith module outside the layers -> HF module
+    layer_prefix: str  # HF prefix of layer i, with "{i}"
+    layer: dict[str, str | Slot]  # archsmith module inside a layer -> HF module, or a slot of a fused one
+    per_head_fused: bool = False  # fused q/k/v rows interleaved per head (NeoX, Bloom) instead of concatenated
+    conv1d: frozenset[str] = frozenset()  # HF modules whose weight is stored [in, out] (GPT-2's Conv1D)
+    position_offset: int = 0  # rows in front of position 0 in the HF position table (OPT: 2)
+    # Tensors HF checkpoints carry that are no parameters (buffers of older versions).
+    ignored_suffixes: tuple[str, ...] = (".rotary_emb.inv_freq",)
+
+
+_LLAMA_LAYER: dict[str, str | Slot] = {
+    "attn.q_proj": "self_attn.q_proj",
+    "attn.k_proj": "self_attn.k_proj",
+    "attn.v_proj": "self_attn.v_proj",
+    "attn.o_proj": "self_attn.o_proj",
+    "attn.q_norm": "self_attn.q_norm",
+    "attn.k_norm": "self_attn.k_norm",
+    "attn_norm": "input_layernorm",
+    "mlp_norm": "post_attention_layernorm",
+    "mlp.gate_proj": "mlp.gate_proj",
+    "mlp.up_proj": "mlp.up_proj",
+    "mlp.down_proj": "mlp.down_proj",
+}
+_LLAMA_TOP = {"embed_tokens": "model.embed_tokens", "norm": "model.norm", "lm_head": "lm_head"}
+_LLAMA = Layout(_LLAMA_TOP, "model.layers.{i}.", _LLAMA_LAYER)
+
+# OLMo-2 normalises each branch's output only (archsmith's "reordered" scheme).
+_OLMO2 = Layout(
+    _LLAMA_TOP,
+    "model.layers.{i}.",
+    {
+        **{k: v for k, v in _LLAMA_LAYER.items() if k not in ("attn_norm", "mlp_norm")},
+        "attn_out_norm": "post_attention_layernorm",
+        "mlp_out_norm": "post_feedforward_layernorm",
+    },
+)
+
+# Gemma 2's "sandwich": a norm before and after each branch (archsmith's "peri" scheme).
+_GEMMA2 = Layout(
+    _LLAMA_TOP,
+    "model.layers.{i}.",
+    {
+        **_LLAMA_LAYER,
+        "attn_out_norm": "post_attention_layernorm",
+        "mlp_norm": "pre_feedforward_layernorm",
+        "mlp_out_norm": "post_feedforward_layernorm",
+    },
+)
+
+_PHI3 = Layout(
+    _LLAMA_TOP,
+    "model.layers.{i}.",
+    {
+        **_LLAMA_LAYER,
+        "attn.q_proj": ("self_attn.qkv_proj", 0),
+        "attn.k_proj": ("self_attn.qkv_proj", 1),
+        "attn.v_proj": ("self_attn.qkv_proj", 2),
+        "mlp.gate_proj": ("mlp.gate_up_proj", 0),  # Phi3MLP: gate, up = gate_up.chunk(2)
+        "mlp.up_proj": ("mlp.gate_up_proj", 1),
+    },
+)
+
+_GPT_NEOX = Layout(
+    {"embed_tokens": "gpt_neox.embed_in", "norm": "gpt_neox.final_layer_norm", "lm_head": "embed_out"},
+    "gpt_neox.layers.{i}.",
+    {
+        "attn.q_proj": ("attention.query_key_value", 0),
+        "attn.k_proj": ("attention.query_key_value", 1),
+        "attn.v_proj": ("attention.query_key_value", 2),
+        "attn.o_proj": "attention.dense",
+        "attn_norm": "input_layernorm",
+        "mlp_norm": "post_attention_layernorm",
+        "mlp.up_proj": "mlp.dense_h_to_4h",
+        "mlp.down_proj": "mlp.dense_4h_to_h",
+    },
+    per_head_fused=True,
+    ignored_suffixes=(".rotary_emb.inv_freq", ".attention.bias", ".attention.masked_bias"),
+)
+
+_BLOOM = Layout(
+    {
+        "embed_tokens": "transformer.word_embeddings",
+        "embed_norm": "transformer.word_embeddings_layernorm",
+        "norm": "transformer.ln_f",
+        "lm_head": "lm_head",
+    },
+    "transformer.h.{i}.",
+    {
+        "attn.q_proj": ("self_attention.query_key_value", 0),
+        "attn.k_proj": ("self_attention.query_key_value", 1),
+        "attn.v_proj": ("self_attention.query_key_value", 2),
+        "attn.o_proj": "self_attention.dense",
+        "attn_norm": "input_layernorm",
+        "mlp_norm": "post_attention_layernorm",
+        "mlp.up_proj": "mlp.dense_h_to_4h",
+        "mlp.down_proj": "mlp.dense_4h_to_h",
+    },
+    per_head_fused=True,
+)
+
+_GPT2 = Layout(
+    {
+        "embed_tokens": "transformer.wte",
+        "embed_positions": "transformer.wpe",
+        "norm": "transformer.ln_f",
+        "lm_head": "lm_head",
+    },
+    "transformer.h.{i}.",
+    {
+        "attn.q_proj": ("attn.c_attn", 0),
+        "attn.k_proj": ("attn.c_attn", 1),
+        "attn.v_proj": ("attn.c_attn", 2),
+        "attn.o_proj": "attn.c_proj",
+        "attn_norm": "ln_1",
+        "mlp_norm": "ln_2",
+        "mlp.up_proj": "mlp.c_fc",
+        "mlp.down_proj": "mlp.c_proj",
+    },
+    conv1d=frozenset({"attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj"}),
+    ignored_suffixes=(".attn.bias", ".attn.masked_bias"),  # causal-mask buffers of 4.x checkpoints
+)
+
+_MPT = Layout(
+    {"embed_tokens": "transformer.wte", "norm": "transformer.norm_f", "lm_head": "lm_head"},
+    "transformer.blocks.{i}.",
+    {
+        "attn.q_proj": ("attn.Wqkv", 0),
+        "attn.k_proj": ("attn.Wqkv", 1),
+        "attn.v_proj": ("attn.Wqkv", 2),
+        "attn.o_proj": "attn.out_proj",
+        "attn_norm": "norm_1",
+        "mlp_norm": "norm_2",
+        "mlp.up_proj": "ffn.up_proj",
+        "mlp.down_proj": "ffn.down_proj",
+    },
+)
+
+_OPT = Layout(
+    {
+        "embed_tokens": "model.decoder.embed_tokens",
+        "embed_positions": "model.decoder.embed_positions",
+        "norm": "model.decoder.final_layer_norm",
+        "lm_head": "lm_head",
+    },
+    "model.decoder.layers.{i}.",
+    {
+        "attn.q_proj": "self_attn.q_proj",
+        "attn.k_proj": "self_attn.k_proj",
+        "attn.v_proj": "self_attn.v_proj",
+        "attn.o_proj": "self_attn.out_proj",
+        "attn_norm": "self_attn_layer_norm",
+        "mlp_norm": "final_layer_norm",
+        "mlp.up_proj": "fc1",
+        "mlp.down_proj": "fc2",
+    },
+    position_offset=2,  # OPTLearnedPositionalEmbedding looks up position_ids + 2
+)
+
+# Remote-code exports wrap archsmith's Transformer as ``model``: names are archsmith's own.
+REMOTE = "archsmith"
+
+LAYOUTS: dict[str, Layout] = {
+    "llama": _LLAMA,
+    "mistral": _LLAMA,
+    "qwen2": _LLAMA,
+    "qwen3": _LLAMA,
+    "gemma": _LLAMA,
+    "arcee": _LLAMA,
+    "stablelm": _LLAMA,
+    "gemma2": _GEMMA2,
+    "olmo2": _OLMO2,
+    "phi3": _PHI3,
+    "gpt_neox": _GPT_NEOX,
+    "bloom": _BLOOM,
+    "gpt2": _GPT2,
+    "mpt": _MPT,
+    "opt": _OPT,
+}
+
+
+# --- name mapping -------------------------------------------------------------------------------
+
+
+def _split_name(name: str) -> tuple[int | None, str, str]:
+    """'layers.3.attn.q_proj.weight' -> (3, 'attn.q_proj', 'weight'); top-level names get None."""
+    module, _, param = name.rpartition(".")
+    if module.startswith("layers."):
+        _, i, local = module.split(".", 2)
+        return int(i), local, param
+    return None, module, param
+
+
+def _hf_slot(layout: Layout, name: str) -> tuple[str, int | None]:
+    """The HF tensor an archsmith parameter goes into, and its slot when fused."""
+    layer, module, param = _split_name(name)
+    target = layout.top.get(module) if layer is None else layout.layer.get(module)
+    if target is None:
+        raise LoadError(f"parameter {name} has no place in this HF family; this is a bug in archsmith's export table")
+    hf_module, slot = (target, None) if isinstance(target, str) else target
+    prefix = "" if layer is None else layout.layer_prefix.format(i=layer)
+    return f"{prefix}{hf_module}.{param}", slot
+
+
+def _groups(layout: Layout, names: list[str]) -> dict[str, list[str]]:
+    """HF tensor name -> the archsmith parameters it holds, in slot order."""
+    groups: dict[str, list[tuple[int, str]]] = {}
+    for name in names:
+        hf_name, slot = _hf_slot(layout, name)
+        groups.setdefault(hf_name, []).append((slot or 0, name))
+    return {hf: [n for _, n in sorted(parts)] for hf, parts in groups.items()}
+
+
+def _is_conv1d(layout: Layout, hf_name: str) -> bool:
+    module, _, param = hf_name.rpartition(".")
+    return param == "weight" and any(module.endswith("." + c) for c in layout.conv1d)
+
+
+def _tied_out(cfg: ArchConfig, names: list[str]) -> list[str]:
+    # A tied LM head is the embedding itself: HF checkpoints store it once.
+    return [n for n in names if not (cfg.tie_word_embeddings and n == "lm_head.weight")]
+
+
+# --- archsmith -> HF ----------------------------------------------------------------------------
+
+
+def to_hf_state(state: dict[str, torch.Tensor], cfg: ArchConfig, model_type: str) -> dict[str, torch.Tensor]:
+    """archsmith parameters -> HF tensors of ``model_type`` (remote code: "archsmith")."""
+    import torch
+
+    names = _tied_out(cfg, list(state))
+    if model_type == REMOTE:
+        return {f"model.{n}": state[n] for n in names}
+    layout = LAYOUTS[model_type]
+    out = {}
+    for hf_name, parts in _groups(layout, names).items():
+        tensors = [state[n] for n in parts]
+        if len(tensors) == 1:
+            t = tensors[0]
+        elif layout.per_head_fused:
+            heads = cfg.num_attention_heads
+            t = torch.stack([p.reshape(heads, -1, *p.shape[1:]) for p in tensors], dim=1).reshape(-1, *tensors[0].shape[1:])
+        else:
+            t = torch.cat(tensors, dim=0)
+        if _is_conv1d(layout, hf_name):
+            t = t.t()
+        if hf_name.endswith("embed_positions.weight") and layout.position_offset:
+            t = torch.cat([t.new_zeros(layout.position_offset, t.shape[1]), t])
+        out[hf_name] = t.contiguous()
+    return out
+
+
+# --- HF -> archsmith ----------------------------------------------------------------------------
+
+
+def expected_hf_shapes(shapes: dict[str, tuple[int, ...]], cfg: ArchConfig, model_type: str) -> dict[str, tuple[int, ...]]:
+    """The HF tensor shapes a model with archsmith parameter ``shapes`` needs (mapped on meta tensors)."""
+    import torch
+
+    meta = {n: torch.empty(s, device="meta") for n, s in shapes.items()}
+    return {n: tuple(t.shape) for n, t in to_hf_state(meta, cfg, model_type).items()}
+
+
+def from_hf_state(
+    hf: dict[str, torch.Tensor], cfg: ArchConfig, model_type: str, shapes: dict[str, tuple[int, ...]]
+) -> dict[str, torch.Tensor]:
+    """HF tensors -> archsmith parameters with the given ``shapes``; LoadError naming the tensor
+    when one is missing, unexpected, of the wrong shape or not floating point."""
+    _validate(hf, expected_hf_shapes(shapes, cfg, model_type), model_type)
+    names = _tied_out(cfg, list(shapes))
+    if model_type == REMOTE:
+        out = {n: hf[f"model.{n}"] for n in names}
+    else:
+        out = _unpack(hf, cfg, LAYOUTS[model_type], names, shapes)
+    if cfg.tie_word_embeddings and "lm_head.weight" in shapes:
+        out["lm_head.weight"] = out["embed_tokens.weight"]
+    return out
+
+
+def _unpack(hf, cfg: ArchConfig, layout: Layout, names: list[str], shapes) -> dict[str, torch.Tensor]:
+    out = {}
+    for hf_name, parts in _groups(layout, names).items():
+        t = hf[hf_name]
+        if _is_conv1d(layout, hf_name):
+            t = t.t()
+        if hf_name.endswith("embed_positions.weight") and layout.position_offset:
+            t = t[layout.position_offset :]
+        if len(parts) == 1:
+            out[parts[0]] = t.contiguous()
+        elif layout.per_head_fused:
+            heads = cfg.num_attention_heads
+            per_head = t.reshape(heads, len(parts), -1, *t.shape[1:])
+            for slot, name in enumerate(parts):
+                out[name] = per_head[:, slot].reshape(shapes[name]).contiguous()
+        else:
+            sizes = [shapes[n][0] for n in parts]
+            for name, piece in zip(parts, t.split(sizes, dim=0)):
+                out[name] = piece.contiguous()
+    return out
+
+
+def _validate(hf: dict[str, torch.Tensor], expected: dict[str, tuple[int, ...]], model_type: str) -> None:
+    import torch
+
+    layout = LAYOUTS.get(model_type)
+    ignored = layout.ignored_suffixes if layout else ()
+    for name, shape in expected.items():
+        if name not in hf:
+            raise LoadError(
+                f"tensor {name} is missing from the checkpoint ({model_type} needs it for this config); "
+                "fix: check that config.json matches the weights, or re-export the checkpoint"
+            )
+        t = hf[name]
+        if not torch.is_floating_point(t):
+            raise LoadError(
+                f"tensor {name} has dtype {t.dtype}, expected a floating-point dtype (float32, bfloat16, float16); "
+                "fix: re-export the checkpoint"
+            )
+        if tuple(t.shape) != shape:
+            raise LoadError(
+                f"tensor {name} has shape {tuple(t.shape)} but config.json implies {shape}; "
+                "fix: check that config.json matches the weights"
+            )
+    lm_head = {"lm_head.weight", "embed_out.weight", "model.lm_head.weight"}  # a tied head stored anyway
+    for name in hf:
+        if name not in expected and name not in lm_head and not name.endswith(ignored):
+            raise LoadError(
+                f"tensor {name} in the checkpoint has no place in the model config.json describes; "
+                "fix: check that config.json matches the weights"
+            )

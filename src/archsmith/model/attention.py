@@ -1,0 +1,166 @@
+"""Causal self-attention (MHA, GQA, MQA) and the masks it runs under.
+
+The fast path is ``F.scaled_dot_product_attention`` with ``enable_gqa`` (no repeated
+key/value copies) and SDPA's own causal mask. An explicit mask is built once per forward
+and attention kind (full or sliding), never per head, only when something needs it:
+padding, a sliding window that is shorter than the keys, ALiBi, or queries that start
+after the keys (chunked decoding). Logit softcapping (Gemma 2) has no fused kernel, so it
+takes a plain matmul path, still with all heads in one batched matmul.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import ArchConfig
+from .norms import Norm
+from .positions import apply_rope
+
+
+@dataclass(frozen=True)
+class AttentionMask:
+    """Which keys each query may see.
+
+    ``causal``: SDPA's causal mask (queries and keys are the same tokens). ``tensor``: a
+    bool mask ``[batch or 1, 1, seq, keys]`` (True = attend) or an additive float bias
+    ``[batch or 1, heads or 1, seq, keys]``. Neither: every query sees every key.
+    """
+
+    causal: bool = False
+    tensor: torch.Tensor | None = None
+
+
+def build_mask(
+    seq: int,
+    kv_len: int,
+    window: int | None,
+    key_valid: torch.Tensor | None,
+    key_positions: torch.Tensor | None,
+    slopes: torch.Tensor | None,
+    dtype: torch.dtype,
+    device: torch.device,
+) -> AttentionMask:
+    """The mask for ``seq`` queries that are the last ``seq`` of ``kv_len`` keys.
+
+    Keys and queries are indexed by their slot in the token stream, as HF's masks are:
+    key j is visible to query i iff j <= i, i - j < window (sliding layers) and j is not
+    padding (``key_valid``, ``[batch, kv_len]``). With ALiBi (``slopes`` per head) the bias
+    is ``slope * (key_position - query_position)``: the paper's form, which equals HF
+    Bloom's ``slope * key_position`` after the softmax (a constant per query row cancels)
+    and keeps the numbers near the diagonal small in bf16.
+    """
+    needs_window = window is not None and kv_len > window
+    if key_valid is None and not needs_window and slopes is None:
+        if seq == kv_len:
+            return AttentionMask(causal=seq > 1)
+        if seq == 1:
+            return AttentionMask()
+    q_idx = torch.arange(kv_len - seq, kv_len, device=device)[:, None]
+    k_idx = torch.arange(kv_len, device=device)[None, :]
+    allowed = k_idx <= q_idx
+    if needs_window:
+        allowed = allowed & (q_idx - k_idx < window)
+    allowed = allowed[None, None]
+    if key_valid is not None:
+        query_valid = key_valid[:, -seq:]
+        # A padding query may look at every earlier slot, so that no softmax row is empty
+        # (an all-masked row gives NaN); its output is never used.
+        allowed = allowed & (key_valid[:, None, None, :] | ~query_valid[:, None, :, None])
+    if slopes is None:
+        return AttentionMask(tensor=allowed)
+    relative = (key_positions[:, None, :] - key_positions[:, -seq:, None]).float()  # [b, seq, kv_len]
+    bias = slopes.to(device)[None, :, None, None] * relative[:, None]
+    return AttentionMask(tensor=bias.masked_fill(~allowed, float("-inf")).to(dtype))
+
+
+class Attention(nn.Module):
+    """q/k/v/o projections, optional qk-norm, RoPE, and attention over the (cached) keys."""
+
+    def __init__(self, cfg: ArchConfig, layer_idx: int):
+        super().__init__()
+        self.layer_idx = layer_idx
+        self.num_heads = cfg.num_attention_heads
+        self.num_kv_heads = cfg.num_key_value_heads
+        self.head_dim = cfg.head_dim
+        self.scale = cfg.head_dim**-0.5
+        self.softcap = cfg.attn_logit_softcapping
+        self.dropout = cfg.attention_dropout
+        self.rope_interleaved = cfg.rope_interleaved
+        self.qk_norm = cfg.qk_norm
+
+        h, q_dim, kv_dim = cfg.hidden_size, cfg.q_dim, cfg.kv_dim
+        self.q_proj = nn.Linear(h, q_dim, bias=cfg.qkv_bias)
+        self.k_proj = nn.Linear(h, kv_dim, bias=cfg.qkv_bias)
+        self.v_proj = nn.Linear(h, kv_dim, bias=cfg.qkv_bias)
+        self.o_proj = nn.Linear(q_dim, h, bias=cfg.attn_out_bias)
+        if cfg.qk_norm == "head":  # Qwen3: one norm over head_dim, shared by all heads
+            self.q_norm, self.k_norm = Norm(cfg.head_dim, cfg), Norm(cfg.head_dim, cfg)
+        elif cfg.qk_norm == "full":  # OLMo-2: over all heads together, before splitting them
+            self.q_norm, self.k_norm = Norm(q_dim, cfg), Norm(kv_dim, cfg)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        rope: tuple[torch.Tensor, torch.Tensor] | None,
+        mask: AttentionMask,
+        cache=None,
+    ) -> torch.Tensor:
+        """``x`` [batch, seq, hidden] -> [batch, seq, hidden]. ``cache``: a KVCache to extend."""
+        b, t, _ = x.shape
+        q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
+        if self.qk_norm == "full":
+            q, k = self.q_norm(q), self.k_norm(k)
+        q = q.view(b, t, self.num_heads, self.head_dim)
+        k = k.view(b, t, self.num_kv_heads, self.head_dim)
+        v = v.view(b, t, self.num_kv_heads, self.head_dim)
+        if self.qk_norm == "head":  # before RoPE, as Qwen3 does
+            q, k = self.q_norm(q), self.k_norm(k)
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+        if rope is not None:
+            cos, sin = rope
+            q = apply_rope(q, cos, sin, self.rope_interleaved)
+            k = apply_rope(k, cos, sin, self.rope_interleaved)
+        if cache is not None:
+            k, v = cache.update(self.layer_idx, k, v)
+
+        if self.softcap is None:
+            out = F.scaled_dot_product_attention(
+                q,
+                k,
+                v,
+                attn_mask=mask.tensor,
+                dropout_p=self.dropout if self.training else 0.0,
+                is_causal=mask.causal,
+                scale=self.scale,
+                enable_gqa=self.num_kv_heads != self.num_heads,
+            )
+        else:
+            out = self._softcapped_attention(q, k, v, mask)
+        return self.o_proj(out.transpose(1, 2).reshape(b, t, self.num_heads * self.head_dim))
+
+    def _softcapped_attention(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: AttentionMask) -> torch.Tensor:
+        """Gemma 2's eager attention: scores * scale, cap * tanh(scores / cap), mask, fp32 softmax.
+
+        The query heads sharing one key/value head are folded into the sequence axis, so one
+        batched matmul serves every group without copying keys or values.
+        """
+        b, n_heads, t, d = q.shape
+        n_kv, s = k.shape[1], k.shape[2]
+        q = q.reshape(b, n_kv, (n_heads // n_kv) * t, d)
+        scores = (torch.matmul(q, k.transpose(-1, -2)) * self.scale).view(b, n_heads, t, s)
+        scores = torch.tanh(scores / self.softcap) * self.softcap
+        if mask.causal:
+            visible = torch.ones(t, s, dtype=torch.bool, device=q.device).tril(diagonal=s - t)
+            scores = scores.masked_fill(~visible, float("-inf"))
+        elif mask.tensor is not None and mask.tensor.dtype == torch.bool:
+            scores = scores.masked_fill(~mask.tensor, float("-inf"))
+        elif mask.tensor is not None:
+            scores = scores + mask.tensor
+        probs = F.softmax(scores, dim=-1, dtype=torch.float32).to(q.dtype)
+        probs = F.dropout(probs, p=self.dropout, training=self.training)
+        out = torch.matmul(probs.view(b, n_kv, -1, s), v)
+        return out.view(b, n_heads, t, d)

@@ -1,0 +1,74 @@
+"""One transformer block: attention and MLP branches on the residual stream.
+
+Where the norms sit (``norm_scheme``), with the parameter names each one gets:
+
+    pre        x + f(attn_norm(x))                         Llama, GPT-2
+    post       attn_norm(x + f(x))                         original Transformer, OPT-350m
+    peri       x + attn_out_norm(f(attn_norm(x)))          Gemma 2/3 "sandwich", Peri-LN
+    reordered  x + attn_out_norm(f(x))                     OLMo-2
+
+(the MLP branch likewise with mlp_norm / mlp_out_norm). ``parallel_residual`` computes both
+branches from the same input, x + attn(attn_norm(x)) + mlp(mlp_norm(x)) (GPT-NeoX), or with
+one shared norm (``parallel_shared_norm``: GPT-J, Falcon).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from ..config import ArchConfig
+from .attention import Attention, AttentionMask
+from .ffn import MLP
+from .norms import Norm
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: ArchConfig, layer_idx: int):
+        super().__init__()
+        self.scheme = cfg.norm_scheme
+        self.parallel = cfg.parallel_residual
+        self.attn = Attention(cfg, layer_idx)
+        self.mlp = MLP(cfg)
+        h = cfg.hidden_size
+        has_input_norms = cfg.norm_scheme != "reordered"
+        self.attn_norm = Norm(h, cfg) if has_input_norms else None
+        self.mlp_norm = Norm(h, cfg) if has_input_norms and not cfg.parallel_shared_norm else None
+        has_output_norms = cfg.norm_scheme in ("peri", "reordered")
+        self.attn_out_norm = Norm(h, cfg) if has_output_norms else None
+        self.mlp_out_norm = Norm(h, cfg) if has_output_norms else None
+        # hidden_dropout: on each branch output, just before it joins the residual stream.
+        self.drop = nn.Dropout(cfg.hidden_dropout)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        rope: tuple[torch.Tensor, torch.Tensor] | None,
+        mask: AttentionMask,
+        cache=None,
+    ) -> torch.Tensor:
+        def attend(h: torch.Tensor) -> torch.Tensor:
+            return self.attn(h, rope, mask, cache)
+
+        if self.parallel:  # only defined for pre-norm (config validation)
+            h = self.attn_norm(x)
+            mlp_in = h if self.mlp_norm is None else self.mlp_norm(x)
+            return x + self.drop(attend(h)) + self.drop(self.mlp(mlp_in))
+        x = self._residual(x, attend, self.attn_norm, self.attn_out_norm)
+        return self._residual(x, self.mlp, self.mlp_norm, self.mlp_out_norm)
+
+    def _residual(
+        self,
+        x: torch.Tensor,
+        branch: Callable[[torch.Tensor], torch.Tensor],
+        norm: Norm | None,
+        out_norm: Norm | None,
+    ) -> torch.Tensor:
+        if self.scheme == "post":
+            return norm(x + self.drop(branch(x)))
+        h = branch(x if norm is None else norm(x))
+        if out_norm is not None:
+            h = out_norm(h)
+        return x + self.drop(h)

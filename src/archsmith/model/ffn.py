@@ -1,0 +1,51 @@
+"""The feed-forward block: gated (SwiGLU, GeGLU, ReGLU) or plain (GPT-2) MLP."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import ArchConfig
+
+
+def _gelu_new(x: torch.Tensor) -> torch.Tensor:
+    # GPT-2's tanh GELU, written out as HF's NewGELUActivation does (not bit-equal to
+    # F.gelu(approximate="tanh"), which is HF's gelu_pytorch_tanh).
+    return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3.0))))
+
+
+def _relu2(x: torch.Tensor) -> torch.Tensor:
+    return torch.square(F.relu(x))
+
+
+# Keyed by HF's ACT2FN names (config.ACTIVATIONS), each computing what HF's class computes.
+ACTIVATIONS = {
+    "silu": F.silu,
+    "gelu": F.gelu,
+    "gelu_pytorch_tanh": lambda x: F.gelu(x, approximate="tanh"),
+    "gelu_new": _gelu_new,
+    "relu": F.relu,
+    "relu2": _relu2,
+}
+
+
+class MLP(nn.Module):
+    """gated: ``down(act(gate(x)) * up(x))``; plain: ``down(act(up(x)))``."""
+
+    def __init__(self, cfg: ArchConfig):
+        super().__init__()
+        h, i, bias = cfg.hidden_size, cfg.intermediate_size, cfg.mlp_bias
+        self.gated = cfg.mlp_type == "gated"
+        if self.gated:
+            self.gate_proj = nn.Linear(h, i, bias=bias)
+        self.up_proj = nn.Linear(h, i, bias=bias)
+        self.down_proj = nn.Linear(i, h, bias=bias)
+        self.act = ACTIVATIONS[cfg.hidden_act]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.gated:
+            return self.down_proj(self.act(self.gate_proj(x)) * self.up_proj(x))
+        return self.down_proj(self.act(self.up_proj(x)))

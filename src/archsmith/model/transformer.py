@@ -1,0 +1,383 @@
+"""The decoder-only language model built from an ArchConfig, and ``build_model``.
+
+Parameter names are fixed (HF weight conversion is written against them):
+
+    embed_tokens.weight, embed_positions.weight (learned), embed_norm.* (embedding_norm)
+    layers.{i}.attn.{q,k,v,o}_proj.{weight,bias}, layers.{i}.attn.{q,k}_norm.*
+    layers.{i}.{attn_norm, mlp_norm, attn_out_norm, mlp_out_norm}.*  (see block.py)
+    layers.{i}.mlp.{gate,up,down}_proj.{weight,bias}
+    norm.* (final_norm), lm_head.weight (the embedding Parameter itself when tied), lm_head.bias
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import ArchConfig
+from ..errors import ConfigError, InputError, UnsupportedError
+from .attention import build_mask
+from .block import Block
+from .generation import KVCache, generate
+from .norms import Norm
+from .positions import RotaryEmbedding, alibi_slopes
+
+IGNORE_INDEX = -100
+
+
+class LMOutput(NamedTuple):
+    """What ``model(input_ids, labels=labels)`` returns.
+
+    ``loss``: scalar mean cross entropy of predicting ``labels[:, t + 1]`` from the logits at
+    ``t`` (the shift happens inside; labels equal to -100 are ignored), computed in float32.
+    ``logits``: [batch, seq, vocab] in the model's dtype.
+
+    A training loop needs only ``model(x, labels=x).loss.backward()``.
+    """
+
+    loss: torch.Tensor
+    logits: torch.Tensor
+
+
+def next_token_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean cross entropy of each position's logits against the next label (-100 ignored).
+
+    The labels are shifted, not the logits (as HF does): slicing the logits would copy them
+    and make the backward pass zero-fill a second logits-sized gradient.
+    """
+    targets = F.pad(labels[:, 1:], (0, 1), value=IGNORE_INDEX)
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), ignore_index=IGNORE_INDEX)
+
+
+class Transformer(nn.Module):
+    """A decoder-only transformer LM; ``model.config`` is its ArchConfig.
+
+    ``model(input_ids)`` returns logits [batch, seq, vocab]; ``model(input_ids, labels=ids)``
+    returns :class:`LMOutput` ``(loss, logits)``. Optional ``attention_mask`` [batch, seq]
+    (1 = token, 0 = padding) and ``position_ids`` [batch or 1, seq]; without position_ids
+    positions count real tokens (``cumsum(mask) - 1``, as HF does for left padding).
+
+    Build it with :func:`build_model`; :meth:`init_weights` re-initialises (also after
+    ``to_empty`` on a meta-device model).
+    """
+
+    def __init__(self, cfg: ArchConfig):
+        super().__init__()
+        self.config = cfg
+        h = cfg.hidden_size
+        self.embed_tokens = nn.Embedding(cfg.vocab_size, h)
+        if cfg.position_embedding == "learned":
+            self.embed_positions = nn.Embedding(cfg.max_position_embeddings, h)
+        if cfg.embedding_norm:
+            self.embed_norm = Norm(h, cfg)
+        self.embed_drop = nn.Dropout(cfg.embedding_dropout)
+        self.rotary = RotaryEmbedding(cfg) if cfg.position_embedding == "rope" else None
+        # ALiBi slopes: a plain float32 CPU attribute, not a buffer, so neither model.to(bf16)
+        # nor a meta-device build can touch them (they move to the input's device per forward).
+        self.alibi_slopes = alibi_slopes(cfg.num_attention_heads, device="cpu") if cfg.position_embedding == "alibi" else None
+        self.layers = nn.ModuleList(Block(cfg, i) for i in range(cfg.num_hidden_layers))
+        self.layer_sliding = [cfg.layer_is_sliding(i) for i in range(cfg.num_hidden_layers)]
+        self.norm = Norm(h, cfg) if cfg.final_norm else None
+        self.lm_head = nn.Linear(h, cfg.vocab_size, bias=cfg.lm_head_bias)
+        self.init_weights()
+
+    # --- weights ---------------------------------------------------------------------------
+
+    def tie_weights(self) -> None:
+        """Make ``lm_head.weight`` the embedding Parameter itself (when tied)."""
+        if self.config.tie_word_embeddings:
+            self.lm_head.weight = self.embed_tokens.weight
+
+    @torch.no_grad()
+    def init_weights(self) -> None:
+        """Initialise every parameter and recompute the RoPE tables.
+
+        Linear and embedding weights ~ N(0, initializer_range); the projections that write
+        into the residual stream (o_proj, down_proj) use initializer_range / sqrt(2 *
+        num_hidden_layers), the GPT-2 / nanoGPT rule that keeps the residual stream's
+        variance from growing with depth (each layer adds two such branches). Biases 0,
+        norms at identity. Works after ``model.to_empty(device=...)`` on a meta model
+        (which also re-ties the LM head, since ``to_empty`` replaces tied Parameters).
+        """
+        self.tie_weights()
+        std = self.config.initializer_range
+        residual_std = std / math.sqrt(2 * self.config.num_hidden_layers)
+        for name, module in self.named_modules():
+            if isinstance(module, nn.Linear):
+                if name == "lm_head" and self.config.tie_word_embeddings:
+                    pass  # the embedding initialises it
+                else:
+                    nn.init.normal_(module.weight, 0.0, residual_std if name.endswith(("o_proj", "down_proj")) else std)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.Embedding):
+                nn.init.normal_(module.weight, 0.0, std)
+            elif isinstance(module, Norm):
+                module.reset_parameters()
+            elif isinstance(module, RotaryEmbedding):
+                module.reset_tables()
+
+    # --- forward ---------------------------------------------------------------------------
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        cache: KVCache | None = None,
+    ) -> torch.Tensor | LMOutput:
+        """Logits [batch, seq, vocab]; with ``labels``, :class:`LMOutput` ``(loss, logits)``.
+
+        ``cache``: a :class:`KVCache` this call extends (incremental decoding); the
+        ``attention_mask`` then covers only this call's tokens.
+        """
+        logits = self.logits(self.hidden_states(input_ids, attention_mask, position_ids, cache))
+        if labels is None:
+            return logits
+        if not torch.compiler.is_compiling() and labels.shape != input_ids.shape:
+            raise InputError(f"labels have shape {tuple(labels.shape)} but input_ids {tuple(input_ids.shape)}; fix: give one label per token")
+        return LMOutput(next_token_loss(logits, labels), logits)
+
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """LM head on final hidden states, with Gemma-2 style final softcapping when configured."""
+        logits = self.lm_head(hidden)
+        cap = self.config.final_logit_softcapping
+        if cap is not None:
+            logits = torch.tanh(logits / cap) * cap
+        return logits
+
+    def hidden_states(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        cache: KVCache | None = None,
+    ) -> torch.Tensor:
+        """Final hidden states [batch, seq, hidden] (after the final norm)."""
+        cfg = self.config
+        eager = not torch.compiler.is_compiling()  # data-dependent checks would break the graph
+        if eager:
+            self._check_inputs(input_ids, attention_mask, position_ids)
+        batch, seq = input_ids.shape
+        device = input_ids.device
+        past = 0 if cache is None else cache.length
+
+        # Which tokens are real; None while there is no padding anywhere (keeps SDPA's causal path).
+        valid = None if attention_mask is None else attention_mask.bool()
+        if valid is not None and eager and (cache is None or cache.valid is None) and bool(valid.all()):
+            valid = None
+        key_valid = _key_validity(valid, cache, batch, seq, device)
+
+        positions, next_position, counting = self._positions(batch, seq, past, valid, position_ids, cache, device)
+        seq_len = past + seq if counting else None  # one past the largest position, when known without a sync
+
+        x = self.embed_tokens(input_ids)
+        if cfg.scale_embeddings:  # Gemma rounds the scale to the activation dtype first
+            x = x * torch.tensor(cfg.hidden_size**0.5, dtype=x.dtype)
+        rope = None
+        if self.rotary is not None or cfg.position_embedding == "learned":
+            if seq_len is None:
+                seq_len = int(positions.max()) + 1
+            if self.rotary is not None:
+                rope = self.rotary(positions, seq_len)
+            else:
+                if eager and seq_len > cfg.max_position_embeddings:
+                    raise InputError(
+                        f"the input needs position {seq_len - 1}, but the learned position table has "
+                        f"max_position_embeddings={cfg.max_position_embeddings} rows; fix: give at most "
+                        f"{cfg.max_position_embeddings} tokens, or build with a larger max_position_embeddings"
+                    )
+                x = x + self.embed_positions(positions)
+        if cfg.embedding_norm:
+            x = self.embed_norm(x)
+        x = self.embed_drop(x)
+
+        key_positions = positions
+        if cache is not None:
+            key_positions = positions.expand(batch, seq)
+            if cache.positions is not None:
+                key_positions = torch.cat([cache.positions.expand(batch, -1), key_positions], dim=1)
+        masks = {}
+        for sliding in set(self.layer_sliding):
+            kv_len = seq + (0 if cache is None else cache.cached_length(sliding))
+            masks[sliding] = build_mask(
+                seq,
+                kv_len,
+                cfg.sliding_window if sliding else None,
+                None if key_valid is None else key_valid[:, -kv_len:],
+                key_positions[:, -kv_len:],
+                self.alibi_slopes,
+                x.dtype,
+                device,
+            )
+
+        for layer, sliding in zip(self.layers, self.layer_sliding):
+            x = layer(x, rope, masks[sliding], cache)
+        if cache is not None:
+            cache.advance(seq, key_valid, key_positions, next_position)
+        return x if self.norm is None else self.norm(x)
+
+    def _positions(
+        self,
+        batch: int,
+        seq: int,
+        past: int,
+        valid: torch.Tensor | None,
+        position_ids: torch.Tensor | None,
+        cache: KVCache | None,
+        device: torch.device,
+    ) -> tuple[torch.Tensor, torch.Tensor | None, bool]:
+        """Positions of this call's tokens, the next position per row (for a cache), and
+        whether they simply count on from ``past`` (so their maximum is known without a sync)."""
+        if position_ids is not None:
+            positions = position_ids if position_ids.dim() == 2 else position_ids[None]
+            return positions, positions[:, -1].expand(batch) + 1, False
+        start = None if cache is None else cache.next_position
+        if valid is None and start is None:
+            return torch.arange(past, past + seq, device=device)[None], None, True
+        if start is None:
+            start = torch.full((batch,), past, device=device)
+        real = valid if valid is not None else torch.ones(batch, seq, dtype=torch.bool, device=device)
+        counts = real.long().cumsum(dim=1)
+        positions = (start[:, None] + counts - 1).masked_fill(~real, 0)
+        return positions, start + counts[:, -1], False
+
+    def _check_inputs(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+        position_ids: torch.Tensor | None,
+    ) -> None:
+        vocab = self.config.vocab_size
+        if not isinstance(input_ids, torch.Tensor) or input_ids.dtype.is_floating_point or input_ids.dtype == torch.bool:
+            got = input_ids.dtype if isinstance(input_ids, torch.Tensor) else type(input_ids).__name__
+            raise InputError(f"input_ids must be an integer tensor, got {got}; fix: pass token ids as torch.long")
+        if input_ids.dim() != 2 or input_ids.shape[1] == 0:
+            raise InputError(
+                f"input_ids must have shape [batch, seq] with seq >= 1, got {tuple(input_ids.shape)}; "
+                "fix: add a batch dimension with input_ids[None]"
+            )
+        low, high = int(input_ids.min()), int(input_ids.max())
+        if low < 0 or high >= vocab:
+            bad = low if low < 0 else high
+            raise InputError(
+                f"input_ids contain token id {bad}, outside the vocabulary of vocab_size={vocab} "
+                f"(ids 0..{vocab - 1}); fix: re-tokenise with the model's tokenizer or build with a larger vocab_size"
+            )
+        if attention_mask is not None and attention_mask.shape != input_ids.shape:
+            raise InputError(
+                f"attention_mask has shape {tuple(attention_mask.shape)} but input_ids {tuple(input_ids.shape)}; "
+                "fix: one 0/1 entry per token"
+            )
+        if position_ids is not None:
+            shape = tuple(position_ids.shape)
+            if position_ids.shape[-1] != input_ids.shape[1] or position_ids.dim() not in (1, 2):
+                raise InputError(f"position_ids have shape {shape} but input_ids {tuple(input_ids.shape)}; fix: [batch or 1, seq]")
+            if int(position_ids.min()) < 0:
+                raise InputError("position_ids must be non-negative")
+
+    # --- generation ------------------------------------------------------------------------
+
+    def generate(
+        self,
+        input_ids: torch.Tensor,
+        max_new_tokens: int,
+        temperature: float = 0.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        eos_token_id: int | Sequence[int] | None = None,
+        attention_mask: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """The prompt followed by up to ``max_new_tokens`` new tokens, [batch, seq + new].
+
+        ``temperature=0`` is greedy; otherwise sample after temperature, ``top_k`` and
+        ``top_p`` filtering (HF's order). Generation stops once every row has produced an
+        ``eos_token_id``; finished rows are padded with it. Batch prompts of different
+        lengths by LEFT padding with an ``attention_mask``. Decodes with a :class:`KVCache`
+        under ``torch.no_grad``; call ``model.eval()`` first to disable dropout.
+        """
+        return generate(self, input_ids, max_new_tokens, temperature, top_k, top_p, eos_token_id, attention_mask, generator)
+
+
+def _key_validity(
+    valid: torch.Tensor | None,
+    cache: KVCache | None,
+    batch: int,
+    seq: int,
+    device: torch.device,
+) -> torch.Tensor | None:
+    """[batch, cached slots + seq]: which keys are real tokens; None when none is padding."""
+    history = None if cache is None else cache.valid
+    if valid is None and history is None:
+        return None
+    if history is None:
+        history = torch.ones(batch, 0 if cache is None else cache.history_length, dtype=torch.bool, device=device)
+    if valid is None:
+        valid = torch.ones(batch, seq, dtype=torch.bool, device=device)
+    return torch.cat([history, valid], dim=1)
+
+
+# --- construction ----------------------------------------------------------------------------
+
+_RUNNABLE_DTYPES = (torch.float32, torch.bfloat16, torch.float16, torch.float64)
+
+
+def build_model(
+    cfg: ArchConfig,
+    device: str | torch.device | None = None,
+    dtype: str | torch.dtype | None = None,
+) -> Transformer:
+    """A freshly initialised :class:`Transformer` for ``cfg`` on ``device`` (default cpu) in
+    ``dtype`` (default float32; ``cfg.torch_dtype`` is informational only).
+
+    ``device="meta"`` builds the structure without memory (for sizing or sharded loading);
+    materialise it later with ``model.to_empty(device=...)`` and ``model.init_weights()``.
+    Weights are created on the meta device first, so each one is allocated and
+    initialised exactly once on the target device.
+    """
+    if not isinstance(cfg, ArchConfig):
+        raise ConfigError(f"build_model needs an ArchConfig, got {type(cfg).__name__}; fix: ArchConfig(...) or load_config(...)")
+    device = _resolve_device(device)
+    dtype = _resolve_dtype(dtype)
+    with torch.device("meta"):
+        model = Transformer(cfg)
+    model.to(dtype=dtype)
+    if device.type != "meta":
+        model.to_empty(device=device)
+        model.init_weights()
+    return model
+
+
+def _resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype:
+    if dtype is None:
+        return torch.float32
+    resolved = getattr(torch, dtype.removeprefix("torch."), None) if isinstance(dtype, str) else dtype
+    if resolved not in _RUNNABLE_DTYPES:
+        names = ", ".join(str(d).removeprefix("torch.") for d in _RUNNABLE_DTYPES)
+        raise UnsupportedError(f"dtype {dtype!r} cannot hold trainable model weights; fix: use one of {names}")
+    return resolved
+
+
+def _resolve_device(device: str | torch.device | None) -> torch.device:
+    if device is None:
+        return torch.device("cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise UnsupportedError(f"device {device!r} is not a torch device ({e}); fix: e.g. 'cpu', 'cuda', 'cuda:1' or 'meta'") from None
+    if resolved.type not in ("cpu", "meta"):
+        try:
+            torch.empty(0, device=resolved)
+        except (RuntimeError, AssertionError) as e:
+            raise UnsupportedError(
+                f"device {str(resolved)!r} is not usable with this torch build ({e}); fix: device='cpu', or "
+                "install a torch build for that device"
+            ) from None
+    return resolved

@@ -1,0 +1,132 @@
+"""KV-cached decoding equals recomputing the whole sequence; batching with left padding; sampling."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from archsmith import ArchConfig
+from archsmith.errors import InputError
+from archsmith.model import KVCache, build_model
+
+VOCAB = 64
+TINY = dict(
+    vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+    intermediate_size=48, max_position_embeddings=48, initializer_range=0.2,
+)  # fmt: skip
+
+# Every position type, a scaled RoPE, and sliding windows (generation runs well past them).
+CASES = {
+    "rope": {},
+    "rope-yarn": dict(rope_scaling={"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 12}),
+    "rope-partial-interleaved": dict(partial_rotary_factor=0.5, rope_interleaved=True),
+    "alibi": dict(position_embedding="alibi", num_attention_heads=4, num_key_value_heads=4),
+    "learned": dict(position_embedding="learned"),
+    "none": dict(position_embedding="none"),
+    "sliding": dict(sliding_window=4),
+    "sliding-mixed-layers": dict(sliding_window=3, layer_types=("sliding_attention", "full_attention")),
+    "sliding-alibi-softcap": dict(sliding_window=5, position_embedding="alibi", attn_logit_softcapping=2.0),
+    "window-1": dict(sliding_window=1),
+}
+
+
+def model_for(name: str):
+    torch.manual_seed(0)
+    return build_model(ArchConfig(**{**TINY, **CASES[name]})).eval()
+
+
+def prompt(batch: int = 2, seq: int = 6, seed: int = 0) -> torch.Tensor:
+    return torch.randint(0, VOCAB, (batch, seq), generator=torch.Generator().manual_seed(seed))
+
+
+@torch.no_grad()
+def greedy_without_cache(model, ids: torch.Tensor, steps: int) -> torch.Tensor:
+    for _ in range(steps):
+        ids = torch.cat([ids, model(ids)[:, -1].argmax(-1, keepdim=True)], dim=1)
+    return ids
+
+
+@pytest.mark.parametrize("name", CASES)
+@torch.no_grad()
+def test_cached_decoding_equals_full_recompute(name):
+    model = model_for(name)
+    ids = prompt(seq=20)
+    full = model(ids)
+    cache = KVCache(model.config)
+    pieces = [model(ids[:, :5], cache=cache)]  # a prompt, then a chunk of 3, then one token at a time
+    pieces.append(model(ids[:, 5:8], cache=cache))
+    pieces += [model(ids[:, i : i + 1], cache=cache) for i in range(8, 20)]
+    torch.testing.assert_close(torch.cat(pieces, dim=1), full, rtol=1e-5, atol=1e-5)
+
+    generated = model.generate(ids[:, :6], max_new_tokens=14)
+    assert torch.equal(generated, greedy_without_cache(model, ids[:, :6], 14))
+
+
+@pytest.mark.parametrize("name", ["sliding", "sliding-mixed-layers", "window-1"])
+def test_sliding_layers_cache_only_the_window(name):
+    model = model_for(name)
+    cache = KVCache(model.config)
+    with torch.no_grad():
+        model(prompt(seq=20), cache=cache)
+    window = model.config.sliding_window
+    for i, keys in enumerate(cache.keys):
+        expected = window - 1 if model.config.layer_is_sliding(i) else 20
+        assert keys.shape[2] == expected
+
+
+@pytest.mark.parametrize("name", ["rope", "rope-yarn", "alibi", "learned", "sliding", "sliding-alibi-softcap"])
+def test_left_padded_batch_equals_each_prompt_alone(name):
+    model = model_for(name)
+    prompts = [prompt(1, n, seed=n)[0] for n in (7, 3, 5)]
+    width = max(len(p) for p in prompts)
+    ids = torch.zeros(len(prompts), width, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for row, p in enumerate(prompts):
+        ids[row, width - len(p) :] = p
+        mask[row, width - len(p) :] = 1
+    batched = model.generate(ids, max_new_tokens=10, attention_mask=mask)
+    for row, p in enumerate(prompts):
+        alone = model.generate(p[None], max_new_tokens=10)
+        assert torch.equal(batched[row, width:], alone[0, len(p) :]), row
+
+
+def test_stops_at_eos_and_pads_finished_rows():
+    model = model_for("rope")
+    ids = prompt(3, 4)
+    free = model.generate(ids, max_new_tokens=12)
+    eos = int(free[0, 6])  # the third new token of row 0
+    out = model.generate(ids, max_new_tokens=12, eos_token_id=eos)
+    for row in out:
+        new = row[4:]
+        hits = (new == eos).nonzero()
+        if len(hits):  # everything after a row's first EOS is EOS
+            assert torch.all(new[int(hits[0]) :] == eos)
+    # stopping early happens only once every row has finished
+    finished = [(row[4:] == eos).any() for row in free[:, : out.shape[1]]]
+    assert (out.shape[1] < free.shape[1]) == all(finished)
+    assert torch.equal(out[:, :4], ids)
+
+
+def test_sampling_filters():
+    model = model_for("rope")
+    ids = prompt(2, 4)
+    greedy = model.generate(ids, max_new_tokens=8)
+    assert torch.equal(model.generate(ids, max_new_tokens=8, temperature=1.0, top_k=1), greedy)
+    assert torch.equal(model.generate(ids, max_new_tokens=8, temperature=0.7, top_p=1e-6), greedy)
+
+    def sample(seed):
+        return model.generate(ids, 8, temperature=1.5, top_k=20, top_p=0.9, generator=torch.Generator().manual_seed(seed))
+
+    assert torch.equal(sample(1), sample(1))
+    assert not torch.equal(sample(1), sample(2)) or not torch.equal(sample(1), greedy)
+    assert model.generate(ids, max_new_tokens=0).shape == ids.shape
+
+
+def test_bad_sampling_arguments():
+    model = model_for("rope")
+    with pytest.raises(InputError, match="temperature"):
+        model.generate(prompt(), 4, temperature=-1.0)
+    with pytest.raises(InputError, match="top_p"):
+        model.generate(prompt(), 4, temperature=1.0, top_p=0.0)
+    with pytest.raises(InputError, match="top_k"):
+        model.generate(prompt(), 4, temperature=1.0, top_k=0)

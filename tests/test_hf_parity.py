@@ -1,0 +1,221 @@
+"""Logit and generation parity with transformers, both ways, for every supported family.
+
+HF -> archsmith: a tiny transformers model saved with save_pretrained, loaded with from_hf.
+archsmith -> HF: a tiny archsmith model written with to_hf, loaded with from_pretrained
+(trust_remote_code for architectures no transformers class runs exactly).
+Both: max |logits difference| <= 1e-4 on a sequence longer than any sliding window, and
+greedy generation of 16 tokens equal to transformers' own cached generate.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from archsmith import ArchConfig
+from archsmith.hf.convert import from_hf, to_hf
+from archsmith.model import build_model
+from hf_testing import TINY, TOLERANCE, greedy_both, input_ids, max_logit_diff, perturb, quiet_transformers
+
+transformers = pytest.importorskip("transformers")
+quiet_transformers()
+
+# --- HF -> archsmith ------------------------------------------------------------------------------
+
+_ROPE = {"rope_theta": 10000.0}
+_LLAMA = dict(
+    vocab_size=128, hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
+    num_key_value_heads=2, max_position_embeddings=64, tie_word_embeddings=False, pad_token_id=None,
+)  # fmt: skip
+
+HF_CASES = {
+    "llama": ("llama", dict(_LLAMA, attention_bias=True, mlp_bias=True)),
+    "llama-rope-linear": ("llama", dict(_LLAMA, rope_parameters={"rope_type": "linear", "factor": 2.0, **_ROPE})),
+    # max_position_embeddings below the sequence, so dynamic NTK scaling actually kicks in
+    "llama-rope-dynamic": ("llama", dict(_LLAMA, max_position_embeddings=16, rope_parameters={"rope_type": "dynamic", "factor": 2.0, **_ROPE})),
+    "llama-rope-yarn": (
+        "llama",
+        dict(_LLAMA, rope_parameters={"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 16, **_ROPE}),
+    ),
+    "llama-rope-llama3": (
+        "llama",
+        dict(
+            _LLAMA,
+            rope_parameters={
+                "rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                "original_max_position_embeddings": 16, "rope_theta": 500000.0,
+            },  # fmt: skip
+        ),
+    ),
+    "mistral-sliding": ("mistral", dict(_LLAMA, sliding_window=8)),
+    "qwen2-sliding-layers": (
+        "qwen2",
+        dict(_LLAMA, use_sliding_window=True, sliding_window=8, max_window_layers=1),  # layer 1 slides, layer 0 not
+    ),
+    "qwen3-qknorm-head": (
+        "qwen3",
+        dict(
+            _LLAMA, head_dim=32, attention_bias=True, use_sliding_window=True, sliding_window=8,
+            layer_types=["sliding_attention", "full_attention"],
+        ),  # fmt: skip
+    ),
+    "gemma": ("gemma", dict(_LLAMA, num_key_value_heads=1, head_dim=32, hidden_act="gelu_pytorch_tanh", tie_word_embeddings=True)),
+    "gemma2-peri-softcap-alternating": (
+        "gemma2",
+        dict(_LLAMA, head_dim=32, query_pre_attn_scalar=32, sliding_window=8, attn_logit_softcapping=5.0, final_logit_softcapping=3.0),
+    ),
+    "gpt2": ("gpt2", dict(vocab_size=128, n_embd=64, n_layer=2, n_head=4, n_positions=64, n_inner=96)),
+    "gpt_neox-parallel-partial-rotary": (
+        "gpt_neox",
+        dict(
+            vocab_size=128, hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
+            max_position_embeddings=64, use_parallel_residual=True, rope_parameters={"rope_type": "default", "partial_rotary_factor": 0.25, **_ROPE},
+        ),  # fmt: skip
+    ),
+    "gpt_neox-sequential": (
+        "gpt_neox",
+        dict(
+            vocab_size=128, hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
+            max_position_embeddings=64, use_parallel_residual=False, attention_bias=False, tie_word_embeddings=True,
+        ),  # fmt: skip
+    ),
+    "bloom-alibi": ("bloom", dict(vocab_size=128, hidden_size=64, n_layer=2, n_head=4)),
+    "bloom-alibi-6-heads": ("bloom", dict(vocab_size=128, hidden_size=48, n_layer=2, n_head=6)),  # slopes for non powers of 2
+    "phi3-partial-sliding": (
+        "phi3",
+        dict(_LLAMA, sliding_window=8, rope_parameters={"rope_type": "default", "partial_rotary_factor": 0.5, **_ROPE}),
+    ),
+    "phi3-longrope": (
+        "phi3",
+        dict(
+            _LLAMA,
+            rope_parameters={
+                "rope_type": "longrope", "short_factor": [1.0, 1.1, 1.2, 1.5], "long_factor": [1.0, 2.0, 3.0, 4.0],
+                "original_max_position_embeddings": 16, "partial_rotary_factor": 0.5, **_ROPE,
+            },  # fmt: skip
+        ),
+    ),
+    "olmo2-qknorm-full": ("olmo2", dict(_LLAMA, attention_bias=True)),
+    # The classes archsmith also exports to, so their exports import back.
+    "stablelm-parallel-shared-norm": (
+        "stablelm",
+        dict(_LLAMA, use_qkv_bias=True, use_parallel_residual=True, rope_parameters={"rope_type": "default", "partial_rotary_factor": 0.25, **_ROPE}),
+    ),
+    "arcee-relu2": ("arcee", dict(_LLAMA, head_dim=32, mlp_bias=True)),
+    "mpt-alibi": ("mpt", dict(vocab_size=128, d_model=64, n_heads=4, n_layers=2, max_seq_len=64)),
+    "opt-post-ln": (
+        "opt",
+        dict(
+            vocab_size=128, hidden_size=64, ffn_dim=96, num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=64,
+            do_layer_norm_before=False, word_embed_proj_dim=64, pad_token_id=None,
+        ),  # fmt: skip
+    ),
+}
+
+
+def _save_hf(model_type: str, kwargs: dict, path) -> torch.nn.Module:
+    config = transformers.AutoConfig.for_model(model_type, **kwargs)
+    model = transformers.AutoModelForCausalLM.from_config(config, attn_implementation="eager").eval()
+    perturb(model)
+    model.save_pretrained(path, safe_serialization=True)
+    return model
+
+
+@pytest.mark.parametrize("case", list(HF_CASES))
+def test_hf_to_archsmith_logits_and_generation(case, tmp_path):
+    model_type, kwargs = HF_CASES[case]
+    hf_model = _save_hf(model_type, kwargs, tmp_path)
+    ours = from_hf(tmp_path).eval()
+
+    assert max_logit_diff(ours, hf_model, input_ids()) <= TOLERANCE
+    mine, theirs = greedy_both(ours, hf_model, input_ids(batch=1, seq=6))
+    assert torch.equal(mine, theirs)
+
+
+# --- archsmith -> HF ------------------------------------------------------------------------------
+
+_LN = dict(norm_type="layernorm", norm_bias=True)
+_BIASES = dict(qkv_bias=True, attn_out_bias=True, mlp_bias=True)
+
+# (config, the class it must export as)
+EXPORT_CASES = {
+    "llama-gqa-biases": (ArchConfig(**TINY, num_key_value_heads=2, qkv_bias=True, attn_out_bias=True, mlp_bias=True, tie_word_embeddings=False), "LlamaForCausalLM"),
+    "llama-yarn": (ArchConfig(**TINY, rope_scaling={"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 16}), "LlamaForCausalLM"),
+    "mistral": (ArchConfig(**TINY, num_key_value_heads=2, sliding_window=8), "MistralForCausalLM"),
+    "qwen2": (ArchConfig(**TINY, qkv_bias=True, sliding_window=8, layer_types=("full_attention", "sliding_attention")), "Qwen2ForCausalLM"),
+    "qwen3": (ArchConfig(**TINY, qk_norm="head", num_key_value_heads=2, head_dim=32), "Qwen3ForCausalLM"),
+    "gemma": (
+        ArchConfig(**TINY, norm_unit_offset=True, norm_weight_in_fp32=True, scale_embeddings=True, hidden_act="gelu_pytorch_tanh"),
+        "GemmaForCausalLM",
+    ),
+    "gemma2": (
+        ArchConfig(
+            **TINY, norm_unit_offset=True, norm_weight_in_fp32=True, scale_embeddings=True, hidden_act="gelu_pytorch_tanh",
+            norm_scheme="peri", attn_logit_softcapping=5.0, final_logit_softcapping=3.0, sliding_window=8,
+            layer_types=("sliding_attention", "full_attention"), num_key_value_heads=2, head_dim=32,
+        ),  # fmt: skip
+        "Gemma2ForCausalLM",
+    ),
+    "olmo2": (ArchConfig(**TINY, norm_weight_in_fp32=True, norm_scheme="reordered", qk_norm="full"), "Olmo2ForCausalLM"),
+    "phi3": (
+        ArchConfig(
+            **TINY, partial_rotary_factor=0.5, tie_word_embeddings=False,
+            rope_scaling={"rope_type": "longrope", "short_factor": [1.0] * 4, "long_factor": [1.5, 2.0, 3.0, 4.0], "original_max_position_embeddings": 16},
+        ),  # fmt: skip
+        "Phi3ForCausalLM",
+    ),
+    "arcee": (ArchConfig(**TINY, mlp_type="plain", hidden_act="relu2"), "ArceeForCausalLM"),
+    "stablelm": (
+        ArchConfig(**TINY, **_LN, num_key_value_heads=2, qkv_bias=True, partial_rotary_factor=0.25, parallel_residual=True, parallel_shared_norm=True),
+        "StableLmForCausalLM",
+    ),
+    "gpt_neox": (
+        ArchConfig(**TINY, **_LN, **_BIASES, mlp_type="plain", hidden_act="gelu", partial_rotary_factor=0.25, parallel_residual=True, tie_word_embeddings=False),
+        "GPTNeoXForCausalLM",
+    ),
+    "gpt2": (ArchConfig(**TINY, **_LN, **_BIASES, mlp_type="plain", hidden_act="gelu_new", position_embedding="learned"), "GPT2LMHeadModel"),
+    "bloom": (
+        ArchConfig(**{**TINY, "intermediate_size": 256}, **_LN, **_BIASES, mlp_type="plain", hidden_act="gelu_new", position_embedding="alibi", embedding_norm=True),
+        "BloomForCausalLM",
+    ),
+    "mpt": (
+        ArchConfig(**{**TINY, "intermediate_size": 256}, norm_type="layernorm", mlp_type="plain", hidden_act="gelu", position_embedding="alibi"),
+        "MptForCausalLM",
+    ),
+    "opt-post-ln": (
+        ArchConfig(**TINY, **_LN, **_BIASES, norm_scheme="post", final_norm=False, mlp_type="plain", hidden_act="relu", position_embedding="learned"),
+        "OPTForCausalLM",
+    ),
+    # No transformers class runs these exactly: remote code.
+    "remote-alibi-rmsnorm-swiglu-gqa": (ArchConfig(**TINY, num_key_value_heads=2, position_embedding="alibi"), "ArchsmithForCausalLM"),
+    "remote-post-ln-rope": (ArchConfig(**TINY, norm_scheme="post", tie_word_embeddings=False), "ArchsmithForCausalLM"),
+    "remote-peri-ln": (ArchConfig(**TINY, norm_scheme="peri", num_key_value_heads=1), "ArchsmithForCausalLM"),
+    "remote-interleaved-rope-softcap-window": (
+        ArchConfig(**TINY, rope_interleaved=True, attn_logit_softcapping=30.0, final_logit_softcapping=20.0, sliding_window=8),
+        "ArchsmithForCausalLM",
+    ),
+    "remote-parallel-shared-rmsnorm": (ArchConfig(**TINY, parallel_residual=True, parallel_shared_norm=True, lm_head_bias=True, tie_word_embeddings=False), "ArchsmithForCausalLM"),
+    "remote-nope-layernorm-qknorm": (ArchConfig(**TINY, **_LN, position_embedding="none", qk_norm="head"), "ArchsmithForCausalLM"),
+    "remote-learned-rmsnorm-gqa": (ArchConfig(**TINY, position_embedding="learned", num_key_value_heads=2, norm_weight=False), "ArchsmithForCausalLM"),
+}
+
+
+@pytest.mark.parametrize("case", list(EXPORT_CASES))
+def test_archsmith_to_hf_logits_and_generation(case, tmp_path):
+    cfg, architecture = EXPORT_CASES[case]
+    torch.manual_seed(0)
+    ours = build_model(cfg).eval()
+    perturb(ours)
+    plan = to_hf(ours, tmp_path / "out")
+    assert plan.architecture == architecture, plan.reason
+
+    hf_model, info = transformers.AutoModelForCausalLM.from_pretrained(
+        tmp_path / "out", output_loading_info=True, trust_remote_code=plan.remote_code, attn_implementation="eager"
+    )
+    hf_model.eval()
+    assert {k: v for k, v in info.items() if v} == {}  # no missing, unexpected or mismatched keys
+    assert type(hf_model).__name__ == architecture
+
+    assert max_logit_diff(ours, hf_model, input_ids()) <= TOLERANCE
+    mine, theirs = greedy_both(ours, hf_model, input_ids(batch=1, seq=6))
+    assert torch.equal(mine, theirs)
