@@ -49,11 +49,13 @@ def max_logit_diff(archsmith_model, hf_model, ids: torch.Tensor) -> float:
 def greedy_both(archsmith_model, hf_model, prompt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """archsmith's generate and transformers' own generate (with its cache), greedy."""
     ours = archsmith_model.generate(prompt, max_new_tokens=NEW_TOKENS)
+    # Neither side stops at an EOS token: transformers would otherwise stop (or, with
+    # min_new_tokens, forbid the EOS token) where our call without eos_token_id does not.
+    hf_model.generation_config.eos_token_id = None
     theirs = hf_model.generate(
         prompt,
         attention_mask=torch.ones_like(prompt),
         max_new_tokens=NEW_TOKENS,
-        min_new_tokens=NEW_TOKENS,
         do_sample=False,
         pad_token_id=0,
     )
