@@ -16,15 +16,18 @@ This module imports no torch: it must stay fast enough for ``archsmith count``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
+from .dtypes import canonical_dtype, torch_dtype_name
 from .errors import ConfigError
+from .jsonfile import parse_json
 
 # --- vocabularies of allowed names -------------------------------------------------------
 
@@ -74,6 +77,18 @@ ROPE_SCALING_KEYS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
 ROPE_SCALING_TYPES = tuple(ROPE_SCALING_KEYS)
 
 VOCAB_ALIGNMENT = 64
+
+# Upper bounds on sizes, so that everything downstream (sizing, building, torch) stays finite
+# and fast. A weight matrix is a product of two sizes; capping each at 2**31 - 1 keeps every
+# matrix below 2**62 elements, inside torch's int64 element count (2**63 - 1).
+MAX_SIZE = 2**31 - 1
+# Each layer is a Python nn.Module: far fewer layers than that already exhaust memory when
+# built (the largest published LMs have under 200).
+MAX_LAYERS = 65536
+_SIZE_LIMIT_REASON = (
+    "so that every weight matrix (a product of two sizes) stays inside torch's int64 element count"
+)
+_LAYER_LIMIT_REASON = "since each layer is a Python module and more cannot be built in memory"
 
 
 @dataclass(frozen=True)
@@ -154,7 +169,7 @@ class ArchConfig:
             object.__setattr__(self, "rope_scaling", _normalise_rope_scaling(self.rope_scaling))
         if self.layer_types is not None:
             object.__setattr__(self, "layer_types", tuple(self.layer_types))
-        problems = _check_values(self)
+        problems = _normalise_dtype(self) + _check_values(self)
         if problems:
             raise ConfigError(problems)
         if self.head_dim is None:
@@ -221,6 +236,7 @@ class ArchConfig:
         ``head_dim`` is re-derived when the width or head count changes and it was
         not explicit (i.e. equal to hidden/heads before).
         """
+        _refuse_unknown_fields(changes)
         if "head_dim" not in changes and ({"hidden_size", "num_attention_heads"} & changes.keys()):
             if self.head_dim * self.num_attention_heads == self.hidden_size:
                 changes["head_dim"] = None
@@ -252,19 +268,32 @@ class ArchConfig:
         """Build from an archsmith dict. Unknown keys are errors (with a did-you-mean)."""
         if not isinstance(data, dict):
             raise ConfigError(f"an archsmith config must be a JSON object, got {type(data).__name__}")
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = [k for k in data if k not in names]
-        if unknown:
-            raise ConfigError([_unknown_key_message(k, names) for k in unknown])
-        return cls(**data)
+        return cls(**data)  # unknown keys are refused by __init__ (see _refuse_unknown_fields)
 
     @classmethod
     def from_json(cls, text: str) -> ArchConfig:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"broken JSON at line {e.lineno}, column {e.colno}: {e.msg}; fix the file") from None
-        return cls.from_dict(data)
+        return cls.from_dict(parse_json(text))
+
+
+def _refuse_unknown_fields(given: typing.Iterable[str]) -> None:
+    """A ConfigError with a did-you-mean for every name that is not an ArchConfig field."""
+    unknown = [k for k in given if k not in _FIELD_NAMES]
+    if unknown:
+        raise ConfigError([_unknown_key_message(str(k), _FIELD_NAMES) for k in unknown])
+
+
+def _checked_init(init: Callable[..., None]) -> Callable[..., None]:
+    """The dataclass __init__, preceded by the unknown-field check (a bare TypeError otherwise)."""
+
+    @functools.wraps(init)
+    def __init__(self: ArchConfig, *args: Any, **kwargs: Any) -> None:
+        _refuse_unknown_fields(kwargs)
+        init(self, *args, **kwargs)
+
+    return __init__
+
+
+ArchConfig.__init__ = _checked_init(ArchConfig.__init__)  # type: ignore[method-assign]
 
 
 # --- validation ------------------------------------------------------------------------------
@@ -332,22 +361,21 @@ def _describe(hint: Any) -> str:
     return {int: "an integer", float: "a finite number", bool: "true/false", str: "a string"}[hint]
 
 
+def _normalise_dtype(cfg: ArchConfig) -> list[str]:
+    """torch_dtype in one spelling (``bf16`` and ``torch.bfloat16`` are stored as ``bfloat16``)."""
+    if cfg.torch_dtype is None:
+        return []
+    try:
+        short = canonical_dtype(cfg.torch_dtype, what="torch_dtype")
+    except ConfigError as e:
+        return e.problems
+    object.__setattr__(cfg, "torch_dtype", torch_dtype_name(short))
+    return []
+
+
 def _check_values(cfg: ArchConfig) -> list[str]:
-    problems: list[str] = []
-    for name in (
-        "vocab_size",
-        "hidden_size",
-        "num_hidden_layers",
-        "num_attention_heads",
-        "num_key_value_heads",
-        "intermediate_size",
-        "max_position_embeddings",
-    ):
-        if getattr(cfg, name) < 1:
-            problems.append(f"{name}={getattr(cfg, name)} must be at least 1; fix: give a positive size")
-    if cfg.head_dim is not None and cfg.head_dim < 1:
-        problems.append(f"head_dim={cfg.head_dim} must be at least 1; fix: give a positive size or null")
-    if problems:  # divisibility checks below need positive sizes
+    problems = _check_sizes(cfg)
+    if problems:  # divisibility checks below need positive, bounded sizes
         return problems + _check_names(cfg) + _check_scalars(cfg)
 
     h, n, kv = cfg.hidden_size, cfg.num_attention_heads, cfg.num_key_value_heads
@@ -364,6 +392,37 @@ def _check_values(cfg: ArchConfig) -> list[str]:
             f"fix: num_key_value_heads={' or '.join(map(str, nearest_divisors(n, kv)))}"
         )
     return problems + _check_names(cfg) + _check_scalars(cfg) + _check_positions(cfg) + _check_window(cfg)
+
+
+def _size_problem(
+    name: str, value: int | None, limit: int = MAX_SIZE, reason: str = _SIZE_LIMIT_REASON, fix: str = "give a positive size"
+) -> list[str]:
+    if value is None or 1 <= value <= limit:
+        return []
+    if value < 1:
+        return [f"{name}={value} must be at least 1; fix: {fix}"]
+    return [f"{name}={value} is larger than {limit:,}, the largest archsmith accepts ({reason}); fix: give at most {limit:,}"]
+
+
+def _check_sizes(cfg: ArchConfig) -> list[str]:
+    """Every size is positive and bounded (see MAX_SIZE), and so are the attention widths it implies."""
+    problems = _size_problem("num_hidden_layers", cfg.num_hidden_layers, MAX_LAYERS, _LAYER_LIMIT_REASON)
+    for name in (
+        "vocab_size",
+        "hidden_size",
+        "num_attention_heads",
+        "num_key_value_heads",
+        "head_dim",
+        "intermediate_size",
+        "max_position_embeddings",
+    ):
+        problems += _size_problem(name, getattr(cfg, name))
+    problems += _size_problem(
+        "sliding_window", cfg.sliding_window, fix="a window such as 4096, or null for full attention"
+    )
+    if not problems and cfg.head_dim is not None:
+        problems += _size_problem("num_attention_heads * head_dim", cfg.num_attention_heads * cfg.head_dim)
+    return problems
 
 
 def _choice_problem(name: str, value: str, allowed: tuple[str, ...]) -> list[str]:
@@ -392,6 +451,11 @@ def _check_scalars(cfg: ArchConfig) -> list[str]:
     for name in ("norm_eps", "initializer_range", "rope_theta"):
         if getattr(cfg, name) <= 0:
             problems.append(f"{name}={getattr(cfg, name)} must be positive")
+    if cfg.initializer_range > 1.0:
+        problems.append(
+            f"initializer_range={cfg.initializer_range} is the std of the init normal, and above 1 it makes "
+            "activations explode; fix: a small std such as 0.02"
+        )
     for name in ("attn_logit_softcapping", "final_logit_softcapping"):
         cap = getattr(cfg, name)
         if cap is not None and cap <= 0:
@@ -434,7 +498,7 @@ def _check_positions(cfg: ArchConfig) -> list[str]:
 
 def _check_rope_scaling(scaling: dict[str, Any]) -> list[str]:
     rope_type = scaling.get("rope_type")
-    if rope_type not in ROPE_SCALING_KEYS:
+    if not isinstance(rope_type, str) or rope_type not in ROPE_SCALING_KEYS:
         return [f"rope_scaling: rope_type={rope_type!r} is not known; fix: use one of {', '.join(ROPE_SCALING_TYPES)} (or rope_scaling=null)"]
     required, optional = ROPE_SCALING_KEYS[rope_type]
     given = set(scaling) - {"rope_type"}
@@ -448,28 +512,77 @@ def _check_rope_scaling(scaling: dict[str, Any]) -> list[str]:
         problems.append(
             f"rope_scaling ({rope_type}) has unknown keys {', '.join(unknown)}; fix: remove them (allowed: {', '.join(allowed)})"
         )
+    for key in sorted(given & (required | optional)):
+        problem = _ROPE_KEY_CHECKS[key](scaling[key])
+        if problem:
+            problems.append(f"rope_scaling ({rope_type}): {key}={_short_repr(scaling[key])} {problem}")
+    if problems:
+        return problems
     factor = scaling.get("factor")
-    if "factor" in given and (not isinstance(factor, (int, float)) or isinstance(factor, bool) or factor <= 0):
-        problems.append(f"rope_scaling ({rope_type}): factor={factor!r} must be a positive number")
-    if rope_type in ("linear", "dynamic", "llama3") and isinstance(factor, (int, float)) and 0 < factor < 1:
+    if rope_type in ("linear", "dynamic", "llama3") and factor < 1:
         problems.append(f"rope_scaling ({rope_type}): factor={factor} below 1 shrinks the context; fix: factor >= 1")
-    for key in ("original_max_position_embeddings",):
-        v = scaling.get(key)
-        if key in given and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
-            problems.append(f"rope_scaling ({rope_type}): {key}={v!r} must be a positive integer")
-    for key in ("short_factor", "long_factor"):
-        v = scaling.get(key)
-        if key in given and not (isinstance(v, list) and v and all(isinstance(x, (int, float)) for x in v)):
-            problems.append(f"rope_scaling ({rope_type}): {key} must be a non-empty list of numbers")
+    if rope_type == "llama3" and scaling["high_freq_factor"] <= scaling["low_freq_factor"]:
+        problems.append(
+            f"rope_scaling (llama3): high_freq_factor={scaling['high_freq_factor']} must exceed "
+            f"low_freq_factor={scaling['low_freq_factor']} (the smoothing divides by their difference); "
+            "fix: e.g. low_freq_factor=1, high_freq_factor=4 as in Llama 3.1"
+        )
     return problems
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _positive_number(v: Any) -> str | None:
+    return None if _is_number(v) and v > 0 else "must be a finite positive number; fix: e.g. 1.0"
+
+
+def _non_negative_number(v: Any) -> str | None:
+    return None if _is_number(v) and v >= 0 else "must be a finite number >= 0; fix: e.g. 1.0"
+
+
+def _positive_size(v: Any) -> str | None:
+    if isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_SIZE:
+        return None
+    return f"must be an integer from 1 to {MAX_SIZE:,}; fix: the context length the model was trained at, e.g. 8192"
+
+
+def _flag(v: Any) -> str | None:
+    return None if isinstance(v, bool) else "must be true or false"
+
+
+def _factor_list(v: Any) -> str | None:
+    if isinstance(v, list) and v and all(_is_number(x) and x > 0 for x in v):
+        return None
+    return "must be a non-empty list of finite positive numbers; fix: one factor per rotary dimension pair"
+
+
+# Every RoPE scaling key and what it must hold (the formulas divide by, take logs of, or
+# multiply frequencies by these: a zero, negative or non-finite value makes cos/sin NaN).
+_ROPE_KEY_CHECKS: dict[str, Callable[[Any], str | None]] = {
+    "factor": _positive_number,
+    "attention_factor": _positive_number,
+    "beta_fast": _positive_number,
+    "beta_slow": _positive_number,
+    "mscale": _non_negative_number,
+    "mscale_all_dim": _non_negative_number,
+    "low_freq_factor": _positive_number,
+    "high_freq_factor": _positive_number,
+    "original_max_position_embeddings": _positive_size,
+    "truncate": _flag,
+    "short_factor": _factor_list,
+    "long_factor": _factor_list,
+}
+
+
+def _short_repr(v: Any) -> str:
+    text = repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _check_window(cfg: ArchConfig) -> list[str]:
     problems = []
-    if cfg.sliding_window is not None and cfg.sliding_window < 1:
-        problems.append(
-            f"sliding_window={cfg.sliding_window} must be at least 1; fix: a window such as 4096, or null for full attention"
-        )
     if cfg.layer_types is not None:
         if len(cfg.layer_types) != cfg.num_hidden_layers:
             problems.append(
@@ -491,8 +604,7 @@ def _check_rotary(cfg: ArchConfig) -> list[str]:
         return problems
     rot = cfg.rotary_dim
     if rot < 2 or rot % 2:
-        good = [f for f in _even_rotary_factors(cfg.head_dim)]
-        near = sorted(good, key=lambda f: abs(f - cfg.partial_rotary_factor))[:2]
+        near = _nearest_even_rotary_factors(cfg.head_dim, cfg.partial_rotary_factor)
         problems.append(
             f"partial_rotary_factor={cfg.partial_rotary_factor} gives rotary dimension {rot} of head_dim={cfg.head_dim}, "
             f"which must be even and at least 2; fix: partial_rotary_factor={' or '.join(_fmt(f) for f in sorted(near))}"
@@ -561,7 +673,9 @@ def _round_up(x: int, multiple: int) -> int:
 
 
 def _divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
+    """The divisors of ``n`` in increasing order, by trial division up to sqrt(n)."""
+    small = [d for d in range(1, math.isqrt(n) + 1) if n % d == 0]
+    return small + [n // d for d in reversed(small) if d * d != n]
 
 
 def nearest_multiples(x: int, k: int) -> list[int]:
@@ -586,8 +700,13 @@ def suggest_head_counts(hidden: int, heads: int) -> list[int]:
     return nearest_divisors(hidden, heads)
 
 
-def _even_rotary_factors(head_dim: int) -> list[float]:
-    return [r / head_dim for r in range(2, head_dim + 1, 2)]
+def _nearest_even_rotary_factors(head_dim: int, factor: float) -> list[float]:
+    """The factors giving the even rotary dimensions (2 .. head_dim) nearest head_dim * factor."""
+    top = head_dim - head_dim % 2
+    if top < 2:
+        return []
+    below = min(max(2, int(head_dim * factor) // 2 * 2), top)
+    return sorted({r / head_dim for r in (below, min(below + 2, top))})
 
 
 def _fmt(x: float) -> str:
@@ -622,3 +741,4 @@ def edit_distance(a: str, b: str) -> int:
 
 
 _FIELD_TYPES = _field_types()
+_FIELD_NAMES = frozenset(_FIELD_TYPES)

@@ -12,12 +12,12 @@ Errors name the path they came from.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from .config import ArchConfig, closest_name
 from .errors import ConfigError, LoadError, UnsupportedError
 from .hf import from_hf_config
+from .jsonfile import read_json
 from .presets import PRESETS, get_preset
 
 ARCHSMITH_FILE = "archsmith.json"
@@ -31,13 +31,18 @@ _EXPECTED = (
 def load_config(source: str | Path) -> ArchConfig:
     """The ArchConfig named by ``source`` (see the module docstring for what a source may be)."""
     path = Path(source)
-    if path.is_dir():
+    try:
+        is_dir, is_file = path.is_dir(), path.is_file()
+    except OSError as e:  # e.g. a name longer than the OS allows
+        raise LoadError(f"{str(source)[:80]}: cannot be used as a path ({e.strerror}); expected {_EXPECTED}") from None
+    if is_dir:
         return _load_file(_config_file_in(path))
-    if path.is_file():
+    if is_file:
         return _load_file(path)
     if isinstance(source, str) and source in PRESETS:
         return get_preset(source)
-    close = closest_name(str(source).lower(), PRESETS, max_distance=3) if isinstance(source, str) else None
+    # A did-you-mean only for name-like sources: edit distance is quadratic in the length.
+    close = closest_name(source.lower(), PRESETS, max_distance=3) if isinstance(source, str) and len(source) <= 64 else None
     hint = f" (did you mean the preset {close}?)" if close else ""
     raise LoadError(f"{source}: no such file, directory or preset{hint}; expected {_EXPECTED}")
 
@@ -52,14 +57,7 @@ def _config_file_in(directory: Path) -> Path:
 
 
 def _load_file(path: Path) -> ArchConfig:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise LoadError(f"{path}: cannot be read as a UTF-8 text file ({e}); expected {_EXPECTED}") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ConfigError(f"{path}: broken JSON at line {e.lineno}, column {e.colno}: {e.msg}; fix the file") from None
+    data = read_json(path)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a config must be a JSON object, got {type(data).__name__}")
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from .config import ArchConfig
+from .dtypes import canonical_dtype
 from .errors import ConfigError
 
 
@@ -112,9 +113,13 @@ def causal_pairs(seq_len: int, window: int | None = None) -> int:
     return window * (window + 1) // 2 + (seq_len - window) * window
 
 
-def layer_window(cfg: ArchConfig, layer: int) -> int | None:
-    """The sliding window of ``layer``, or None where it attends to the whole prefix."""
-    return cfg.sliding_window if cfg.layer_is_sliding(layer) else None
+def sliding_layer_count(cfg: ArchConfig) -> int:
+    """How many layers attend through the sliding window (O(1) unless layer_types lists them)."""
+    if cfg.sliding_window is None:
+        return 0
+    if cfg.layer_types is None:
+        return cfg.num_hidden_layers
+    return cfg.layer_types.count("sliding_attention")
 
 
 def matmul_flops_per_token(cfg: ArchConfig) -> int:
@@ -137,7 +142,10 @@ def attention_flops(cfg: ArchConfig, seq_len: int) -> int:
     in AV; each layer's pairs honour its own window.
     """
     per_pair = 2 * 2 * cfg.q_dim
-    return sum(per_pair * causal_pairs(seq_len, layer_window(cfg, l)) for l in range(cfg.num_hidden_layers))
+    sliding = sliding_layer_count(cfg)
+    full = cfg.num_hidden_layers - sliding
+    pairs = full * causal_pairs(seq_len) + sliding * causal_pairs(seq_len, cfg.sliding_window)
+    return per_pair * pairs
 
 
 @dataclass(frozen=True)
@@ -217,10 +225,9 @@ def kv_cache_bytes(cfg: ArchConfig, seq_len: int, batch: int, dtype: str) -> int
     A sliding layer keeps only the last ``window`` tokens: that is all its queries can see.
     """
     per_layer_token = 2 * cfg.kv_dim * DTYPE_BYTES[dtype]
-    tokens = 0
-    for layer in range(cfg.num_hidden_layers):
-        window = layer_window(cfg, layer)
-        tokens += seq_len if window is None else min(seq_len, window)
+    sliding = sliding_layer_count(cfg)
+    window = seq_len if cfg.sliding_window is None else min(seq_len, cfg.sliding_window)
+    tokens = (cfg.num_hidden_layers - sliding) * seq_len + sliding * window
     return batch * per_layer_token * tokens
 
 
@@ -375,7 +382,8 @@ def estimate(cfg: ArchConfig, seq_len: int, batch: int = 1, dtype: str = "bf16")
     Raises ConfigError for an unknown dtype, a non-positive seq_len or batch, or a seq_len
     beyond a learned position table.
     """
-    warnings = _check_request(cfg, seq_len, batch, dtype)
+    dtype = canonical_dtype(dtype, allowed=tuple(DTYPE_BYTES))
+    warnings = _check_request(cfg, seq_len, batch)
     params = count_params(cfg)
     return Estimate(
         params=params,
@@ -392,11 +400,9 @@ def estimate(cfg: ArchConfig, seq_len: int, batch: int = 1, dtype: str = "bf16")
     )
 
 
-def _check_request(cfg: ArchConfig, seq_len: int, batch: int, dtype: str) -> list[str]:
+def _check_request(cfg: ArchConfig, seq_len: int, batch: int) -> list[str]:
     """Raise ConfigError for a request that cannot be sized; return its warnings."""
     problems = []
-    if not isinstance(dtype, str) or dtype not in DTYPE_BYTES:
-        problems.append(f"dtype={dtype!r} is not known; fix: use one of {', '.join(DTYPE_BYTES)}")
     for name, value in (("seq_len", seq_len), ("batch", batch)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             problems.append(f"{name}={value!r} must be a positive integer; fix: give a whole number such as 1 or 2048")

@@ -18,7 +18,9 @@ _TEMPLATES = ("configuration_archsmith.py", "modeling_archsmith.py")
 # archsmith modules the model needs, as paths under the package root.
 _SOURCES = (
     "config.py",
+    "dtypes.py",
     "errors.py",
+    "jsonfile.py",
     "model/norms.py",
     "model/positions.py",
     "model/attention.py",
