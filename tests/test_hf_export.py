@@ -112,15 +112,9 @@ _DRAW = st.tuples(
 
 
 def _normalised(cfg: ArchConfig) -> ArchConfig:
-    """Drop what changes no computation: layer_types that only repeat what sliding_window
-    implies (HF files spell them out), rope_theta without RoPE, the context length with ALiBi."""
-    implied = "sliding_attention" if cfg.sliding_window is not None else "full_attention"
-    if cfg.layer_types is not None and set(cfg.layer_types) == {implied}:
-        cfg = cfg.replace(layer_types=None)
+    """Drop what changes no computation and no HF class stores: rope_theta without RoPE."""
     if cfg.position_embedding != "rope":
         cfg = cfg.replace(rope_theta=ArchConfig.rope_theta)
-    if cfg.position_embedding == "alibi":  # Bloom has no context-length field (the plan says so)
-        cfg = cfg.replace(max_position_embeddings=ArchConfig.max_position_embeddings)
     return cfg
 
 

@@ -115,7 +115,7 @@ class ArchConfig:
     attn_out_bias: bool = False  # bias on the output projection (GPT-2, NeoX, Bloom)
     qk_norm: str = "none"  # "head": per-head norm over head_dim (Qwen3); "full": over all heads (OLMo-2)
     sliding_window: int | None = None  # window size in tokens (Mistral)
-    layer_types: tuple[str, ...] | None = None  # per-layer "full_attention"/"sliding_attention"; None -> all sliding if a window is set
+    layer_types: tuple[str, ...] | None = None  # per-layer "full_attention"/"sliding_attention"; None -> all sliding if a window is set (stored only for a mix)
     attn_logit_softcapping: float | None = None  # cap * tanh(scores / cap) (Gemma 2)
     final_logit_softcapping: float | None = None  # same on the LM-head logits (Gemma 2)
 
@@ -174,6 +174,7 @@ class ArchConfig:
             raise ConfigError(problems)
         if self.head_dim is None:
             object.__setattr__(self, "head_dim", self.hidden_size // self.num_attention_heads)
+        _canonical_window(self)
         rotary_problems = _check_rotary(self)
         if rotary_problems:
             raise ConfigError(rotary_problems)
@@ -595,6 +596,19 @@ def _check_window(cfg: ArchConfig) -> list[str]:
         if "sliding_attention" in cfg.layer_types and cfg.sliding_window is None:
             problems.append("layer_types has sliding_attention layers but sliding_window is null; fix: set sliding_window")
     return problems
+
+
+def _canonical_window(cfg: ArchConfig) -> None:
+    """One spelling per window layout, so equal models compare equal (and an HF file that
+    spells out every layer's type reads back as the config it was exported from):
+    no sliding layer -> (None, None); every layer sliding -> (window, None); a mix -> both."""
+    if cfg.layer_types is None or cfg.sliding_window is None:
+        return
+    if "sliding_attention" not in cfg.layer_types:
+        object.__setattr__(cfg, "sliding_window", None)
+        object.__setattr__(cfg, "layer_types", None)
+    elif "full_attention" not in cfg.layer_types:
+        object.__setattr__(cfg, "layer_types", None)
 
 
 def _check_rotary(cfg: ArchConfig) -> list[str]:

@@ -16,7 +16,8 @@ from .common import BASE_FIELDS, read_dtype, refuse_unless
 MODEL_TYPE = "bloom"
 
 # BLOOM has no position limit (ALiBi extrapolates); ArchConfig needs one for its estimates,
-# so we record the length BLOOM was trained on.
+# so we record the length BLOOM was trained on, unless the file names one (archsmith's
+# exports do, as an extra attribute that transformers keeps).
 TRAINING_CONTEXT = 2048
 
 ATTRIBUTE_MAP = {"num_hidden_layers": "n_layer", "num_attention_heads": "n_head"}
@@ -29,6 +30,7 @@ FIELDS = BASE_FIELDS | frozenset(ATTRIBUTE_MAP) | frozenset(
         "n_layer",
         "n_head",
         "n_inner",  # not a BloomConfig field, but hub files carry it (null); refused unless 4 * hidden_size
+        "max_position_embeddings",  # not a BloomConfig field either: archsmith's exports write it
         "layer_norm_epsilon",
         "initializer_range",
         "use_cache",
@@ -66,7 +68,7 @@ def config_from_hf(d: dict[str, Any]) -> ArchConfig:
         intermediate_size=4 * hidden,
         num_hidden_layers=d.get("n_layer", d.get("num_hidden_layers", 2)),
         num_attention_heads=d.get("n_head", d.get("num_attention_heads", 8)),
-        max_position_embeddings=TRAINING_CONTEXT,
+        max_position_embeddings=d.get("max_position_embeddings", TRAINING_CONTEXT),
         qkv_bias=True,
         attn_out_bias=True,
         position_embedding="alibi",

@@ -301,6 +301,9 @@ def _bloom(cfg: ArchConfig) -> dict[str, Any]:
         "hidden_size": cfg.hidden_size,
         "n_layer": cfg.num_hidden_layers,
         "n_head": cfg.num_attention_heads,
+        # Not a BloomConfig field (ALiBi has no limit), but kept as an attribute so the context
+        # length the model was built for reads back.
+        "max_position_embeddings": cfg.max_position_embeddings,
         "layer_norm_epsilon": cfg.norm_eps,
         "initializer_range": cfg.initializer_range,
         "apply_residual_connection_post_layernorm": False,
@@ -548,8 +551,9 @@ FAMILIES: tuple[_Family, ...] = (
         (_implicit_head_dim, _mha_only, _four_times_hidden),
         _bloom,
         lambda cfg: (
-            " BloomConfig has no context-length field (ALiBi has no position table), so max_position_embeddings "
-            f"={cfg.max_position_embeddings} is not recorded; it changes no computation."
+            " BloomConfig has no context-length field (ALiBi has no position table); max_position_embeddings"
+            f"={cfg.max_position_embeddings} is written as an extra attribute that archsmith reads back and "
+            "that changes no computation."
         ),
     ),
     _Family(
