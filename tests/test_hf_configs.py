@@ -49,7 +49,7 @@ def test_fixtures_cover_every_family_in_both_forms():
     published = [f for f in FILES if not f.name.endswith(".v5.json")]
     assert len(published) >= 20
     for f in published:
-        has_rope = json.loads(f.read_text())["model_type"] not in ("gpt2", "bloom")
+        has_rope = json.loads(f.read_text())["model_type"] not in ("gpt2", "bloom", "mpt", "opt")
         if has_rope and f.stem != "phi-3-mini-128k":  # its 5.x twin is phi-3-mini-128k-longrope.v5.json
             assert f.with_name(f.stem + ".v5.json").exists(), f.name
 
@@ -74,11 +74,12 @@ def _hf_settings(c, num_layers: int) -> dict:
     partial = rope.pop("partial_rotary_factor", 1.0)
     rope_type = rope.pop("rope_type", None)
     rope.pop("type", None)
-    if c.model_type in ("qwen2", "qwen3"):
+    if c.model_type in ("qwen2", "qwen3", "gemma2"):
         windows = [c.sliding_window if t == "sliding_attention" else None for t in c.layer_types]
     else:
         windows = [getattr(c, "sliding_window", None)] * num_layers
-    eps = next(getattr(c, k) for k in ("rms_norm_eps", "layer_norm_eps", "layer_norm_epsilon") if hasattr(c, k))
+    eps_keys = ("rms_norm_eps", "layer_norm_eps", "layer_norm_epsilon")
+    eps = next((getattr(c, k) for k in eps_keys if hasattr(c, k)), 1e-5)  # OPT hard-codes 1e-5
     return {
         "rope_theta": rope_theta,
         "partial_rotary_factor": partial if rope_type else None,
@@ -102,7 +103,8 @@ def test_settings_equal_transformers(path):
         "rope_scaling": cfg.rope_scaling,
         "windows": [cfg.sliding_window if cfg.layer_is_sliding(i) else None for i in range(cfg.num_hidden_layers)],
         "norm_eps": cfg.norm_eps,
-        "hidden_act": hf["hidden_act"] if d["model_type"] == "bloom" else cfg.hidden_act,  # BLOOM's GELU is built in
+        # BLOOM's and MPT's GELUs are built into their modeling code
+        "hidden_act": hf["hidden_act"] if d["model_type"] in ("bloom", "mpt") else cfg.hidden_act,
         "tie_word_embeddings": cfg.tie_word_embeddings,
     }
     assert ours == hf

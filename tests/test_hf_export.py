@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from archsmith import ArchConfig, ConfigError, LoadError
-from archsmith.hf.convert import config_from_hf_dict
+from archsmith.hf import from_hf_config
 from archsmith.hf.export_config import plan_export
 from hf_testing import TINY, input_ids, perturb, quiet_transformers
 
@@ -127,7 +127,7 @@ def test_exported_config_json_reads_back_as_the_same_config(draw):
     except ConfigError:
         return
     plan = plan_export(cfg)
-    assert _normalised(config_from_hf_dict(plan.config)) == _normalised(cfg).replace(torch_dtype="float32"), plan.architecture
+    assert _normalised(from_hf_config(plan.config)) == _normalised(cfg).replace(torch_dtype="float32"), plan.architecture
 
 
 # --- round trips --------------------------------------------------------------------------------

@@ -183,7 +183,7 @@ EXPORT_CASES = {
         "MptForCausalLM",
     ),
     "opt-post-ln": (
-        ArchConfig(**TINY, **_LN, **_BIASES, norm_scheme="post", final_norm=False, mlp_type="plain", hidden_act="relu", position_embedding="learned"),
+        ArchConfig(**TINY, **_LN, **_BIASES, norm_scheme="post", final_norm=False, mlp_type="plain", hidden_act="relu", position_embedding="learned", position_offset=2),
         "OPTForCausalLM",
     ),
     # No transformers class runs these exactly: remote code.

@@ -125,6 +125,7 @@ class ArchConfig:
     rope_scaling: dict[str, Any] | None = None  # {"rope_type": "linear"|"dynamic"|"yarn"|"llama3"|"longrope", ...}
     partial_rotary_factor: float = 1.0  # fraction of head_dim that is rotated (GPT-NeoX, Phi)
     rope_interleaved: bool = False  # False: rotate-half layout (HF/Llama); True: interleaved pairs (GPT-J, Meta)
+    position_offset: int = 0  # rows in front of position 0 in the learned table (OPT: 2); position p is row p + offset
 
     # --- norms
     norm_type: str = "rmsnorm"  # rmsnorm | layernorm
@@ -490,6 +491,16 @@ def _check_positions(cfg: ArchConfig) -> list[str]:
             f"{what}: position_embedding={cfg.position_embedding!r} but {', '.join(rope_knobs)} set; "
             f"fix: remove {', '.join(rope_knobs)} or set position_embedding='rope'"
         )
+    if cfg.position_offset and cfg.position_embedding != "learned":
+        problems.append(
+            f"position_offset={cfg.position_offset} needs position_embedding='learned' (it shifts rows of the "
+            "learned table); fix: position_offset=0"
+        )
+    problems += _size_problem(
+        "max_position_embeddings + position_offset", cfg.max_position_embeddings + max(cfg.position_offset, 0)
+    )
+    if cfg.position_offset < 0:
+        problems.append(f"position_offset={cfg.position_offset} must be >= 0; fix: 0, or 2 for OPT")
     if not 0.0 < cfg.partial_rotary_factor <= 1.0:
         problems.append(f"partial_rotary_factor={cfg.partial_rotary_factor} must be in (0, 1]; fix: e.g. 0.25, 0.5 or 1.0")
     if cfg.rope_scaling is not None:

@@ -77,8 +77,8 @@ def count_params(cfg: ArchConfig) -> ParamBreakdown:
     """The exact parameter count of ``cfg``, broken down by component."""
     h, L, V = cfg.hidden_size, cfg.num_hidden_layers, cfg.vocab_size
     embedding = V * h
-    if cfg.position_embedding == "learned":
-        embedding += cfg.max_position_embeddings * h
+    if cfg.position_embedding == "learned":  # OPT's table has position_offset rows in front
+        embedding += (cfg.max_position_embeddings + cfg.position_offset) * h
     norm = L * (norms_per_layer(cfg) * norm_params(cfg, h) + qk_norm_params_per_layer(cfg))
     norm += norm_params(cfg, h) * (int(cfg.final_norm) + int(cfg.embedding_norm))
     lm_head = 0 if cfg.tie_word_embeddings else V * h

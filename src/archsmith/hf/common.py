@@ -8,10 +8,11 @@ No torch or transformers import: reading a config must stay instant.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
-from ..config import closest_name
+from ..config import MAX_LAYERS, MAX_SIZE, closest_name
 from ..errors import ConfigError, UnsupportedError
 
 # Fields every transformers config accepts (PreTrainedConfig and its generation/tokenizer
@@ -64,6 +65,116 @@ def typo_problems(d: dict[str, Any], known: frozenset[str], model_type: str) -> 
     return problems
 
 
+# --- value types of the fields the readers read ---------------------------------------------
+#
+# Every family reader does arithmetic and comparisons on its fields (hidden // heads,
+# 4 * hidden, a per-layer list of length num_hidden_layers) before ArchConfig validates the
+# result. field_type_problems checks each field's value against its kind here, once, before
+# any reader runs, so that no value reaches Python's own errors (a ZeroDivisionError, a
+# TypeError, a list of 2**40 layer types).
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _size(v: Any) -> str | None:
+    return None if _is_int(v) and 1 <= v <= MAX_SIZE else f"an integer from 1 to {MAX_SIZE:,}"
+
+
+def _layers(v: Any) -> str | None:
+    return None if _is_int(v) and 1 <= v <= MAX_LAYERS else f"an integer from 1 to {MAX_LAYERS:,}"
+
+
+def _count(v: Any) -> str | None:
+    return None if _is_int(v) and 0 <= v <= MAX_SIZE else f"an integer from 0 to {MAX_SIZE:,}"
+
+
+def _number(v: Any) -> str | None:
+    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    return None if ok else "a finite number"
+
+
+def _flag(v: Any) -> str | None:
+    return None if isinstance(v, bool) else "true or false"
+
+
+def _text(v: Any) -> str | None:
+    return None if isinstance(v, str) else "a string"
+
+
+def _names(v: Any) -> str | None:
+    return None if isinstance(v, list) and all(isinstance(x, str) for x in v) else "a list of strings"
+
+
+def _object(v: Any) -> str | None:
+    return None if isinstance(v, dict) else "an object"
+
+
+def _or_null(check: Callable[[Any], str | None]) -> Callable[[Any], str | None]:
+    def check_or_null(v: Any) -> str | None:
+        problem = check(v)
+        return None if v is None or problem is None else f"{problem} or null"
+
+    return check_or_null
+
+
+_FIELD_KINDS: dict[Callable[[Any], str | None], tuple[str, ...]] = {
+    _size: (
+        "vocab_size", "hidden_size", "n_embd", "n_embed", "d_model", "intermediate_size", "ffn_dim",
+        "num_attention_heads", "n_head", "n_heads", "max_position_embeddings", "n_positions", "max_seq_len",
+        "word_embed_proj_dim", "original_max_position_embeddings",
+    ),
+    _or_null(_size): ("num_key_value_heads", "head_dim", "sliding_window", "n_inner"),
+    _layers: ("num_hidden_layers", "n_layer", "n_layers"),
+    _count: ("max_window_layers",),
+    _number: (
+        "rope_theta", "rotary_emb_base", "partial_rotary_factor", "rotary_pct", "rms_norm_eps", "layer_norm_eps",
+        "layer_norm_epsilon", "initializer_range", "init_std", "attention_dropout", "hidden_dropout", "attn_pdrop",
+        "resid_pdrop", "embd_pdrop", "emb_pdrop", "dropout", "expansion_ratio", "embedding_fraction",
+        "query_pre_attn_scalar",
+    ),
+    _or_null(_number): ("attn_logit_softcapping", "final_logit_softcapping"),
+    _flag: (
+        "attention_bias", "mlp_bias", "tie_word_embeddings", "use_parallel_residual", "use_sliding_window",
+        "use_qkv_bias", "qk_layernorm", "do_layer_norm_before", "_remove_final_layer_norm", "enable_bias",
+        "layer_norm_elementwise_affine", "no_bias", "add_cross_attention", "scale_attn_weights",
+        "scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn", "apply_residual_connection_post_layernorm",
+    ),
+    _or_null(_flag): ("use_bidirectional_attention",),
+    _text: ("hidden_act", "activation_function"),
+    _or_null(_text): ("hidden_activation",),
+    _or_null(_names): ("layer_types",),
+    _or_null(_object): ("rope_scaling", "rope_parameters", "attn_config"),
+}  # fmt: skip
+FIELD_CHECKS: dict[str, Callable[[Any], str | None]] = {
+    name: check for check, names in _FIELD_KINDS.items() for name in names
+}
+# Fields the readers pass through untouched or only compare with ==/None (token ids, cache and
+# training switches, dtype, which ArchConfig checks itself): no kind needed.
+UNCHECKED_FIELDS = frozenset(
+    {
+        "bos_token_id", "eos_token_id", "pad_token_id", "use_cache", "is_decoder", "classifier_dropout",
+        "pretraining_tp", "slow_but_exact", "init_device", "learned_pos_emb", "logit_scale", "norm_type",
+        "cache_implementation", "n_ctx", "layerdrop", "summary_type", "summary_use_proj", "summary_activation",
+        "summary_proj_to_labels", "summary_first_dropout",
+    }
+)  # fmt: skip
+
+
+def field_type_problems(d: dict[str, Any]) -> list[str]:
+    """One problem per field whose value is not of its kind (see FIELD_CHECKS)."""
+    problems = []
+    for key, value in d.items():
+        check = FIELD_CHECKS.get(key)
+        expected = check(value) if check else None
+        if expected:
+            text = repr(value)
+            shown = text if len(text) <= 60 else text[:57] + "..."
+            problems.append(f"{key}={shown} must be {expected}; fix: give {key} {expected}")
+    return problems
+
+
 def read_dtype(d: dict[str, Any]) -> str | None:
     """5.x ``dtype`` wins over 4.x ``torch_dtype`` when a file has both, as in transformers."""
     dtype = d.get("dtype")
@@ -105,6 +216,8 @@ def read_rope(
     rope_type = params.pop("rope_type", None)
     old_type = params.pop("type", None)
     rope_type = rope_type if rope_type is not None else (old_type if old_type is not None else "default")
+    if not isinstance(rope_type, str):
+        raise ConfigError(f"rope_type={rope_type!r} must be a string; fix: e.g. \"default\", \"linear\" or \"yarn\"")
     rope_type = (type_aliases or {}).get(rope_type, rope_type)
     theta = params.pop("rope_theta", d.get(theta_key, 10000.0))
     partial = params.pop("partial_rotary_factor", d.get(partial_key, default_partial))

@@ -1,7 +1,9 @@
 """HF config.json (as a dict) -> ArchConfig, dispatched on ``model_type``.
 
 Each supported family has its own module with its own defaults and quirks; this module
-only picks the right one and refuses the rest with the list of what is supported.
+only picks the right one, checks the value types of the fields every reader reads, and
+refuses the rest with the list of what is supported. archsmith's own remote-code exports
+(``model_type: archsmith``) carry the whole ArchConfig under the ``archsmith`` key.
 """
 
 from __future__ import annotations
@@ -10,10 +12,14 @@ from typing import Any
 
 from ..config import ArchConfig
 from ..errors import ConfigError, UnsupportedError
-from .common import typo_problems
-from . import bloom, gemma, gpt2, gpt_neox, llama, mistral, olmo2, phi3, qwen2, qwen3
+from .common import field_type_problems, typo_problems
+from .export_config import REMOTE_MODEL_TYPE
+from . import arcee, bloom, gemma, gemma2, gpt2, gpt_neox, llama, mistral, mpt, olmo2, opt, phi3, qwen2, qwen3, stablelm
 
-_FAMILIES = {m.MODEL_TYPE: m for m in (llama, mistral, qwen2, qwen3, gemma, gpt2, gpt_neox, bloom, phi3, olmo2)}
+_FAMILIES = {
+    m.MODEL_TYPE: m
+    for m in (llama, mistral, qwen2, qwen3, gemma, gemma2, gpt2, gpt_neox, bloom, phi3, olmo2, stablelm, arcee, mpt, opt)
+}
 
 SUPPORTED_MODEL_TYPES: tuple[str, ...] = tuple(_FAMILIES)
 
@@ -23,7 +29,9 @@ def from_hf_config(d: dict[str, Any]) -> ArchConfig:
     if not isinstance(d, dict):
         raise ConfigError(f"an HF config must be a JSON object, got {type(d).__name__}")
     model_type = d.get("model_type")
-    if model_type not in _FAMILIES:
+    if model_type == REMOTE_MODEL_TYPE:
+        return _remote_config(d)
+    if not isinstance(model_type, str) or model_type not in _FAMILIES:
         raise UnsupportedError(
             f"model_type {model_type!r} is not supported; supported model types: {', '.join(SUPPORTED_MODEL_TYPES)}; "
             "fix: convert the model to one of these or describe it as an archsmith JSON config"
@@ -31,6 +39,9 @@ def from_hf_config(d: dict[str, Any]) -> ArchConfig:
     family = _FAMILIES[model_type]
     # Typos and invalid values are reported together, so one run shows every problem.
     typos = typo_problems(d, family.FIELDS, model_type)
+    wrong_types = field_type_problems(d)
+    if wrong_types:  # the reader would do arithmetic on these values
+        raise ConfigError(typos + wrong_types)
     try:
         cfg = family.config_from_hf(d)
     except ConfigError as e:
@@ -38,3 +49,13 @@ def from_hf_config(d: dict[str, Any]) -> ArchConfig:
     if typos:
         raise ConfigError(typos)
     return cfg
+
+
+def _remote_config(d: dict[str, Any]) -> ArchConfig:
+    section = d.get(REMOTE_MODEL_TYPE)
+    if section is None:
+        raise ConfigError(
+            f"model_type {REMOTE_MODEL_TYPE!r} but no {REMOTE_MODEL_TYPE!r} object with the ArchConfig; "
+            "fix: re-export the model with archsmith export, or give its archsmith.json"
+        )
+    return ArchConfig.from_dict(section)

@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from ..config import ArchConfig
 from ..errors import ConfigError, LoadError, UnsupportedError
-from . import arcee, gemma2, mpt, opt, stablelm
 from .checkpoint import DEFAULT_MAX_SHARD_BYTES, PICKLE, PICKLE_INDEX, SAFETENSORS, SAFETENSORS_INDEX
-from .common import typo_problems
 from .configs import SUPPORTED_MODEL_TYPES, from_hf_config
+from ..dtypes import canonical_dtype, torch_dtype_name
+from ..jsonfile import read_json
 from .export_config import REMOTE_MODEL_TYPE, ExportPlan, plan_export
 from .weights import LAYOUTS, REMOTE
 
@@ -40,34 +40,15 @@ TOKENIZER_FILES = (
     "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model",
     "vocab.json", "merges.txt", "added_tokens.json", "chat_template.jinja",
 )  # fmt: skip
-_DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16", "float16": "float16", "fp16": "float16"}
+EXPORT_DTYPES = ("fp32", "bf16", "fp16")  # what safetensors exports here are written in (dtypes.py names)
 _PROGRESS_BYTES = 256 * 1024**2  # show a progress bar above this much weight data
 
 
 # --- reading ------------------------------------------------------------------------------------
 
 
-# Classes archsmith exports to beyond the families hf/configs.py reads; read here so that
-# every export imports back.
-_EXPORT_ONLY_FAMILIES = {m.MODEL_TYPE: m for m in (gemma2, stablelm, arcee, mpt, opt)}
-
-
 def importable_model_types() -> tuple[str, ...]:
-    return tuple(t for t in SUPPORTED_MODEL_TYPES if t in LAYOUTS) + tuple(_EXPORT_ONLY_FAMILIES) + (REMOTE_MODEL_TYPE,)
-
-
-def config_from_hf_dict(d: dict[str, Any]) -> ArchConfig:
-    """The ArchConfig of any config.json that from_hf imports (remote-code exports included)."""
-    model_type = d.get("model_type")
-    if model_type == REMOTE_MODEL_TYPE:
-        return ArchConfig.from_dict(d["archsmith"])
-    family = _EXPORT_ONLY_FAMILIES.get(model_type)
-    if family is None:
-        return from_hf_config(d)
-    typos = typo_problems(d, family.FIELDS, model_type)
-    if typos:
-        raise ConfigError(typos)
-    return family.config_from_hf(d)
+    return tuple(t for t in SUPPORTED_MODEL_TYPES if t in LAYOUTS) + (REMOTE_MODEL_TYPE,)
 
 
 def read_hf_config(directory: Path) -> tuple[ArchConfig, str]:
@@ -75,27 +56,26 @@ def read_hf_config(directory: Path) -> tuple[ArchConfig, str]:
     path = directory / "config.json"
     if not path.is_file():
         raise LoadError(f"{directory} has no config.json; fix: point at a directory written by save_pretrained or archsmith export")
-    try:
-        d = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise LoadError(f"{path}: broken JSON at line {e.lineno}, column {e.colno}: {e.msg}; fix: repair the file") from None
+    d = read_json(path)
     model_type = d.get("model_type") if isinstance(d, dict) else None
-    if model_type not in importable_model_types():
+    if not isinstance(model_type, str) or model_type not in importable_model_types():
         raise UnsupportedError(
             f"{path}: model_type {model_type!r} cannot be imported; supported model types: "
             f"{', '.join(importable_model_types())}; fix: convert the model to one of these first"
         )
-    return config_from_hf_dict(d), REMOTE if model_type == REMOTE_MODEL_TYPE else model_type
+    try:
+        cfg = from_hf_config(d)
+    except ConfigError as e:
+        raise ConfigError([f"{path}: {p}" for p in e.problems]) from None
+    return cfg, REMOTE if model_type == REMOTE_MODEL_TYPE else model_type
 
 
 def _torch_dtype(dtype: Any) -> torch.dtype | None:
     import torch
 
-    if dtype is None or isinstance(dtype, torch.dtype):
-        return dtype
-    if dtype not in _DTYPES:
-        raise ConfigError(f"dtype {dtype!r} is not supported; fix: use one of {', '.join(_DTYPES)}")
-    return getattr(torch, _DTYPES[dtype])
+    if dtype is None:
+        return None
+    return getattr(torch, torch_dtype_name(canonical_dtype(dtype, allowed=EXPORT_DTYPES)))
 
 
 def _dtype_name(dtype: torch.dtype) -> str:
@@ -257,7 +237,7 @@ def export(
     token_ids, copy_files = None, []
     if _is_hf_checkpoint(source_path):
         model = from_hf(source_path, dtype=dtype, allow_pickle=allow_pickle)
-        source_config = json.loads((source_path / "config.json").read_text())
+        source_config = read_json(source_path / "config.json")
         token_ids = {k: source_config[k] for k in TOKEN_ID_KEYS if k in source_config}
         copy_files = [source_path / f for f in TOKENIZER_FILES if (source_path / f).is_file()]
         origin = f"Converted the weights of {source_path}."

@@ -42,6 +42,7 @@ class ExportPlan:
 _NEUTRAL: dict[str, Any] = {
     "position_embedding": "rope",
     "rope_interleaved": False,
+    "position_offset": 0,
     "partial_rotary_factor": 1.0,
     "qk_norm": "none",
     "sliding_window": None,
@@ -580,6 +581,7 @@ FAMILIES: tuple[_Family, ...] = (
             **_free(_LAYERNORM, "norm_bias"),
             "norm_eps": 1e-5,
             "position_embedding": "learned",
+            "position_offset": 2,  # OPTLearnedPositionalEmbedding's two rows in front
             "mlp_type": "plain",
         },
         (_implicit_head_dim, _mha_only, _opt_norm_layout),

@@ -1,8 +1,8 @@
 """OPT (Meta OPT-125m ... 66b): HF ``model_type: opt``.
 
 LayerNorm (eps fixed at 1e-5; ``layer_norm_elementwise_affine`` gives weight AND bias),
-learned positions whose table has 2 extra rows in front (handled by the weight
-conversion), a plain MLP, and one ``enable_bias`` for every linear layer.
+learned positions whose table has 2 extra rows in front (``position_offset=2``: position p
+is row p + 2, as in ``OPTLearnedPositionalEmbedding``), a plain MLP, and one ``enable_bias`` for every linear layer.
 ``do_layer_norm_before=false`` (OPT-350m) is a post-norm block without a final norm.
 """
 
@@ -49,6 +49,7 @@ def config_from_hf(d: dict[str, Any]) -> ArchConfig:
         attn_out_bias=bias,
         mlp_bias=bias,
         position_embedding="learned",
+        position_offset=2,
         norm_type="layernorm",
         norm_eps=1e-5,
         norm_weight=affine,

@@ -8,7 +8,8 @@ families differ in names and in how they pack tensors:
     Bloom        [heads, 3 (q, k, v), head_dim]
     MPT          Wqkv = q, k, v concatenated
     Phi-3        qkv_proj = q, k, v concatenated; gate_up_proj = gate, up concatenated
-    OPT          the learned position table has 2 extra rows in front (position p is row p + 2)
+    OPT          the learned position table has 2 extra rows in front (ArchConfig.position_offset=2:
+                 archsmith's table has them too, so it maps one to one)
 
 A :class:`Layout` states these facts per family; :func:`to_hf_state` and
 :func:`from_hf_state` apply them. Shapes to expect are derived by mapping
@@ -38,7 +39,6 @@ class Layout:
     layer: dict[str, str | Slot]  # archsmith module inside a layer -> HF module, or a slot of a fused one
     per_head_fused: bool = False  # fused q/k/v rows interleaved per head (NeoX, Bloom) instead of concatenated
     conv1d: frozenset[str] = frozenset()  # HF modules whose weight is stored [in, out] (GPT-2's Conv1D)
-    position_offset: int = 0  # rows in front of position 0 in the HF position table (OPT: 2)
     # Tensors HF checkpoints carry that are no parameters (buffers of older versions).
     ignored_suffixes: tuple[str, ...] = (".rotary_emb.inv_freq",)
 
@@ -188,7 +188,6 @@ _OPT = Layout(
         "mlp.up_proj": "fc1",
         "mlp.down_proj": "fc2",
     },
-    position_offset=2,  # OPTLearnedPositionalEmbedding looks up position_ids + 2
 )
 
 # Remote-code exports wrap archsmith's Transformer as ``model``: names are archsmith's own.
@@ -278,8 +277,6 @@ def to_hf_state(state: dict[str, torch.Tensor], cfg: ArchConfig, model_type: str
             t = torch.cat(tensors, dim=0)
         if _is_conv1d(layout, hf_name):
             t = t.t()
-        if hf_name.endswith("embed_positions.weight") and layout.position_offset:
-            t = torch.cat([t.new_zeros(layout.position_offset, t.shape[1]), t])
         out[hf_name] = t.contiguous()
     return out
 
@@ -317,8 +314,6 @@ def _unpack(hf, cfg: ArchConfig, layout: Layout, names: list[str], shapes) -> di
         t = hf[hf_name]
         if _is_conv1d(layout, hf_name):
             t = t.t()
-        if hf_name.endswith("embed_positions.weight") and layout.position_offset:
-            t = t[layout.position_offset :]
         if len(parts) == 1:
             out[parts[0]] = t.contiguous()
         elif layout.per_head_fused:

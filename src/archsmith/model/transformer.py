@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import ArchConfig
+from ..dtypes import canonical_dtype, torch_dtype_name
 from ..errors import ConfigError, InputError, UnsupportedError
 from .attention import build_mask
 from .block import Block
@@ -72,7 +73,7 @@ class Transformer(nn.Module):
         h = cfg.hidden_size
         self.embed_tokens = nn.Embedding(cfg.vocab_size, h)
         if cfg.position_embedding == "learned":
-            self.embed_positions = nn.Embedding(cfg.max_position_embeddings, h)
+            self.embed_positions = nn.Embedding(cfg.max_position_embeddings + cfg.position_offset, h)
         if cfg.embedding_norm:
             self.embed_norm = Norm(h, cfg)
         self.embed_drop = nn.Dropout(cfg.embedding_dropout)
@@ -193,7 +194,7 @@ class Transformer(nn.Module):
                         f"max_position_embeddings={cfg.max_position_embeddings} rows; fix: give at most "
                         f"{cfg.max_position_embeddings} tokens, or build with a larger max_position_embeddings"
                     )
-                x = x + self.embed_positions(positions)
+                x = x + self.embed_positions(positions + cfg.position_offset)
         if cfg.embedding_norm:
             x = self.embed_norm(x)
         x = self.embed_drop(x)
@@ -326,7 +327,7 @@ def _key_validity(
 
 # --- construction ----------------------------------------------------------------------------
 
-_RUNNABLE_DTYPES = (torch.float32, torch.bfloat16, torch.float16, torch.float64)
+_RUNNABLE_DTYPES = ("fp32", "bf16", "fp16", "fp64")  # what can hold trainable weights (dtypes.py names)
 
 
 def build_model(
@@ -358,11 +359,11 @@ def build_model(
 def _resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype:
     if dtype is None:
         return torch.float32
-    resolved = getattr(torch, dtype.removeprefix("torch."), None) if isinstance(dtype, str) else dtype
-    if resolved not in _RUNNABLE_DTYPES:
-        names = ", ".join(str(d).removeprefix("torch.") for d in _RUNNABLE_DTYPES)
-        raise UnsupportedError(f"dtype {dtype!r} cannot hold trainable model weights; fix: use one of {names}")
-    return resolved
+    try:
+        short = canonical_dtype(dtype, allowed=_RUNNABLE_DTYPES)
+    except ConfigError as e:  # a dtype that cannot hold trainable weights is an unsupported request
+        raise UnsupportedError(str(e)) from None
+    return getattr(torch, torch_dtype_name(short))
 
 
 def _resolve_device(device: str | torch.device | None) -> torch.device:
