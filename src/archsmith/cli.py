@@ -3,12 +3,19 @@
 Every analytic command (presets, validate, count, estimate, compare, design) answers
 without importing torch; ``export`` loads it only when it runs. Bad input of any kind
 exits with code 2 and a readable message on stderr, never a traceback.
+
+Exit codes (also in ``archsmith --help``): 0 success; 2 bad input, with a message on stderr
+that starts with ``error:`` (or, for ``validate --json``, a JSON verdict on stdout); 2 also for
+wrong usage (an unknown option, a missing argument, a value of the wrong type or out of
+range), which click reports with a ``Usage:`` line and an ``Error`` box. Both are the
+caller's to fix, hence one code; the first line tells them apart.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import math
 from pathlib import Path
 from typing import Any, Callable, NoReturn, Optional
 
@@ -16,10 +23,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .errors import ArchsmithError
+from . import __version__
+from .config import MAX_LAYERS, MAX_SIZE
+from .errors import ArchsmithError, ConfigError
 
 app = typer.Typer(
-    help="Design, size, build and export decoder-only transformer LMs.",
+    help=(
+        "Design, size, build and export decoder-only transformer LMs.\n\n"
+        "Exit codes: 0 success; 2 bad input (stderr starts with 'error:'; validate --json prints a JSON verdict) "
+        "or wrong usage (click's 'Usage:' line: unknown option, missing argument, value out of range)."
+    ),
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -28,7 +41,12 @@ out = Console()
 err = Console(stderr=True)
 
 SRC_HELP = "A preset name, an archsmith JSON file, an HF config.json, or a directory holding one."
-DTYPES = ("bf16", "fp16", "fp32", "fp8")
+DTYPE_HELP = "bf16 (bfloat16), fp16 (float16, half), fp32 (float32, float) or fp8 (float8_e4m3fn); torch. prefix allowed"
+# The designer's limits: far beyond any model it is meant for, small enough that its
+# search never meets an absurd number (design.py itself is not the place to guard them).
+MAX_DESIGN_PARAMS = 10**15  # 1,000T
+MAX_DESIGN_HEADS = 65536
+_PARAM_SUFFIXES = {"k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12}
 
 
 def _fail(message: str) -> NoReturn:
@@ -47,6 +65,19 @@ def command(fn: Callable) -> Callable:
             _fail(str(e))
 
     return app.command()(run)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        print(f"archsmith {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(False, "--version", callback=_show_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """Options before the command (the app's help text is the Typer's)."""
 
 
 def _print_json(data: Any) -> None:
@@ -110,19 +141,41 @@ def presets(json_out: bool = typer.Option(False, "--json", help="Print JSON inst
     out.print(table)
 
 
+def _split_fix(message: str) -> dict[str, str | None]:
+    """'problem; fix: remedy' -> {"problem": ..., "fix": ...} (fix None where a message has none)."""
+    problem, sep, fix = message.rpartition("; fix: ")
+    return {"problem": problem, "fix": fix} if sep else {"problem": message, "fix": None}
+
+
+def _verdict(problems: list[str], warnings: list[str]) -> dict[str, Any]:
+    return {
+        "valid": not problems,
+        "problems": [_split_fix(p) for p in problems],
+        "warnings": [_split_fix(w) for w in warnings],
+    }
+
+
 @command
 def validate(
     source: str = typer.Argument(..., help=SRC_HELP),
-    tp: Optional[int] = typer.Option(None, "--tp", help="Also check sharding over this tensor-parallel degree."),
-    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+    tp: Optional[int] = typer.Option(None, "--tp", min=1, max=MAX_SIZE, help="Also check sharding over this tensor-parallel degree."),
+    json_out: bool = typer.Option(
+        False, "--json", help='Print a JSON verdict {"valid", "problems": [{"problem", "fix"}], "warnings"}, also when invalid (exit 2).'
+    ),
 ) -> None:
     """Check a config: exit 0 if valid, else exit 2 with every problem and its fix."""
     from .config import validate as validate_config
 
-    cfg = _load(source)
-    warnings = validate_config(cfg, tp=tp)
+    try:
+        cfg = _load(source)
+        warnings = validate_config(cfg, tp=tp)
+    except ArchsmithError as e:
+        if not json_out:
+            raise
+        _print_json(_verdict(e.problems if isinstance(e, ConfigError) else [str(e)], []))
+        raise typer.Exit(2) from None
     if json_out:
-        _print_json({"valid": True, "warnings": warnings})
+        _print_json(_verdict([], warnings))
         return
     out.print(f"[green]valid[/]: {_label(cfg, source)}")
     for w in warnings:
@@ -203,7 +256,7 @@ def estimate(
     source: str = typer.Argument(..., help=SRC_HELP),
     seq: Optional[int] = typer.Option(None, "--seq", help="Sequence length (default: the model's context)."),
     batch: int = typer.Option(1, "--batch", help="Batch size (sequences)."),
-    dtype: str = typer.Option("bf16", "--dtype", help=f"One of {', '.join(DTYPES)}."),
+    dtype: str = typer.Option("bf16", "--dtype", help=DTYPE_HELP),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """FLOPs per token under named conventions, KV cache, weight and training memory."""
@@ -228,7 +281,7 @@ def compare(
     sources: list[str] = typer.Argument(..., help="Two or more configs. " + SRC_HELP),
     seq: Optional[int] = typer.Option(None, "--seq", help="Sequence length (default: each model's context)."),
     batch: int = typer.Option(1, "--batch", help="Batch size."),
-    dtype: str = typer.Option("bf16", "--dtype", help=f"One of {', '.join(DTYPES)}."),
+    dtype: str = typer.Option("bf16", "--dtype", help=DTYPE_HELP),
     json_out: bool = typer.Option(False, "--json", help="Print JSON (a list, one entry per source)."),
 ) -> None:
     """The count and estimate figures of several configs side by side."""
@@ -257,19 +310,32 @@ def compare(
         out.print(table)
 
 
+def _params_in_range(value: str) -> str:
+    """Refuse a --params that is not finite or beyond MAX_DESIGN_PARAMS; the designer parses the rest."""
+    text = value.strip().lower().replace("_", "").replace(",", "")
+    scale = _PARAM_SUFFIXES.get(text[-1:], 1.0)
+    try:
+        number = float(text[:-1] if scale != 1.0 else text) * scale
+    except ValueError:
+        return value  # not a number at all: the designer says what a parameter count looks like
+    if not math.isfinite(number) or number > MAX_DESIGN_PARAMS:
+        raise typer.BadParameter(f"{value} is beyond the designer's range; give at most 1000T ({MAX_DESIGN_PARAMS:.0e})")
+    return value
+
+
 @command
 def design(
-    params: str = typer.Option("7B", "--params", help="Target parameter count, e.g. 125M, 7B, 1.5T."),
+    params: str = typer.Option("7B", "--params", callback=_params_in_range, help="Target parameter count, e.g. 125M, 7B, 1.5T (at most 1000T)."),
     style: str = typer.Option("llama3", "--style", help="Family conventions to follow (llama3, llama2, mistral, qwen2, gpt2, ...)."),
-    vocab: Optional[int] = typer.Option(None, "--vocab", help="Vocabulary size (default: the style's)."),
-    context: Optional[int] = typer.Option(None, "--context", help="Context length in tokens (default: the style's)."),
+    vocab: Optional[int] = typer.Option(None, "--vocab", min=1, max=MAX_SIZE, help="Vocabulary size (default: the style's)."),
+    context: Optional[int] = typer.Option(None, "--context", min=1, max=MAX_SIZE, help="Context length in tokens (default: the style's)."),
     tie: Optional[bool] = typer.Option(None, "--tie/--no-tie", help="Tie the LM head to the embedding (default: by size)."),
-    layers: Optional[int] = typer.Option(None, "--layers", help="Fix the number of layers."),
-    hidden: Optional[int] = typer.Option(None, "--hidden", help="Fix hidden_size."),
-    heads: Optional[int] = typer.Option(None, "--heads", help="Fix num_attention_heads."),
-    kv_heads: Optional[int] = typer.Option(None, "--kv-heads", help="Fix num_key_value_heads."),
-    head_dim: Optional[int] = typer.Option(None, "--head-dim", help="Fix head_dim."),
-    tp: Optional[int] = typer.Option(None, "--tp", help="Tensor-parallel degree the shapes must divide by."),
+    layers: Optional[int] = typer.Option(None, "--layers", min=1, max=MAX_LAYERS, help="Fix the number of layers."),
+    hidden: Optional[int] = typer.Option(None, "--hidden", min=1, max=MAX_SIZE, help="Fix hidden_size."),
+    heads: Optional[int] = typer.Option(None, "--heads", min=1, max=MAX_DESIGN_HEADS, help="Fix num_attention_heads."),
+    kv_heads: Optional[int] = typer.Option(None, "--kv-heads", min=1, max=MAX_DESIGN_HEADS, help="Fix num_key_value_heads."),
+    head_dim: Optional[int] = typer.Option(None, "--head-dim", min=1, max=MAX_SIZE, help="Fix head_dim."),
+    tp: Optional[int] = typer.Option(None, "--tp", min=1, max=MAX_DESIGN_HEADS, help="Tensor-parallel degree the shapes must divide by."),
     latency: bool = typer.Option(False, "--latency", help="Optimise decoding latency (MQA)."),
     extrapolate: bool = typer.Option(False, "--extrapolate", help="Extrapolate past the context without fine-tuning (ALiBi)."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
@@ -298,15 +364,24 @@ def design(
 def export(
     source: str = typer.Argument(..., help=SRC_HELP + " Or an HF model directory with weights (converted)."),
     outdir: Path = typer.Argument(..., help="Directory to write the HF checkpoint into."),
-    dtype: Optional[str] = typer.Option(None, "--dtype", help="Weight dtype: fp32, bf16 or fp16 (default: the config's)."),
-    seed: int = typer.Option(0, "--seed", help="Seed for the random init of a config without weights."),
+    dtype: Optional[str] = typer.Option(
+        None, "--dtype", help="Weight dtype: bf16 (bfloat16), fp16 (float16, half) or fp32 (float32, float) (default: the config's)."
+    ),
+    seed: int = typer.Option(0, "--seed", min=0, max=2**64 - 1, help="Seed for the random init of a config without weights (torch takes 0 to 2**64 - 1)."),
     force: bool = typer.Option(False, "--force", help="Replace a non-empty OUTDIR."),
     allow_pickle: bool = typer.Option(False, "--allow-pickle", help="Read a pytorch_model.bin (with weights_only=True)."),
+    json_out: bool = typer.Option(
+        False, "--json", help='Print {"outdir", "architecture", "model_type", "remote_code", "reason"} as JSON (no progress bar).'
+    ),
 ) -> None:
     """Write an HF checkpoint (config.json + safetensors) that transformers loads with identical logits."""
     from .hf.convert import export as run_export
 
-    plan = run_export(source, outdir, dtype=dtype, seed=seed, force=force, allow_pickle=allow_pickle)
+    plan = run_export(source, outdir, dtype=dtype, seed=seed, force=force, allow_pickle=allow_pickle, progress=not json_out)
+    if json_out:
+        _print_json({"outdir": str(outdir), "architecture": plan.architecture, "model_type": plan.model_type,
+                     "remote_code": plan.remote_code, "reason": plan.reason})
+        return
     path = "remote code (load with trust_remote_code=True)" if plan.remote_code else "a native transformers class"
     out.print(f"exported {outdir} as {plan.architecture}, {path}: {plan.reason}", highlight=False)
 
