@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from ..config import ArchConfig
-from ..errors import ConfigError, LoadError, UnsupportedError
+from ..errors import ConfigError, InputError, LoadError, UnsupportedError
 from .checkpoint import DEFAULT_MAX_SHARD_BYTES, PICKLE, PICKLE_INDEX, SAFETENSORS, SAFETENSORS_INDEX
 from .configs import SUPPORTED_MODEL_TYPES, from_hf_config
 from ..dtypes import canonical_dtype, torch_dtype_name
@@ -153,6 +153,15 @@ def _write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=2) + "\n")
 
 
+def _refuse_meta(model: Any) -> None:
+    """A model built on the meta device has shapes but no values: there is nothing to write."""
+    if any(p.is_meta for p in model.parameters()):
+        raise InputError(
+            "the model is on the meta device (shapes without weights), so there are no weights to export; "
+            "fix: model.to_empty(device='cpu'); model.init_weights(), or load weights first"
+        )
+
+
 def to_hf(
     model: Transformer,
     path: str | Path,
@@ -173,6 +182,7 @@ def to_hf(
     from .weights import to_hf_state
 
     target = Path(path)
+    _refuse_meta(model)
     _prepare_target(target, force)
     state = model.state_dict()
     export_dtype = _torch_dtype(dtype) or next(iter(state.values())).dtype

@@ -9,6 +9,7 @@ so a padded row decodes exactly as it would alone.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -88,11 +89,10 @@ def generate(
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Extend ``input_ids`` [batch, seq] by up to ``max_new_tokens`` tokens; see ``Transformer.generate``."""
-    _check_sampling(max_new_tokens, temperature, top_k, top_p)
+    _check_sampling(max_new_tokens, temperature, top_k, top_p, generator)
     eos = None
     if eos_token_id is not None:
-        ids = [eos_token_id] if isinstance(eos_token_id, int) else list(eos_token_id)
-        eos = torch.tensor(ids, device=input_ids.device)
+        eos = torch.tensor(_eos_ids(eos_token_id, model.config.vocab_size), device=input_ids.device)
     cache = KVCache(model.config)
     tokens = input_ids
     step_ids, step_mask = input_ids, attention_mask
@@ -112,15 +112,39 @@ def generate(
     return tokens
 
 
-def _check_sampling(max_new_tokens: int, temperature: float, top_k: int | None, top_p: float | None) -> None:
-    if not isinstance(max_new_tokens, int) or max_new_tokens < 0:
-        raise InputError(f"max_new_tokens={max_new_tokens!r} must be a non-negative integer")
-    if temperature < 0:
-        raise InputError(f"temperature={temperature} must be >= 0 (0 = greedy); fix: e.g. temperature=0.7")
-    if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
-        raise InputError(f"top_k={top_k!r} must be a positive integer or None")
-    if top_p is not None and not 0.0 < top_p <= 1.0:
-        raise InputError(f"top_p={top_p} must be in (0, 1]; fix: e.g. top_p=0.9, or None")
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_real(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _check_sampling(
+    max_new_tokens: int, temperature: float, top_k: int | None, top_p: float | None, generator: torch.Generator | None
+) -> None:
+    """Every sampling argument of the right type and range (plain Python values: no device work)."""
+    if not _is_int(max_new_tokens) or max_new_tokens < 0:
+        raise InputError(f"max_new_tokens={max_new_tokens!r} must be a non-negative integer; fix: e.g. max_new_tokens=32")
+    if not _is_real(temperature) or temperature < 0:
+        raise InputError(f"temperature={temperature!r} must be a finite number >= 0 (0 = greedy); fix: e.g. temperature=0.7")
+    if top_k is not None and (not _is_int(top_k) or top_k < 1):
+        raise InputError(f"top_k={top_k!r} must be a positive integer or None; fix: e.g. top_k=50")
+    if top_p is not None and not (_is_real(top_p) and 0.0 < top_p <= 1.0):
+        raise InputError(f"top_p={top_p!r} must be a number in (0, 1]; fix: e.g. top_p=0.9, or None")
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise InputError(f"generator must be a torch.Generator or None, got {type(generator).__name__}; fix: torch.Generator().manual_seed(0)")
+
+
+def _eos_ids(eos_token_id: int | Sequence[int], vocab_size: int) -> list[int]:
+    """The end-of-sequence ids as a non-empty list of token ids in the vocabulary."""
+    ids = [eos_token_id] if _is_int(eos_token_id) else eos_token_id
+    if not isinstance(ids, Sequence) or isinstance(ids, str) or not ids or not all(_is_int(i) for i in ids):
+        raise InputError(f"eos_token_id={eos_token_id!r} must be a token id or a non-empty list of them; fix: e.g. eos_token_id=2, or None")
+    bad = [i for i in ids if not 0 <= i < vocab_size]
+    if bad:
+        raise InputError(f"eos_token_id {bad[0]} is outside the vocabulary (ids 0..{vocab_size - 1}); fix: the tokenizer's eos id")
+    return list(ids)
 
 
 def _choose(

@@ -51,7 +51,7 @@ def next_token_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     The labels are shifted, not the logits (as HF does): slicing the logits would copy them
     and make the backward pass zero-fill a second logits-sized gradient.
     """
-    targets = F.pad(labels[:, 1:], (0, 1), value=IGNORE_INDEX)
+    targets = F.pad(labels[:, 1:].long(), (0, 1), value=IGNORE_INDEX)  # cross entropy takes int64 targets
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), ignore_index=IGNORE_INDEX)
 
 
@@ -138,11 +138,11 @@ class Transformer(nn.Module):
         ``cache``: a :class:`KVCache` this call extends (incremental decoding); the
         ``attention_mask`` then covers only this call's tokens.
         """
-        logits = self.logits(self.hidden_states(input_ids, attention_mask, position_ids, cache))
+        if not torch.compiler.is_compiling():  # data-dependent checks would break the graph
+            self._check_inputs(input_ids, attention_mask, position_ids, labels)
+        logits = self.logits(self._hidden_states(input_ids, attention_mask, position_ids, cache))
         if labels is None:
             return logits
-        if not torch.compiler.is_compiling() and labels.shape != input_ids.shape:
-            raise InputError(f"labels have shape {tuple(labels.shape)} but input_ids {tuple(input_ids.shape)}; fix: give one label per token")
         return LMOutput(next_token_loss(logits, labels), logits)
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
@@ -161,10 +161,19 @@ class Transformer(nn.Module):
         cache: KVCache | None = None,
     ) -> torch.Tensor:
         """Final hidden states [batch, seq, hidden] (after the final norm)."""
+        if not torch.compiler.is_compiling():
+            self._check_inputs(input_ids, attention_mask, position_ids)
+        return self._hidden_states(input_ids, attention_mask, position_ids, cache)
+
+    def _hidden_states(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+        position_ids: torch.Tensor | None,
+        cache: KVCache | None,
+    ) -> torch.Tensor:
         cfg = self.config
         eager = not torch.compiler.is_compiling()  # data-dependent checks would break the graph
-        if eager:
-            self._check_inputs(input_ids, attention_mask, position_ids)
         batch, seq = input_ids.shape
         device = input_ids.device
         past = 0 if cache is None else cache.length
@@ -254,34 +263,57 @@ class Transformer(nn.Module):
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None,
         position_ids: torch.Tensor | None,
+        labels: torch.Tensor | None = None,
     ) -> None:
-        vocab = self.config.vocab_size
-        if not isinstance(input_ids, torch.Tensor) or input_ids.dtype.is_floating_point or input_ids.dtype == torch.bool:
-            got = input_ids.dtype if isinstance(input_ids, torch.Tensor) else type(input_ids).__name__
-            raise InputError(f"input_ids must be an integer tensor, got {got}; fix: pass token ids as torch.long")
-        if input_ids.dim() != 2 or input_ids.shape[1] == 0:
+        """Dtype and shape checks (free: no device work), then every value range in one sync."""
+        _check_index_tensor("input_ids", input_ids, "token ids")
+        if input_ids.dim() != 2 or input_ids.shape[0] == 0 or input_ids.shape[1] == 0:
             raise InputError(
-                f"input_ids must have shape [batch, seq] with seq >= 1, got {tuple(input_ids.shape)}; "
-                "fix: add a batch dimension with input_ids[None]"
+                f"input_ids must have shape [batch, seq] with batch >= 1 and seq >= 1, got {tuple(input_ids.shape)}; "
+                "fix: add a batch dimension with input_ids[None], and give at least one token"
             )
-        low, high = int(input_ids.min()), int(input_ids.max())
+        batch, seq = input_ids.shape
+        if attention_mask is not None and (not isinstance(attention_mask, torch.Tensor) or attention_mask.shape != input_ids.shape):
+            got = tuple(attention_mask.shape) if isinstance(attention_mask, torch.Tensor) else type(attention_mask).__name__
+            raise InputError(f"attention_mask has shape {got} but input_ids {tuple(input_ids.shape)}; fix: one 0/1 entry per token")
+        if position_ids is not None:
+            _check_index_tensor("position_ids", position_ids, "positions")
+            shape = tuple(position_ids.shape)
+            rows_ok = position_ids.dim() == 1 or (position_ids.dim() == 2 and position_ids.shape[0] in (1, batch))
+            if not rows_ok or position_ids.shape[-1] != seq:
+                raise InputError(f"position_ids have shape {shape} but input_ids {tuple(input_ids.shape)}; fix: [batch or 1, seq]")
+        if labels is not None:
+            _check_index_tensor("labels", labels, "target token ids (-100 to ignore one)")
+            if labels.shape != input_ids.shape:
+                raise InputError(f"labels have shape {tuple(labels.shape)} but input_ids {tuple(input_ids.shape)}; fix: give one label per token")
+        self._check_ranges(input_ids, position_ids, labels)
+
+    def _check_ranges(self, input_ids: torch.Tensor, position_ids: torch.Tensor | None, labels: torch.Tensor | None) -> None:
+        """Token ids and labels (other than -100) in the vocabulary, positions non-negative:
+        the min and max of each tensor are read back to the host together, in one sync."""
+        vocab = self.config.vocab_size
+        tensors = {"input_ids": input_ids}
+        if position_ids is not None:
+            tensors["position_ids"] = position_ids
+        if labels is not None:  # ignored labels count as 0, which is always in range
+            tensors["labels"] = labels.masked_fill(labels == IGNORE_INDEX, 0)
+        extremes = torch.stack([torch.stack([t.min(), t.max()]).long() for t in tensors.values()]).tolist()
+        bounds = dict(zip(tensors, extremes))
+        low, high = bounds["input_ids"]
         if low < 0 or high >= vocab:
-            bad = low if low < 0 else high
             raise InputError(
-                f"input_ids contain token id {bad}, outside the vocabulary of vocab_size={vocab} "
+                f"input_ids contain token id {low if low < 0 else high}, outside the vocabulary of vocab_size={vocab} "
                 f"(ids 0..{vocab - 1}); fix: re-tokenise with the model's tokenizer or build with a larger vocab_size"
             )
-        if attention_mask is not None and attention_mask.shape != input_ids.shape:
-            raise InputError(
-                f"attention_mask has shape {tuple(attention_mask.shape)} but input_ids {tuple(input_ids.shape)}; "
-                "fix: one 0/1 entry per token"
-            )
-        if position_ids is not None:
-            shape = tuple(position_ids.shape)
-            if position_ids.shape[-1] != input_ids.shape[1] or position_ids.dim() not in (1, 2):
-                raise InputError(f"position_ids have shape {shape} but input_ids {tuple(input_ids.shape)}; fix: [batch or 1, seq]")
-            if int(position_ids.min()) < 0:
-                raise InputError("position_ids must be non-negative")
+        if "position_ids" in bounds and bounds["position_ids"][0] < 0:
+            raise InputError(f"position_ids contain {bounds['position_ids'][0]}; fix: positions count from 0")
+        if "labels" in bounds:
+            low, high = bounds["labels"]
+            if low < 0 or high >= vocab:
+                raise InputError(
+                    f"labels contain {low if low < 0 else high}, outside the vocabulary of vocab_size={vocab}; "
+                    f"fix: labels are token ids 0..{vocab - 1}, or {IGNORE_INDEX} for a position to ignore"
+                )
 
     # --- generation ------------------------------------------------------------------------
 
@@ -328,6 +360,16 @@ def _key_validity(
 # --- construction ----------------------------------------------------------------------------
 
 _RUNNABLE_DTYPES = ("fp32", "bf16", "fp16", "fp64")  # what can hold trainable weights (dtypes.py names)
+
+
+_INDEX_DTYPES = (torch.int64, torch.int32)  # what nn.Embedding and the loss take as indices
+
+
+def _check_index_tensor(name: str, value: object, what: str) -> None:
+    """``value`` is an int64/int32 tensor (embedding lookups and cross entropy take no other)."""
+    if not isinstance(value, torch.Tensor) or value.dtype not in _INDEX_DTYPES:
+        got = value.dtype if isinstance(value, torch.Tensor) else type(value).__name__
+        raise InputError(f"{name} must be an integer tensor (int64 or int32) of {what}, got {got}; fix: pass {name}.long()")
 
 
 def build_model(
