@@ -195,3 +195,13 @@ def test_edit_distance_and_closest_name():
     assert edit_distance("num_hiden_layers", "num_hidden_layers") == 1
     assert closest_name("hiden_size", {"hidden_size", "vocab_size"}) == "hidden_size"
     assert closest_name("completely_else", {"hidden_size"}) is None
+
+
+def test_window_layout_has_one_spelling():
+    all_sliding = ArchConfig(**TINY, sliding_window=8, layer_types=["sliding_attention"] * 2)
+    assert all_sliding == ArchConfig(**TINY, sliding_window=8) and all_sliding.layer_types is None
+    all_full = ArchConfig(**TINY, sliding_window=8, layer_types=["full_attention"] * 2)
+    assert all_full == ArchConfig(**TINY) and all_full.sliding_window is None
+    mixed = ArchConfig(**TINY, sliding_window=8, layer_types=["full_attention", "sliding_attention"])
+    assert mixed.layer_types == ("full_attention", "sliding_attention")
+    assert [mixed.layer_is_sliding(i) for i in range(2)] == [False, True]

@@ -305,3 +305,22 @@ def test_export_converts_an_hf_checkpoint(tmp_path):
     generation = json.loads((tmp_path / "out" / "generation_config.json").read_text())
     assert (written["bos_token_id"], written["eos_token_id"], generation["eos_token_id"]) == (5, 7, 7)
     assert (tmp_path / "out" / "tokenizer.json").read_text() == "{}"
+
+
+_BLOOM_BLOCK = dict(norm_type="layernorm", norm_bias=True, embedding_norm=True, mlp_type="plain", hidden_act="gelu_new",
+                    qkv_bias=True, attn_out_bias=True, mlp_bias=True, intermediate_size=256)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "changes, architecture",
+    [
+        ({"position_embedding": "alibi", **_BLOOM_BLOCK, "max_position_embeddings": 4096}, "BloomForCausalLM"),
+        ({"sliding_window": 8, "layer_types": ("full_attention", "sliding_attention"), "qkv_bias": True}, "Qwen2ForCausalLM"),
+    ],
+)
+def test_exported_config_reads_back_equal_without_normalising(changes, architecture):
+    """Bloom keeps max_position_embeddings; per-layer types read back in ArchConfig's one spelling."""
+    cfg = ArchConfig(**{**TINY, **changes, "torch_dtype": "float32"})
+    plan = plan_export(cfg)
+    assert plan.architecture == architecture
+    assert from_hf_config(plan.config) == cfg
