@@ -14,7 +14,12 @@ SMALL = ArchConfig(vocab_size=256, hidden_size=64, num_hidden_layers=2, num_atte
 
 
 def test_preset_name():
-    assert load_config("llama-3.1-8b") == get_preset("llama-3.1-8b")
+    cfg = load_config("llama-3.1-8b")
+    # Llama-3.1-8B's published shape (its config.json on the Hub), not the preset read back through itself.
+    assert (cfg.hidden_size, cfg.num_hidden_layers, cfg.num_attention_heads, cfg.num_key_value_heads) == (4096, 32, 32, 8)
+    assert (cfg.intermediate_size, cfg.vocab_size, cfg.rope_theta) == (14336, 128256, 500000.0)
+    assert cfg.rope_scaling["rope_type"] == "llama3" and cfg.rope_scaling["factor"] == 8.0
+    assert cfg.name == "llama-3.1-8b"
 
 
 def test_archsmith_json_file(tmp_path):

@@ -8,7 +8,7 @@ import transformers
 from transformers import AutoConfig, AutoModelForCausalLM
 
 from archsmith import ArchConfig, ConfigError, count_params
-from archsmith.presets import PRESETS, get_preset, preset_names
+from archsmith.presets import _PRESET_LIST, PRESETS, get_preset
 from test_hf_configs import transformers_loadable
 
 transformers.logging.set_verbosity_error()
@@ -34,7 +34,8 @@ PUBLISHED_TOTALS = {
 
 def test_at_least_25_presets_with_source_links():
     assert len(PRESETS) >= 25
-    assert preset_names() == list(PRESETS)
+    names = [p.name for p in _PRESET_LIST]
+    assert len(set(names)) == len(names), "two presets share a name; the PRESETS dict would keep only the last"
     for name, preset in PRESETS.items():
         assert name == name.lower() == preset.name
         assert preset.source.startswith("https://huggingface.co/") and preset.source.endswith("/config.json"), name
