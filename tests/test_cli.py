@@ -68,7 +68,7 @@ def test_validate_bad_config_exits_2_with_fixes(tmp_path):
     result = run("validate", str(path))
     assert result.exit_code == 2
     assert "num_key_value_heads=4 or 8" in result.stderr
-    assert "hidden_size=4096 or 4128" in result.stderr
+    assert "hidden_size=4096, num_attention_heads=32 (head_dim 128)" in result.stderr
     assert "Traceback" not in result.output
 
 
