@@ -85,8 +85,9 @@ def test_gopher_budget():
     """Gopher's budget, 5.76e23 FLOPs, which Chinchilla (70B, 1.4T) also used.
 
     The 70B came from approaches 1 and 2 (about 20 tokens per parameter). Approach 3 puts the optimum
-    at a smaller model on more tokens; with the published rounded constants, 32.2B on 2.98T tokens
-    (derived here; the paper's figure from its unrounded fit is not reproduced by the rounded numbers).
+    at a smaller model on more tokens; with the published rounded constants, 32.2B on 2.98T tokens.
+    These numbers are derived here from the constants, not copied from the paper: its own approach-3
+    figure for this budget came from the unrounded fit and is not asserted.
     """
     alloc = compute_optimal(5.76e23)
     assert alloc.params == pytest.approx(32.19e9, rel=0.01)

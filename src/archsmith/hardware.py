@@ -4,8 +4,10 @@ No torch: the designer and the budget arithmetic read these numbers without touc
 
 Conventions, the same for every entry:
 
-- ``memory_bytes`` is the vendor's stated capacity in decimal units (80 GB = 80e9 bytes), not what a
-  driver reports after ECC and reserved memory, so it is an upper bound on what a process can use.
+- ``memory_bytes`` is the vendor's stated capacity read in decimal units (80 GB = 80e9 bytes). That is
+  conservative: HBM parts are sized in binary units, so the driver reports more. Measured: an H200
+  ("141 GB") shows 143,771 MiB = 150.8e9 bytes in nvidia-smi, 7% above 141e9; a process gets a little
+  less than the driver's total, but still more than the decimal figure.
 - ``bf16_dense_flops`` is peak bf16 tensor-core throughput *without* 2:4 structured sparsity. Vendors
   print the sparse figure first (twice the dense one); we halve it where only that is printed.
   Where a card runs bf16 at two rates, it is the rate with fp32 accumulation, which training uses.

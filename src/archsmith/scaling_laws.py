@@ -29,8 +29,8 @@ from .hardware import GPU, get_gpu
 class ChinchillaFit:
     """The published approach-3 fit (Hoffmann et al. 2022, section 3.3, equation 10).
 
-    The paper prints these five numbers rounded; its own approach-3 exponents (Table 2: a = 0.46,
-    b = 0.54) come from the unrounded fit, so the rounded ones give a = 0.452. Besiroglu et al. 2024
+    The paper prints these five numbers rounded. Its Table 2 gives approach 3's exponents as a = 0.46,
+    b = 0.54; the rounded constants give 0.452 / 0.548, so the table used unrounded ones. Besiroglu et al. 2024
     (https://arxiv.org/abs/2404.10102) discuss the rounding and refit the data; we keep the published
     values, because they are what people cite and can check.
     """
