@@ -241,7 +241,7 @@ def _no_fit(req, style, shapes, base_for, tried, vocab) -> ConfigError:
             f"fix: --params {format_count(low * (1 + TOLERANCE))} or more, a smaller --vocab"
             + (", --tie" if not tie else "") + (", or free the fixed dimensions" if req.fixed() else "")
         )
-    for fit, _ in tried:
+    for fit, _ in tried if low <= req.target else ():  # below the smallest design, "nearest" says nothing more
         lines.append(f"nearest: hidden {fit.shape.hidden}, {fit.shape.layers} layers, ffn {fit.ffn} -> "
                      f"{format_count(fit.total)} ({fit.error:+.1%}); fix: --params {format_count(fit.total)}")
     return ConfigError(lines)

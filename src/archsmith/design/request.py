@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from ..config import nearest_multiples
+from ..config import head_pairs, nearest_multiples
 from ..errors import ConfigError
 from .counts import MAX_PARAMS
 
@@ -12,7 +12,6 @@ from .counts import MAX_PARAMS
 # refusing early keeps every search bounded (nothing is linear in a user-given size).
 LIMITS = {"vocab": 2**22, "context": 2**24, "layers": 4096, "hidden": 2**18, "heads": 4096, "kv_heads": 4096,
           "head_dim": 1024, "tp": 1024, "batch": 2**20, "candidates": 50}
-HEAD_DIMS = (64, 128)  # what a fix proposes: the head sizes real models and attention kernels use
 
 
 @dataclass(frozen=True)
@@ -63,13 +62,12 @@ def check_request(req: Request) -> None:
         raise ConfigError(problems)
     tp = req.tp_degree
     if req.hidden and req.heads and not req.head_dim and req.hidden % req.heads:
-        pairs = [f"--hidden {h} --heads {h // hd} (head_dim {hd})" for h in nearest_multiples(req.hidden, 128)
-                 for hd in HEAD_DIMS if h % hd == 0]
+        pairs = [f"--hidden {h} --heads {n} (head_dim {hd})" for h, n, hd in head_pairs(req.hidden, req.heads)]
         problems.append(
-            f"--hidden {req.hidden} is not divisible by --heads {req.heads}; fix: {' or '.join(pairs[:4])}, "
+            f"--hidden {req.hidden} is not divisible by --heads {req.heads}; fix: {' or '.join(pairs)}, "
             "or give --head-dim explicitly"
         )
-    if req.hidden and req.hidden % 64 and not req.head_dim:
+    elif req.hidden and req.hidden % 64 and not req.head_dim:
         problems.append(f"--hidden {req.hidden} is not a multiple of 64, which splits no attention head evenly; "
                         f"fix: --hidden {' or '.join(map(str, nearest_multiples(req.hidden, 128)))}")
     if req.heads and req.heads % tp:
