@@ -149,7 +149,6 @@ def design_request(req: Request, candidates: int = 3) -> Design:
     shapes = ladder(style.name, tp, req.layers, req.hidden, req.heads, req.head_dim)
     totals = [nominal_total(style, s, vocab, req.tie, position_rows) for s in shapes]
     index = nearest_rung(totals, req.target)
-    steps = _start_steps(req, style, shapes[index], vocab, position_rows)
 
     def base_for(shape: Shape) -> dict[str, Any]:
         return {**style.config, **positions.fields, "vocab_size": vocab, "max_position_embeddings": context,
@@ -175,6 +174,7 @@ def design_request(req: Request, candidates: int = 3) -> Design:
         if not fit.within:
             raise _no_fit(req, style, shapes, base_for, sorted(tried, key=lambda fk: abs(fk[0].error))[:3], vocab)
     shape = fit.shape
+    steps = _start_steps(req, style, shape, vocab, position_rows)
     cfg = build_config(base_for(shape), shape, fit.kv, fit.ffn)
     counted = count_params(cfg)
     if counted.total != fit.total:  # the affine count and the exact one must agree
