@@ -58,8 +58,6 @@ def test_fit_is_the_published_approach_3():
     # The paper's Table 2 gives a = 0.46, b = 0.54 for approach 3, from its unrounded fit; the rounded
     # constants give 0.452 / 0.548.
     assert fit.a == pytest.approx(0.46, abs=0.01) and fit.b == pytest.approx(0.54, abs=0.01)
-    assert fit.a + fit.b == pytest.approx(1)
-    assert fit.G == pytest.approx((0.34 * 406.4 / (0.28 * 410.7)) ** (1 / 0.62))
 
 
 def test_formula_states_the_numbers():
@@ -76,9 +74,8 @@ def test_closed_form_matches_brute_force(flops):
     assert alloc.params == pytest.approx(n_grid, rel=0.01)
     assert alloc.loss <= loss_grid + 1e-12  # the closed form is at least as good as any grid point
     assert 6 * alloc.params * alloc.tokens == pytest.approx(flops, rel=1e-12)
-    assert alloc.flops == flops
-    assert alloc.tokens_per_param == pytest.approx(alloc.tokens / alloc.params)
-    assert alloc.loss == pytest.approx(predicted_loss(alloc.params, alloc.tokens))
+    # the loss by hand from the published constants
+    assert alloc.loss == pytest.approx(1.69 + 406.4 / alloc.params**0.34 + 410.7 / alloc.tokens**0.28)
 
 
 def test_gopher_budget():
@@ -343,7 +340,7 @@ def test_required_gpus_and_aliases_are_consistent():
     assert all(target in GPUS for target in ALIASES.values())
     assert not set(ALIASES) & set(GPUS)
     for key, gpu in GPUS.items():
-        assert gpu.name == key == key.lower()
+        assert key == key.lower()
         assert isinstance(gpu.memory_bytes, int) and gpu.memory_bytes % 10**9 == 0  # vendor decimal GB
         assert gpu.bf16_dense_flops > 0 and gpu.hbm_bytes_per_s > 0
         assert "https://" in gpu.source

@@ -34,7 +34,7 @@ def test_presets_table_and_json():
     rows = json.loads(run("presets", "--json").stdout)
     assert len(rows) >= 25
     by_name = {r["name"]: r for r in rows}
-    assert by_name["llama-3.1-8b"]["total"] == count_params(load_config("llama-3.1-8b")).total
+    assert by_name["llama-3.1-8b"]["total"] == 8_030_261_248  # Llama-3.1-8B's published count
 
 
 def test_count_json_has_integer_breakdown(tiny_file):
@@ -42,8 +42,9 @@ def test_count_json_has_integer_breakdown(tiny_file):
     assert result.exit_code == 0
     data = json.loads(result.stdout)
     assert set(data) == {"total", "embedding", "attention", "ffn", "norm", "lm_head", "non_embedding"}
-    assert all(isinstance(v, int) for v in data.values())
-    assert data == count_params(TINY).to_dict()
+    # by hand: embedding 256*64; attention 2 layers x 4 x 64^2; gated FFN 2 x 3 x 64 x 128; norms 2 x 2 x 64 + 64
+    assert data == {"embedding": 16384, "attention": 32768, "ffn": 49152, "norm": 320, "lm_head": 0,
+                    "total": 98624, "non_embedding": 82240}
 
 
 def test_count_table_for_a_preset():
@@ -97,7 +98,7 @@ def test_compare_side_by_side(tiny_file):
     result = run("compare", "llama-3.1-8b", "mistral-7b-v0.1", "--seq", "4096")
     assert result.exit_code == 0 and "llama-3.1-8b" in result.stdout.lower()
     data = json.loads(run("compare", "llama-3.1-8b", tiny_file, "--json", "--seq", "128").stdout)
-    assert [d["params"]["total"] for d in data] == [8030261248, count_params(TINY).total]
+    assert [d["params"]["total"] for d in data] == [8030261248, 98624]
 
 
 def test_compare_needs_two(tiny_file):

@@ -99,7 +99,6 @@ def test_sweep_rules_monotone_growth_and_the_1_percent_bound(style):
                 assert previous is None or "learned positions" in text, (style, flags, target, text)
                 continue
             assert abs(d.error) <= 0.01, (style, flags, target, d.error)
-            assert count_params(d.config).total == d.params.total
             assert_hardware_rules(d)
             shape = (d.config.hidden_size, d.config.num_hidden_layers, d.config.num_attention_heads)
             if previous is not None:
@@ -131,18 +130,34 @@ def test_realism_table_has_at_least_25_models_across_families():
     assert len(REAL) >= 25 and len({s for s, _ in REAL}) == len(STYLES)
 
 
+# Designed at their own count, vocab and tying, these come out as the real shape itself (the README says so).
+REPRODUCED = {"llama-3.1-8b", "llama-2-7b", "mistral-7b-v0.1", "qwen2.5-3b", "gpt2", "gpt3-125m"}
+
+
+def _shape(c) -> tuple:
+    return c.hidden_size, c.num_hidden_layers, c.num_attention_heads, c.num_key_value_heads, c.intermediate_size
+
+
+def _design_like(style: str, name: str):
+    real = get_preset(name)
+    return real, design_request(Request(target=count_params(real).total, style=style, vocab=real.vocab_size,
+                                        tie=real.tie_word_embeddings))
+
+
 @pytest.mark.parametrize("style, name", REAL, ids=[n for _, n in REAL])
 def test_real_models_are_reproduced_or_listed(style, name):
-    real = get_preset(name)
-    target = count_params(real).total
-    d = design_request(Request(target=target, style=style, vocab=real.vocab_size, tie=real.tie_word_embeddings))
+    real, d = _design_like(style, name)
     assert abs(d.error) <= 0.01
-    shape = (real.hidden_size, real.num_hidden_layers, real.num_attention_heads, real.num_key_value_heads,
-             real.intermediate_size)
-    mine = (d.config.hidden_size, d.config.num_hidden_layers, d.config.num_attention_heads,
-            d.config.num_key_value_heads, d.config.intermediate_size)
-    listed = {c.label for c in d.candidates if c.canonical}
-    assert mine == shape or name in listed, (name, mine, listed)
+    if name in REPRODUCED:
+        assert _shape(d.config) == _shape(real)
+    else:  # listed beside the design, with its own shape, within 1% of the target
+        listed = next(c for c in d.candidates if c.canonical and c.label == name)
+        assert _shape(listed.config) == _shape(real) and abs(listed.error) <= 0.01
+
+
+def test_the_reproduced_set_is_exactly_the_documented_one():
+    reproduced = {name for style, name in REAL if _shape(_design_like(style, name)[1].config) == _shape(get_preset(name))}
+    assert reproduced == REPRODUCED
 
 
 def test_llama_31_8b_is_reproduced_exactly():
@@ -169,9 +184,11 @@ def test_candidates_are_exact_and_their_tradeoffs_are_computed():
     d = design("7B", candidates=4, context=32768)
     assert d.candidates[0].label == "design" and d.candidates[0].config == d.config
     assert len([c for c in d.candidates if not c.canonical]) == 4
+    build_model = pytest.importorskip("archsmith.model").build_model
     for c in d.candidates:
-        assert c.total == count_params(c.config).total
-        assert c.kv_cache_bytes == kv_cache_bytes(c.config, 32768, 1, "bf16")
+        assert c.total == sum(p.numel() for p in build_model(c.config, device="meta").parameters())
+        cfg = c.config  # K and V, every layer, bf16, 32,768 tokens (the llama3 style has no window)
+        assert c.kv_cache_bytes == 2 * cfg.num_hidden_layers * cfg.num_key_value_heads * cfg.head_dim * 2 * 32768
         assert c.decode_bytes_per_token == 2 * c.total + c.kv_cache_bytes
         assert all(c.config.num_hidden_layers % s == 0 for s in c.pipeline_stages)
         assert c.config.num_key_value_heads % c.max_tp == 0 and c.config.num_attention_heads % c.max_tp == 0
@@ -195,10 +212,17 @@ def test_long_context_turns_llama2_mha_into_gqa_that_fits():
 
 
 def test_batch_and_gpu_change_the_kv_heads():
-    roomy = design_request(Request(target=8 * 10**9, context=131072, gpu="h200"))
-    tight = design_request(Request(target=8 * 10**9, context=131072, gpu="h200", batch=64))
-    assert roomy.config.num_key_value_heads == 8
-    assert tight.config.num_key_value_heads < 8 or not tight.facts["attention"]["fits"]
+    # By hand, 8B at 131,072 tokens: 8 KV heads cache 2 x 32 layers x 8 x 128 x 2 B = 128 KiB a token, 16 GiB a
+    # sequence. An H200 keeps 0.9 x 141e9 = 126.9e9 B beside ~16e9 B of weights: batch 2 (34.4e9 B) fits,
+    # batch 8 (137e9 B) does not, and 4 KV heads (68.7e9 B) do.
+    def kv(**kw):
+        return design_request(Request(target=8 * 10**9, context=131072, **kw))
+
+    assert kv(gpu="h200", batch=2).config.num_key_value_heads == 8
+    eight = kv(gpu="h200", batch=8)
+    assert eight.config.num_key_value_heads == 4 and eight.facts["attention"]["fits"]
+    # the 40 GB A100 keeps 36e9 B: batch 2 with 8 KV heads (50.4e9 B with the weights) does not fit, 4 do
+    assert kv(gpu="a100-40gb", batch=2).config.num_key_value_heads == 4
 
 
 def test_rope_scaling_follows_the_familys_semantics():
@@ -323,7 +347,6 @@ def test_extreme_targets_answer():
 def test_params_design_reports_the_chinchilla_token_count():
     d = design("7B")
     n, tokens = d.params.total, d.budget["tokens"]
-    assert d.budget["params"] == n
     assert d.budget["training_flops"] == pytest.approx(6 * n * tokens)
     # Compute-optimal along C = 6ND means the loss's two terms fall at the same rate:
     # alpha A / N^alpha == beta B / D^beta (Hoffmann et al. 2022, approach 3: E, A, B, alpha, beta below).
@@ -335,9 +358,12 @@ def test_params_design_reports_the_chinchilla_token_count():
 def test_flops_budget_designs_the_compute_optimal_size():
     laws = pytest.importorskip("archsmith.scaling_laws")
     d = design(flops=1e23)
-    optimal = laws.compute_optimal(1e23)
-    assert abs(d.params.total / optimal.params - 1) <= 0.01
-    assert d.budget["tokens"] == pytest.approx(optimal.tokens)
+    # Chinchilla approach 3, by hand: N = G (C/6)^(beta/(alpha+beta)), G = (alpha A / (beta B))^(1/(alpha+beta))
+    G = (0.34 * 406.4 / (0.28 * 410.7)) ** (1 / 0.62)
+    n_opt = G * (1e23 / 6) ** (0.28 / 0.62)
+    assert abs(d.params.total / n_opt - 1) <= 0.01
+    assert 6 * n_opt * d.budget["tokens"] == pytest.approx(1e23, rel=1e-9)
+    assert laws.compute_optimal(1e23).params == pytest.approx(n_opt, rel=1e-9)
     hours = design(gpu_hours=100_000, gpu="h100", mfu=0.4)
     assert hours.budget["gpu_hours"] == pytest.approx(100_000, rel=0.02)
     with pytest.raises(ConfigError, match="one budget"):
@@ -354,8 +380,10 @@ def test_json_schema():
                 "candidates", "facts", "budget", "reference", "warnings", "search"):
         assert key in data
     assert ArchConfig.from_dict(data["config"]) == d.config
-    assert data["hf_config"] == plan_export(d.config).config
-    assert data["params"]["total"] == count_params(d.config).total
+    hf = data["hf_config"]
+    assert hf["architectures"] == ["LlamaForCausalLM"]
+    assert (hf["hidden_size"], hf["num_hidden_layers"], hf["intermediate_size"]) == (
+        d.config.hidden_size, d.config.num_hidden_layers, d.config.intermediate_size)
     assert [s["factor"] for s in data["scaling"]] == [2, 10]
     for entry in data["scaling"]:
         cfg = ArchConfig.from_dict(entry["config"])
@@ -368,7 +396,8 @@ def test_cli_design_flags_and_bad_input():
     ok = runner.invoke(app, ["design", "--params", "1B", "--candidates", "2", "--gpu", "h200", "--json"])
     assert ok.exit_code == 0, ok.output
     data = json.loads(ok.output)
-    assert data["facts"]["attention"]["gpu"].lower().startswith("h200") or "H200" in data["facts"]["attention"]["gpu"]
+    assert data["facts"]["attention"]["gpu"] == "h200" and data["facts"]["attention"]["gpu_memory"] == 141 * 10**9
+    assert len([c for c in data["candidates"] if not c["canonical"]]) == 2
     for args in (["--params", "1e400"], ["--heads", str(10**12)], ["--params", "1B", "--hidden", "4097", "--heads", "32"]):
         bad = runner.invoke(app, ["design", *args])
         assert bad.exit_code == 2 and "Traceback" not in bad.output, (args, bad.output)

@@ -144,9 +144,8 @@ def check_warnings(d) -> None:
             aspect = d.config.hidden_size / d.config.num_hidden_layers
             assert not lo <= aspect <= hi and f"is {aspect:.0f}" in w
             assert ("deeper" in w) == (aspect < lo)
-        elif w.startswith("embeddings are"):
-            p = d.params
-            assert (p.embedding + p.lm_head) / p.total > 0.5
+    p = d.params  # two-way: the warning is there exactly when its claim holds
+    assert any(w.startswith("embeddings are") for w in d.warnings) == ((p.embedding + p.lm_head) / p.total > 0.5)
 
 
 @pytest.mark.parametrize("check", [check_attention, check_positions, check_ffn_and_shape, check_tying_and_vocab,
@@ -175,6 +174,8 @@ def test_scaling_notes_name_the_real_cause():
     assert any(line.startswith("hidden 2048 ->") and "--hidden fixed it for the requested size only" in line
                for line in notes[10])
     free = design("1B")
+    ten = {line.split()[0] for line in free.scaling[1].changes}
+    assert {"hidden", "layers", "embeddings"} <= ten  # 10B: wider, deeper, and untied in the llama3 style
     for s in free.scaling:
         a, b = free.config, s.design.config
         for line in s.changes:

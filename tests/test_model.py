@@ -270,8 +270,6 @@ def test_gqa_with_repeated_kv_heads_equals_mha(softcap):
     x = ids(2, 16)
     with torch.no_grad():
         torch.testing.assert_close(mha(x), gqa(x), rtol=1e-5, atol=1e-5)
-    # num_key_value_heads left out means MHA, the same model as giving it explicitly
-    assert tiny(num_key_value_heads=None) == tiny(num_key_value_heads=4)
 
 
 # --- weights and init ---------------------------------------------------------------------------
@@ -341,7 +339,7 @@ def test_forward_returns_logits_or_loss_and_logits():
     out = model(x, labels=labels)
     expected = torch.nn.functional.cross_entropy(out.logits[:, :-1].reshape(-1, VOCAB), labels[:, 1:].reshape(-1), ignore_index=-100)
     torch.testing.assert_close(out.loss, expected)
-    assert model.config == tiny()
+    torch.testing.assert_close(out.logits, logits)  # labels change what is returned, not the logits
 
 
 def test_position_ids_are_honoured():
