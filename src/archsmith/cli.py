@@ -310,8 +310,10 @@ def compare(
         out.print(table)
 
 
-def _params_in_range(value: str) -> str:
+def _params_in_range(value: str | None) -> str | None:
     """Refuse a --params that is not finite or beyond MAX_DESIGN_PARAMS; the designer parses the rest."""
+    if value is None:
+        return None
     text = value.strip().lower().replace("_", "").replace(",", "")
     scale = _PARAM_SUFFIXES.get(text[-1:], 1.0)
     try:
@@ -323,30 +325,45 @@ def _params_in_range(value: str) -> str:
     return value
 
 
+def _finite_positive(value: float | None) -> float | None:
+    """A budget given as a float (FLOPs, GPU-hours, tokens, MFU) is finite and positive."""
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise typer.BadParameter(f"{value} must be a finite positive number")
+    return value
+
+
 @command
 def design(
-    params: str = typer.Option("7B", "--params", callback=_params_in_range, help="Target parameter count, e.g. 125M, 7B, 1.5T (at most 1000T)."),
-    style: str = typer.Option("llama3", "--style", help="Family conventions to follow (llama3, llama2, mistral, qwen2, gpt2, ...)."),
-    vocab: Optional[int] = typer.Option(None, "--vocab", min=1, max=MAX_SIZE, help="Vocabulary size (default: the style's)."),
+    params: Optional[str] = typer.Option(None, "--params", callback=_params_in_range, help="Target parameter count, e.g. 125M, 7B, 1.5T (default 7B, at most 1000T)."),
+    flops: Optional[float] = typer.Option(None, "--flops", callback=_finite_positive, help="Training compute budget in FLOPs, e.g. 1e24: the compute-optimal size (Chinchilla)."),
+    gpu_hours: Optional[float] = typer.Option(None, "--gpu-hours", callback=_finite_positive, help="Training budget in GPU-hours on --gpu at --mfu."),
+    inference_tokens: Optional[float] = typer.Option(None, "--inference-tokens", callback=_finite_positive, help="Tokens the model will serve: trades size for training tokens (Sardana et al. 2023)."),
+    mfu: Optional[float] = typer.Option(None, "--mfu", callback=_finite_positive, help="Model FLOPs utilisation assumed for training time (default 0.40)."),
+    style: str = typer.Option("llama3", "--style", help="Family conventions to follow: llama3, llama2, mistral, qwen2, qwen3, gpt2."),
+    vocab: Optional[int] = typer.Option(None, "--vocab", min=1, max=MAX_SIZE, help="Vocabulary size (default: the style's); padded to a multiple of 128 x TP."),
     context: Optional[int] = typer.Option(None, "--context", min=1, max=MAX_SIZE, help="Context length in tokens (default: the style's)."),
+    batch: int = typer.Option(1, "--batch", min=1, max=MAX_SIZE, help="Sequences served at once: sizes the KV cache that must fit on --gpu."),
+    gpu: str = typer.Option("h100", "--gpu", help="GPU the model is served and trained on (h100, h200, a100, ...)."),
     tie: Optional[bool] = typer.Option(None, "--tie/--no-tie", help="Tie the LM head to the embedding (default: by size)."),
     layers: Optional[int] = typer.Option(None, "--layers", min=1, max=MAX_LAYERS, help="Fix the number of layers."),
     hidden: Optional[int] = typer.Option(None, "--hidden", min=1, max=MAX_SIZE, help="Fix hidden_size."),
     heads: Optional[int] = typer.Option(None, "--heads", min=1, max=MAX_DESIGN_HEADS, help="Fix num_attention_heads."),
-    kv_heads: Optional[int] = typer.Option(None, "--kv-heads", min=1, max=MAX_DESIGN_HEADS, help="Fix num_key_value_heads."),
+    kv_heads: Optional[int] = typer.Option(None, "--kv-heads", min=1, max=MAX_DESIGN_HEADS, help="KV heads (snapped to the nearest count that divides the heads)."),
     head_dim: Optional[int] = typer.Option(None, "--head-dim", min=1, max=MAX_SIZE, help="Fix head_dim."),
     tp: Optional[int] = typer.Option(None, "--tp", min=1, max=MAX_DESIGN_HEADS, help="Tensor-parallel degree the shapes must divide by."),
     latency: bool = typer.Option(False, "--latency", help="Optimise decoding latency (MQA)."),
     extrapolate: bool = typer.Option(False, "--extrapolate", help="Extrapolate past the context without fine-tuning (ALiBi)."),
+    candidates: int = typer.Option(3, "--candidates", min=1, max=100, help="Shapes to list beside the design (the design included)."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="Write archsmith.json, config.json and the report here."),
 ) -> None:
-    """Design an architecture for a parameter budget, with a justification for each choice."""
+    """Design an architecture for a parameter, FLOP or GPU-hour budget, with a reason for each choice."""
     from .design import design as run_design
 
     result = run_design(params, style=style, vocab=vocab, context=context, tie=tie, layers=layers, hidden=hidden,
                         heads=heads, kv_heads=kv_heads, head_dim=head_dim, tp=tp, latency=latency,
-                        extrapolate=extrapolate)
+                        extrapolate=extrapolate, gpu=gpu, batch=batch, candidates=candidates, flops=flops,
+                        gpu_hours=gpu_hours, mfu=mfu, inference_tokens=inference_tokens)
     if json_out:
         _print_json(result.to_dict())
     else:
