@@ -420,3 +420,17 @@ def test_fuzz_archsmith_config_dicts(data):
             base[key] = data.draw(HOSTILE)
         d["rope_scaling"] = base
     _outcome_is_archsmith(lambda: ArchConfig.from_dict(d))
+
+
+def test_from_hf_reads_config_json_through_the_one_json_reader(tmp_path):
+    from archsmith import from_hf
+
+    write(tmp_path, b'{"model_type": "llama", "name": "\xff"}')
+    with pytest.raises(LoadError, match="UTF-8"):
+        from_hf(tmp_path)
+    write(tmp_path, "[" * 100_000)
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        from_hf(tmp_path)
+    write(tmp_path, json.dumps({"model_type": "archsmith"}))
+    with pytest.raises(ConfigError, match="'archsmith' object"):
+        from_hf(tmp_path)
