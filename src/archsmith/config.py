@@ -270,7 +270,8 @@ class ArchConfig:
         """Build from an archsmith dict. Unknown keys are errors (with a did-you-mean)."""
         if not isinstance(data, dict):
             raise ConfigError(f"an archsmith config must be a JSON object, got {type(data).__name__}")
-        return cls(**data)  # unknown keys are refused by __init__ (see _refuse_unknown_fields)
+        _refuse_unknown_fields(data)  # before ** (a non-string key would be a bare TypeError there)
+        return cls(**data)
 
     @classmethod
     def from_json(cls, text: str) -> ArchConfig:
