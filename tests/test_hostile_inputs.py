@@ -126,6 +126,9 @@ def test_non_utf8_and_too_long_names_are_load_errors(tmp_path):
         (lambda: ArchConfig(**TINY).replace(foo=1), "foo: unknown key"),
         (lambda: ArchConfig(**TINY).replace(num_hiden_layers=3), "did you mean num_hidden_layers"),
         (lambda: ArchConfig.from_dict({**TINY, "vocab_sise": 3}), "did you mean vocab_size"),
+        (lambda: ArchConfig.from_dict({**TINY, 7: 3}), "7: unknown key"),
+        # a did-you-mean skips names too different in length: no quadratic edit distance on a huge key
+        (lambda: ArchConfig.from_dict({**TINY, "x" * 10**6: 3}), "unknown key; known keys"),
     ],
 )
 def test_unknown_fields_are_config_errors_with_did_you_mean(build, match):

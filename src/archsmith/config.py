@@ -750,6 +750,8 @@ def closest_name(key: str, names: typing.Iterable[str], max_distance: int = 2) -
     """The name within ``max_distance`` edits of ``key`` (None if there is none)."""
     best, best_d = None, max_distance + 1
     for name in sorted(names):
+        if abs(len(key) - len(name)) > max_distance:  # the distance is at least that: skip the quadratic work
+            continue
         d = edit_distance(key, name)
         if d < best_d:
             best, best_d = name, d

@@ -41,8 +41,7 @@ def load_config(source: str | Path) -> ArchConfig:
         return _load_file(path)
     if isinstance(source, str) and source in PRESETS:
         return get_preset(source)
-    # A did-you-mean only for name-like sources: edit distance is quadratic in the length.
-    close = closest_name(source.lower(), PRESETS, max_distance=3) if isinstance(source, str) and len(source) <= 64 else None
+    close = closest_name(str(source).lower(), PRESETS, max_distance=3) if isinstance(source, str) else None
     hint = f" (did you mean the preset {close}?)" if close else ""
     raise LoadError(f"{source}: no such file, directory or preset{hint}; expected {_EXPECTED}")
 
