@@ -289,11 +289,11 @@ def test_hidden_not_divisible_by_heads_proposes_head_dim_64_or_128():
 
 
 def test_20_percent_rule_cuts_layers_first_with_hidden_fixed_and_warns():
-    d = design_request(Request(target=10**9, hidden=4096, heads=32))
+    d = design_request(Request(target=10**9, hidden=3072, heads=24))
     rule = [s for s in d.steps if s.startswith("20% rule")]
-    assert rule and any("layers" in s and "->" in s for s in rule)
-    assert d.config.hidden_size == 4096 and abs(d.error) <= 0.01
-    assert any(w.startswith("hidden/layers") for w in d.warnings)  # 2-ish layers at hidden 4096: far too shallow
+    assert rule and any(s.startswith("20% rule: layers") and "(hidden is fixed)" in s for s in rule)
+    assert d.config.hidden_size == 3072 and abs(d.error) <= 0.01
+    assert any(w.startswith("hidden/layers") for w in d.warnings)  # 6 layers at hidden 3072: far too shallow
     assert "20% rule" in d.justification["width_depth"]
 
 
@@ -415,3 +415,43 @@ def test_meta_model_has_the_designed_count(kwargs):
     d = design(**kwargs)
     model = build_model(d.config, device="meta")
     assert sum(p.numel() for p in model.parameters()) == d.params.total
+
+
+# --- found by a hostile review -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs, expected",
+    [
+        (dict(params="125M", style="gpt2", hidden=768, tp=8), "TP=8 cannot split"),  # 12 heads of 64
+        (dict(params="10M", style="gpt2", hidden=64, head_dim=128), "no whole head count"),
+        (dict(params="3B", style="gpt2", heads=9, head_dim=1), "--head-dim 64 or 128"),
+        (dict(params="8B", candidates=0), "from 1 to 50"),
+        (dict(params="8B", candidates="3"), "from 1 to 50"),
+        (dict(params="1T", style="qwen3", hidden=64), "free --hidden"),  # the FFN would be the whole model
+        (dict(params="10T", style="gpt2", heads=12), "free --heads"),
+    ],
+)
+def test_hostile_requests_are_refused_with_a_fix(kwargs, expected):
+    with pytest.raises(ConfigError, match="fix") as e:
+        design(**kwargs)
+    assert expected in str(e.value)
+
+
+def test_sizes_outside_chinchillas_range_still_design():
+    d = design("900T")
+    assert abs(d.error) <= 0.01 and d.budget["tokens"] is None and "no Chinchilla-optimal" in d.budget["text"]
+
+
+def test_gpt2_keeps_mha_and_warns_when_the_cache_does_not_fit():
+    d = design_request(Request(target=13 * 10**9, style="gpt2", batch=64))
+    assert d.config.attention_kind == "MHA" and plan_export(d.config).architecture == "GPT2LMHeadModel"
+    assert not d.facts["attention"]["fits"] and any("do not fit" in w for w in d.warnings)
+
+
+def test_an_ffn_off_the_tp_grid_is_said():
+    d = design_request(Request(target=68 * 10**9, tp=8))
+    per_shard = d.config.intermediate_size // 8
+    assert (per_shard % 128 != 0) == any(w.startswith("each TP shard holds") for w in d.warnings)
+    if d.facts["ffn"]["multiple"] != 1024:
+        assert "not 1024" in d.justification["ffn"]

@@ -58,7 +58,7 @@ def check_attention(d) -> None:
     elif rule == "family":
         assert kv == snap_kv(heads, wanted, tp) and style.kv_note in text
     else:
-        assert rule == "memory" and f"halved to {kv}" in text
+        assert rule == "memory" and f"reduced to {kv}, the most that fit" in text
         assert kv < snap_kv(heads, wanted, tp)
         doubled = [n for n in kv_options(heads, tp) if n > kv][0]  # the next count up did not fit
         bigger = kv_cache_bytes(c.replace(num_key_value_heads=doubled), context, req.batch, "bf16")
@@ -111,10 +111,13 @@ def check_tying_and_vocab(d) -> None:
     assert text.startswith("tied" if c.tie_word_embeddings else "untied")
     if req.tie is not None:
         assert "as given" in text and c.tie_word_embeddings is req.tie
-    elif style.untie_from != math.inf:
-        size = d.facts["tying"]["curve_size"]
-        assert f"ties below {format_count(style.untie_from)}" in text and f"sits at {format_count(size)}" in text
-        assert c.tie_word_embeddings == (size < style.untie_from)
+    elif style.untie_from == math.inf:
+        assert "always ties" in text and c.tie_word_embeddings
+    elif style.untie_from == 0:
+        assert "never ties" in text and not c.tie_word_embeddings
+    else:
+        assert f"ties below hidden {style.untie_from:,}" in text and f"hidden is {c.hidden_size:,}" in text
+        assert c.tie_word_embeddings == (c.hidden_size < style.untie_from)
     assert f"{format_count(c.vocab_size * h)}" in text if (h := c.hidden_size) else True
     text = d.justification["vocab"]
     given = req.vocab or style.vocab_size
@@ -166,6 +169,7 @@ def test_family_claims_hold_for_the_familys_real_models():
             kv = style.kv_heads_at(count_params(real).non_embedding)
             expected = real.num_attention_heads if kv is None else kv
             assert real.num_key_value_heads == expected, (style.name, name)
+            assert real.tie_word_embeddings == (real.hidden_size < style.untie_from), (style.name, name)
 
 
 def test_scaling_notes_name_the_real_cause():
@@ -182,7 +186,7 @@ def test_scaling_notes_name_the_real_cause():
             if line.startswith("hidden") or line.startswith("layers"):
                 assert "the family curve's rung" in line
             if line.startswith("embeddings"):
-                assert b.tie_word_embeddings == (s.design.facts["tying"]["curve_size"] < free.style.untie_from)
+                assert b.tie_word_embeddings == (b.hidden_size < free.style.untie_from)
                 assert a.tie_word_embeddings != b.tie_word_embeddings
             if line.startswith("KV heads"):
                 fa, fb = free.facts["attention"], s.design.facts["attention"]

@@ -282,7 +282,7 @@ def _compute_table(d: Design) -> Table:
     batch = d.request.batch
     a = d.facts["attention"]
     rows = [
-        ["FLOPs per token, forward (6N / exact causal)",
+        ["FLOPs per token, forward (2N, the 6N convention's forward / exact causal)",
          f"{_flops(six.forward_per_token)} / {_flops(exact.forward_per_token)}"],
         ["FLOPs per token, training (6N / exact causal)",
          f"{_flops(six.training_per_token)} / {_flops(exact.training_per_token)}"],
@@ -306,6 +306,8 @@ def _usable_beside_weights(d: Design) -> int:
 
 
 def _budget_blocks(b: dict[str, Any]) -> list[Block]:
+    if b["tokens"] is None:  # outside the fit's range: the text says why
+        return [b["text"]]
     rows = [
         ["given", b["given"]],
         ["parameters", f"{b['params']:,} ({format_count(b['params'])})"],

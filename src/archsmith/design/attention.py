@@ -59,7 +59,9 @@ def choose_kv(req: Request, style: Style, shape: Shape, base: dict[str, Any], ff
     budget = int(SERVING_SHARE * gpu.memory_bytes)
     weights, cache = cost(kv)
     gpus = serving_gpus(weights, budget, tp)
-    if rule == "family":  # a caller's own choice (count or --latency) is kept even where it does not fit
+    # A caller's own choice (count or --latency) is kept even where it does not fit, and so is MHA in a class
+    # that has nothing else (GPT-2's): there a warning says it does not fit.
+    if rule == "family" and not style.heads_follow_hidden:
         smaller = [n for n in kv_options(heads, tp) if n < kv]
         while (weights + cache) / gpus > budget and smaller:
             kv = smaller.pop()

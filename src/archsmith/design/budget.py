@@ -37,7 +37,13 @@ class Budget:
     def describe(self, d: Design) -> dict[str, Any]:
         """Tokens, compute, time and loss for the design's exact parameter count."""
         n = d.params.total
-        tokens = self.tokens if self.from_compute else laws.optimal_tokens(n)
+        try:
+            tokens = self.tokens if self.from_compute else laws.optimal_tokens(n)
+        except ConfigError as e:  # a size the fit does not cover is still a design; only the token count is unknown
+            return {"given": self.source, "params": n, "tokens": None, "tokens_per_param": None,
+                    "training_flops": None, "gpu": self.gpu.name, "mfu": self.mfu, "gpu_hours": None,
+                    "predicted_loss": None, "inference_tokens": None, "formula": laws.CHINCHILLA.formula(),
+                    "text": f"no Chinchilla-optimal token count for {format_count(n)} parameters: {e}"}
         flops = 6 * n * tokens
         time = laws.training_time(flops, self.gpu, self.mfu)
         loss = laws.predicted_loss(n, tokens)

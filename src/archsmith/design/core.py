@@ -13,7 +13,7 @@ from ..sizing import Estimate, ParamBreakdown, count_params, estimate, kv_cache_
 from . import prose
 from .attention import KVChoice, Positions, choose_kv, choose_positions
 from .counts import format_count, parse_param_count
-from .request import Request, check_request
+from .request import Request, check_candidates, check_request, check_style_request
 from .rules import kv_options, padded_vocab
 from .search import (
     OVERSHOOT, TOLERANCE, Fit, Shape, build_config, fit_ffn, ladder, nearest_rung, nominal_total, tied,
@@ -138,7 +138,9 @@ class Design:
 def design_request(req: Request, candidates: int = 3) -> Design:
     """One design, without the 2x/10x neighbours."""
     check_request(req)
+    candidates = check_candidates(candidates)
     style = get_style(req.style)
+    check_style_request(req, style.heads_follow_hidden, style.head_dim)
     gpu = get_gpu(req.gpu)
     tp = req.tp_degree
     vocab_given = req.vocab or style.vocab_size
@@ -174,6 +176,7 @@ def design_request(req: Request, candidates: int = 3) -> Design:
         if not fit.within:
             raise _no_fit(req, style, shapes, base_for, sorted(tried, key=lambda fk: abs(fk[0].error))[:3], vocab)
     shape = fit.shape
+    _refuse_absurd_ffn(req, style, fit, totals[index])
     steps = _start_steps(req, style, shape, vocab, position_rows)
     cfg = build_config(base_for(shape), shape, fit.kv, fit.ffn)
     counted = count_params(cfg)
@@ -187,14 +190,31 @@ def design_request(req: Request, candidates: int = 3) -> Design:
     est = estimate(cfg, seq_len=context, batch=req.batch, dtype="bf16")
     kv_by = kv_variants(cfg, context, req.batch, req.tp_degree)
     cands = _candidates(req, style, shapes, index, fit, base_for, context, gpu, candidates)
+    rung_nominal = nominal_total(style, shape, vocab, req.tie, position_rows)
     facts = prose.collect_facts(req, style, cfg, counted, fit, kv_choice, positions, vocab_given, gpu, context,
-                                est, kv_by)
+                                est, kv_by, rung_nominal)
     warnings = prose.warnings(facts) + list(est.warnings)
     d = Design(
         request=req, style=style, config=cfg, params=counted, estimate=est, kv_cache_by_attention=kv_by,
         facts=facts, justification={}, steps=steps, warnings=warnings, reference=None, candidates=cands,
     )
     return replace(d, justification=prose.justify(d), reference=compare_with_family(d))
+
+
+ABSURD_FFN = 4.0  # beyond 4x past the family's band, an FFN is no longer a knob but the whole model
+
+
+def _refuse_absurd_ffn(req: Request, style: Style, fit: Fit, nominal: float) -> None:
+    """Fixed dimensions can leave only the FFN to reach the target; past a point that is no design."""
+    ratio = fit.ffn / fit.shape.hidden
+    low, high = style.ffn_band
+    fixed = [f"--{k}" for k in ("hidden", "layers", "heads") if getattr(req, k)]
+    if fixed and not low / ABSURD_FFN <= ratio <= high * ABSURD_FFN:
+        raise ConfigError(
+            f"with {', '.join(fixed)} fixed, reaching {format_count(req.target)} needs intermediate_size {fit.ffn:,}, "
+            f"{ratio:.3g}x hidden (the {style.name} family uses {style.ffn_ratio:.3g}x); fix: free "
+            f"{' or '.join(fixed)}, or --params {format_count(nominal)} for this shape at the family's ratio"
+        )
 
 
 def _ffn_guess(style: Style, shape: Shape) -> int:

@@ -50,6 +50,8 @@ def parse_param_count(value: int | str) -> int:
 
 def format_count(n: float) -> str:
     """8030261248 -> '8.03B'."""
+    if abs(n) >= 1e15:
+        return f"{n / 1e12:,.0f}T"  # no larger suffix: 1,000T, not 1e+03T
     for size, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
         if abs(n) >= size:
             return f"{n / size:.3g}{suffix}"

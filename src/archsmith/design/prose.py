@@ -14,7 +14,7 @@ from ..config import ArchConfig
 from ..sizing import Estimate, ParamBreakdown
 from .counts import format_count, format_gib, format_pct
 from .curve import aspect_band
-from .rules import VOCAB_MULTIPLE, regime
+from .rules import VOCAB_MULTIPLE, ffn_multiple, regime
 
 if TYPE_CHECKING:
     from ..hardware import GPU
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 def collect_facts(req: Request, style: Style, cfg: ArchConfig, p: ParamBreakdown, fit: Fit, kv: KVChoice,
                   positions: Positions, vocab_given: int, gpu: GPU, context: int, est: Estimate,
-                  kv_by: dict[str, int]) -> dict[str, Any]:
+                  kv_by: dict[str, int], rung_nominal: float) -> dict[str, Any]:
     shape = fit.shape
     reg = regime(shape.non_embedding, req.tp_degree)
     lo, hi, near = aspect_band(p.non_embedding)
@@ -36,7 +36,7 @@ def collect_facts(req: Request, style: Style, cfg: ArchConfig, p: ParamBreakdown
     band = style.ffn_band
     return {
         "size": {"target": req.target, "total": p.total, "error": p.total / req.target - 1,
-                 "non_embedding": p.non_embedding},
+                 "non_embedding": p.non_embedding, "rung_nominal": rung_nominal},
         "regime": {"curve_non_embedding": shape.non_embedding, "heads_multiple": reg.heads_multiple,
                    "hidden_multiple": reg.hidden_multiple, "layers_multiple": reg.layers_multiple,
                    "heads_follow_hidden": style.heads_follow_hidden, "tp": req.tp_degree},
@@ -54,12 +54,14 @@ def collect_facts(req: Request, style: Style, cfg: ArchConfig, p: ParamBreakdown
                       "family_context": style.context, "method": style.long_context,
                       "max_learned": style.max_learned_positions},
         "ffn": {"size": cfg.intermediate_size, "ratio": ratio, "multiple": fit.ffn_multiple,
+                "hardware_multiple": ffn_multiple(req.tp_degree), "tp": req.tp_degree, "fixed": bool(req.hidden or req.layers or req.heads),
+                "step_share": fit.step_share,
                 "family_ratio": style.ffn_ratio, "band": list(band), "in_band": band[0] <= ratio <= band[1],
                 "gated": cfg.mlp_type == "gated"},
         "shape": {"hidden": cfg.hidden_size, "layers": cfg.num_hidden_layers, "aspect": aspect,
                   "band": [lo, hi], "band_models": [m.name for m in near], "in_band": lo <= aspect <= hi},
         "tying": {"tied": cfg.tie_word_embeddings, "given": req.tie is not None, "untie_from": style.untie_from,
-                  "curve_size": shape.non_embedding,
+                  "hidden": cfg.hidden_size,
                   "embedding": cfg.vocab_size * cfg.hidden_size},
         "vocab": {"given": vocab_given, "size": cfg.vocab_size, "multiple": VOCAB_MULTIPLE * req.tp_degree,
                   "from_style": req.vocab is None, "note": style.vocab_note},
@@ -76,15 +78,23 @@ def warnings(f: dict[str, Any]) -> list[str]:
         side = "deeper and thinner" if s["aspect"] < s["band"][0] else "wider and shallower"
         out.append(
             f"hidden/layers is {s['aspect']:.0f}, {side} than real models of this size use ({s['band'][0]:.0f}-"
-            f"{s['band'][1]:.0f}: {_models(s['band_models'])}, widened by 15%); fix: free the fixed dimensions, or a "
-            "larger or smaller --params"
+            f"{s['band'][1]:.0f}: {_models(s['band_models'])}, widened by 15%); fix: "
+            + ("free the fixed dimensions" if f["ffn"]["fixed"] else
+               "give --layers or --hidden for a shape inside the band (the family curve leaves it here)")
         )
     if not ffn["in_band"]:
+        cause = ("the fixed dimensions leave only the FFN to reach the target; fix: free --layers or --hidden"
+                 if ffn["fixed"] else
+                 f"at this size the ladder's steps in hidden and layers are coarse and the FFN absorbs the rest; fix: "
+                 f"--params {format_count(f['size']['rung_nominal'])} puts this shape at the family's ratio")
         out.append(
             f"intermediate_size is {ffn['ratio']:.3g}x hidden, outside {ffn['band'][0]:.3g}-{ffn['band'][1]:.3g}x "
-            f"(the family's {ffn['family_ratio']:.3g}x +-40%): the fixed dimensions leave only the FFN to reach "
-            "the target; fix: free --layers or --hidden"
+            f"(the family's {ffn['family_ratio']:.3g}x +-40%): {cause}"
         )
+    if ffn["tp"] > 1 and (ffn["size"] // ffn["tp"]) % 128:
+        out.append(f"each TP shard holds {ffn['size'] // ffn['tp']:,} FFN units, not a multiple of 128: a "
+                   f"{ffn['hardware_multiple']}-step would move the total by {ffn['step_share']:.1%}, past the 1% "
+                   "bound; fix: --tp with fewer shards, or a --params nearer this shape")
     if not a["fits"]:
         out.append(
             f"weights ({format_gib(a['weights_bytes'])}) and the KV cache of {a['batch']} x {a['context']:,} tokens "
@@ -126,7 +136,7 @@ def _attention(a: dict[str, Any], reg: dict[str, Any]) -> str:
                                          "queries still share K/V, and a count that splits evenly)")),
         "memory": f"{a['wanted']} KV heads would not fit the cache of {a['batch']} x {a['context']:,} tokens "
                   f"beside the weights on {_gpus(a)} ({format_gib(a['budget_bytes'])} usable each), so they were "
-                  f"halved to {kv}",
+                  f"reduced to {kv}, the most that fit",
     }[a["rule"]]
     width = (f"; the attention width {a['width']:,} differs from hidden {a['hidden']:,} (an explicit head_dim, as "
              "Qwen3 and Mistral Nemo do) so that heads stay a multiple of "
@@ -167,9 +177,10 @@ def _positions(p: dict[str, Any], style: str) -> str:
     if p["kind"] == "rope":
         return f"{base}; the {p['context']:,}-token context is within the family's {p['family_context']:,}."
     if p["method"] == "llama3":
-        how = (f"llama3 scaling with factor {p['factor']:g}: Llama 3.1 reaches 131,072 from 8,192 (16x) with "
-               f"factor 8, dividing only the low frequencies and leaving the rest to long-context training; "
-               f"the same proportion (factor = extension / 2, at least 2) for {p['extension']:g}x here")
+        how = (f"llama3 scaling with factor {p['factor']:g}: the factor divides only the low frequencies and "
+               f"long-context training covers the rest; Llama 3.1 uses 8 for 8,192 -> 131,072 (16x), Llama 3.2 uses "
+               f"32 for the same extension, so the factor is a choice, and archsmith scales Llama 3.1's "
+               f"(factor = extension / 2, at least 2) for {p['extension']:g}x here")
     else:
         how = (f"YaRN scaling (Peng et al. 2023) with factor {p['factor']:g}, the extension itself, as Qwen2.5 "
                "uses factor 4 for 32,768 -> 131,072")
@@ -189,9 +200,11 @@ def _norm(n: dict[str, Any], share: dict[str, float], layers: int) -> str:
 
 def _ffn(ffn: dict[str, Any], size: dict[str, Any], share: dict[str, float], style: str) -> str:
     kind = "SwiGLU" if ffn["gated"] else "GELU MLP"
-    multiple = (f"a multiple of {ffn['multiple']}" if ffn["multiple"] >= 256 else
-                f"a multiple of {ffn['multiple']} (not 256: one 256-step moves a model this small by over 2%, "
-                "too coarse for the 1% bound)")
+    hw = ffn["hardware_multiple"]
+    multiple = (f"a multiple of {hw}" + (f", 128 x TP={ffn['tp']}" if ffn["tp"] > 1 else "")
+                if ffn["multiple"] == hw else
+                f"a multiple of {ffn['multiple']}, not {hw}: one {hw}-step moves this model by "
+                f"{ffn['step_share']:.1%}, too coarse for the 1% bound")
     band = ("within" if ffn["in_band"] else "outside") + f" the {ffn['band'][0]:.3g}-{ffn['band'][1]:.3g}x band"
     return (f"{kind}, intermediate {ffn['size']:,} = {ffn['ratio']:.2f}x hidden ({multiple}); the {style} family "
             f"uses {ffn['family_ratio']:.3g}x, and the FFN is the fine knob that lands the total at "
@@ -218,9 +231,11 @@ def _tying(t: dict[str, Any], share: dict[str, float], total: int, style: str) -
         why = "as given"
     elif t["untie_from"] == float("inf"):
         why = f"the {style} family always ties"
+    elif t["untie_from"] == 0:
+        why = f"the {style} family never ties"
     else:
-        why = (f"the {style} family ties below {format_count(t['untie_from'])} non-embedding params, and this "
-               f"rung sits at {format_count(t['curve_size'])} on the family curve")
+        why = (f"the {style} family ties below hidden {t['untie_from']:,} (its smallest untied model's width) and "
+               f"this design's hidden is {t['hidden']:,}")
     if t["tied"]:
         return (f"tied ({why}): the embedding ({format_count(emb)}, {format_pct(emb, total)} of params) doubles as "
                 f"the LM head; untying would add {format_count(emb)}.")
@@ -266,8 +281,8 @@ def describe_changes(base: Design, other: Design) -> list[str]:
     if a.tie_word_embeddings != b.tie_word_embeddings:
         lines.append(
             f"embeddings {'tied' if a.tie_word_embeddings else 'untied'} -> "
-            f"{'tied' if b.tie_word_embeddings else 'untied'}: the {base.style.name} family unties from "
-            f"{format_count(base.style.untie_from)} non-embedding params"
+            f"{'tied' if b.tie_word_embeddings else 'untied'}: the {base.style.name} family unties from hidden "
+            f"{base.style.untie_from:,}"
         )
     lines.append(f"embedding share {fa['share']['embeddings']:.1%} -> {fb['share']['embeddings']:.1%}")
     return lines
@@ -278,9 +293,11 @@ def _kv_cause(fa: dict[str, Any], fb: dict[str, Any], fixed: Request) -> str:
     if fixed.kv_heads is not None:
         return "--kv-heads fixed them for the requested size only"
     if "memory" in (ra, rb):
-        which = "the larger" if rb == "memory" else "the smaller"
-        return (f"at {which} size the family's count would not fit the KV cache beside the weights on one "
-                f"{fb['attention']['gpu']}, so it was halved")
+        which = "both sizes" if ra == rb else ("the larger size" if rb == "memory" else "the requested size")
+        return (f"at {which} the family's count would not fit the KV cache beside the weights on the "
+                f"{fb['attention']['gpu']} GPUs that serve it, so the most that fit is used")
+    if fa["attention"]["kind"] == fb["attention"]["kind"] == "MHA":
+        return "MHA: every query head keeps its own K/V, so the KV heads follow the query heads"
     if fa["attention"]["family_kv"] != fb["attention"]["family_kv"]:
         return f"the family's rule changes with size ({fb['attention']['kv_note']})"
     return (f"the family's {fb['attention']['family_kv'] or 'MHA'} snapped to a count that divides "

@@ -12,6 +12,7 @@ from .counts import MAX_PARAMS
 # refusing early keeps every search bounded (nothing is linear in a user-given size).
 LIMITS = {"vocab": 2**22, "context": 2**24, "layers": 4096, "hidden": 2**18, "heads": 4096, "kv_heads": 4096,
           "head_dim": 1024, "tp": 1024, "batch": 2**20, "candidates": 50}
+MIN_HEAD_DIM = 16
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,28 @@ class Request:
                        heads=None, kv_heads=None, head_dim=None)
 
 
+def check_candidates(candidates: object) -> int:
+    if isinstance(candidates, bool) or not isinstance(candidates, int) or not 1 <= candidates <= LIMITS["candidates"]:
+        raise ConfigError(f"candidates={candidates!r} must be a whole number from 1 to {LIMITS['candidates']} (the "
+                          "design itself counts as one); fix: --candidates 3")
+    return candidates
+
+
+def check_style_request(req: Request, heads_follow_hidden: bool, head_dim: int) -> None:
+    """Checks that need the style: a class that derives heads from hidden (GPT-2) must split a fixed hidden."""
+    if not heads_follow_hidden or not req.hidden:
+        return
+    hd, tp = req.head_dim or head_dim, req.tp_degree
+    heads = req.hidden // hd
+    if req.hidden % hd or heads < 1 or heads % tp:
+        good = [h for h in nearest_multiples(req.hidden, hd * tp) if h >= hd * tp]
+        raise ConfigError(
+            f"--hidden {req.hidden} gives {req.hidden / hd:g} heads of {hd} in GPT-2's class (heads = hidden / "
+            f"head_dim), which {'TP=' + str(tp) + ' cannot split' if heads >= 1 and not req.hidden % hd else 'is no whole head count'}; "
+            f"fix: --hidden {' or '.join(map(str, good))}"
+        )
+
+
 def check_request(req: Request) -> None:
     """Refuse what no search can honour, naming every problem and its fix."""
     problems = []
@@ -58,6 +81,9 @@ def check_request(req: Request) -> None:
         elif value > LIMITS[name]:
             problems.append(f"--{name.replace('_', '-')} {value} is beyond any buildable model (at most "
                             f"{LIMITS[name]:,}); fix: a value up to {LIMITS[name]:,}")
+    if req.head_dim is not None and isinstance(req.head_dim, int) and req.head_dim < MIN_HEAD_DIM:
+        problems.append(f"--head-dim {req.head_dim} is below {MIN_HEAD_DIM}, smaller than any attention kernel tiles "
+                        "well or any real model uses; fix: --head-dim 64 or 128")
     if problems:
         raise ConfigError(problems)
     tp = req.tp_degree

@@ -33,6 +33,7 @@ TOLERANCE = 0.01  # |total - target| / target every design reaches
 OVERSHOOT = 0.20  # a start this far over the target is cut down, layers first
 GRID = tuple(10 ** (k / 100) for k in range(500, 1501))  # 1e5..1e15 non-embedding params, 2.3% apart
 _FINER_FFN = (128, 64, 32, 16, 8)
+MAX_LAYERS, MAX_HIDDEN = 4096, 2**18  # as request.LIMITS: no rung goes past what a caller may fix
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,8 @@ def ladder(style_name: str, tp: int, layers: int | None, hidden: int | None, hea
             nh = h // hd
         else:
             nh = max(round_to(h / hd, reg.heads_multiple), _ceil_to(n_prev, reg.heads_multiple))
+        if L > MAX_LAYERS or h > MAX_HIDDEN:
+            break  # past any buildable model: the ladder ends, and a target beyond it is refused with its fix
         if not shapes or (h, L, nh) != (shapes[-1].hidden, shapes[-1].layers, shapes[-1].heads):
             shapes.append(Shape(h, L, nh, hd, n))
         h_prev, l_prev, n_prev = h, L, nh
@@ -91,8 +94,8 @@ def ladder(style_name: str, tp: int, layers: int | None, hidden: int | None, hea
 
 
 def tied(style: Style, shape: Shape, tie: bool | None) -> bool:
-    """Tie the LM head to the embedding below the family's size for untying, unless the caller chose."""
-    return tie if tie is not None else shape.non_embedding < style.untie_from
+    """Tie the LM head to the embedding below the family's hidden size for untying, unless the caller chose."""
+    return tie if tie is not None else shape.hidden < style.untie_from
 
 
 def nominal_total(style: Style, shape: Shape, vocab: int, tie: bool | None, position_rows: int) -> float:
@@ -136,6 +139,7 @@ class Fit:
     ffn_multiple: int  # the multiple the FFN was rounded to
     total: int
     error: float  # total / target - 1
+    step_share: float  # how far one step of the hardware multiple (256 and 128 x TP) moves the total
 
     @property
     def within(self) -> bool:
@@ -149,11 +153,11 @@ def fit_ffn(base: dict[str, Any], shape: Shape, kv: int, target: int, tp: int) -
     two = count_params(build_config(base, shape, kv, 512)).total
     per_unit = (two - one) / 256  # params per unit of intermediate size, all layers
     fixed = one - 256 * per_unit
-    multiple = ffn_multiple(tp)
+    multiple = hardware = ffn_multiple(tp)
     for finer in _FINER_FFN:  # only where one step of the hardware multiple is over 2% of the total
         if per_unit * multiple <= MAX_FFN_STEP * target:
             break
         multiple = math.lcm(finer, tp)
     ffn = round_to((target - fixed) / per_unit, multiple)
     total = round(fixed + per_unit * ffn)
-    return Fit(shape, kv, ffn, multiple, total, total / target - 1)
+    return Fit(shape, kv, ffn, multiple, total, total / target - 1, per_unit * hardware / target)

@@ -29,7 +29,7 @@ class Style:
     context: int  # the family's pretraining context; longer contexts get RoPE scaling
     rope_theta: float
     long_context: str  # RoPE scaling past ``context``: "llama3" or "yarn"
-    untie_from: float  # untie the LM head from this many non-embedding params up
+    untie_from: float  # untie the LM head from this hidden size up (the family's smallest untied model's)
     ffn_ratio: float  # intermediate / hidden the family uses
     head_dim: int  # every size: a changing head_dim would make the head count drop as models grow
     kv_rule: tuple[tuple[float, int | None], ...]  # (from non-embedding params, KV heads); None = MHA
@@ -66,7 +66,7 @@ STYLES: dict[str, Style] = {
     for s in (
         Style(
             "llama3", "Llama 3 (GQA with 8 KV heads, head_dim 128, RoPE 500k, SwiGLU 3.5x, RMSNorm)",
-            128256, "Llama 3's 128K tiktoken-based tokenizer", 8192, 500000.0, "llama3", 4e9, 3.5, 128,
+            128256, "Llama 3's 128K tiktoken-based tokenizer", 8192, 500000.0, "llama3", 4096, 3.5, 128,
             ((0, 8),), "Llama 3 uses 8 KV heads at 8B, 70B and 405B", False, None,
             (*_SMALL_LLAMA_LIKE, "llama-3.1-8b", "llama-3.1-70b", "llama-3.1-405b"),
             ("llama-3.2-1b", "llama-3.2-3b", "llama-3.1-8b", "llama-3.1-70b", "llama-3.1-405b"),
@@ -90,7 +90,7 @@ STYLES: dict[str, Style] = {
         ),
         Style(
             "qwen2", "Qwen2.5 (q/k/v bias, 2/4/8 KV heads by size, head_dim 128, RoPE 1M, SwiGLU ~5.25x)",
-            151936, "Qwen's 152K byte-level BPE tokenizer", 32768, 1000000.0, "yarn", 4e9, 5.25, 128,
+            151936, "Qwen's 152K byte-level BPE tokenizer", 32768, 1000000.0, "yarn", 3584, 5.25, 128,
             ((0, 2), (5e9, 4), (1e10, 8)), "Qwen2.5 uses 2 KV heads up to 3B, 4 at 7B and 8 from 14B", False, None,
             ("qwen2.5-0.5b", "qwen2.5-1.5b", "qwen2.5-3b", "qwen2.5-7b", "qwen2.5-14b", "qwen2.5-32b", "qwen2.5-72b"),
             ("qwen2.5-0.5b", "qwen2.5-1.5b", "qwen2.5-3b", "qwen2.5-7b", "qwen2.5-14b", "qwen2.5-32b", "qwen2.5-72b"),
@@ -98,7 +98,7 @@ STYLES: dict[str, Style] = {
         ),
         Style(
             "qwen3", "Qwen3 (per-head QK-norm, 8 KV heads, head_dim 128, RoPE 1M, SwiGLU 3x)",
-            151936, "Qwen's 152K byte-level BPE tokenizer", 32768, 1000000.0, "yarn", 5e9, 3.0, 128,
+            151936, "Qwen's 152K byte-level BPE tokenizer", 32768, 1000000.0, "yarn", 4096, 3.0, 128,
             ((0, 8),), "Qwen3 uses 8 KV heads and head_dim 128 at every dense size", False, None,
             ("qwen3-0.6b", "qwen3-1.7b", "qwen3-4b", "qwen3-8b", "qwen3-14b", "qwen3-32b"),
             ("qwen3-0.6b", "qwen3-1.7b", "qwen3-4b", "qwen3-8b", "qwen3-14b", "qwen3-32b"),
