@@ -15,7 +15,7 @@ both ``GatedRepo``), an unknown revision (404 ``RevisionNotFound``) and a missin
 portal or a misconfigured proxy would. Every request is recorded in ``requests``.
 
 The server binds to loopback only, serves from daemon threads, and shuts itself down after
-``lifetime`` seconds even if a test never stops it.
+``lifetime`` seconds even if a test never stops it; start one per test.
 """
 
 from __future__ import annotations
@@ -40,13 +40,13 @@ class Repo:
 
 
 class FakeHub:
-    def __init__(self, repos: dict[str, Repo], lifetime: float = 120.0):
+    def __init__(self, repos: dict[str, Repo], lifetime: float = 300.0):
         self.repos = repos
         self.requests: list[tuple[str, str]] = []  # (method, path) in arrival order
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._deadline = threading.Timer(lifetime, self._server.shutdown)
+        self._deadline = threading.Timer(lifetime, self._stop)
         self._deadline.daemon = True
 
     @property
@@ -67,9 +67,13 @@ class FakeHub:
 
     def __exit__(self, *exc) -> None:
         self._deadline.cancel()
+        self._stop()
+        self._thread.join(timeout=10)
+
+    def _stop(self) -> None:
+        # Closing the socket too makes a late client fail at once instead of waiting in the backlog.
         self._server.shutdown()
         self._server.server_close()
-        self._thread.join(timeout=10)
 
 
 def _etag(content: bytes) -> str:

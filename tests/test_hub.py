@@ -64,7 +64,8 @@ def local(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def hub(local, tmp_path_factory):
+def repos(local, tmp_path_factory) -> dict[str, Repo]:
+    """What the stand-in Hub serves; built once, as exporting the checkpoints needs torch."""
     tiny = _export(TINY, local, max_shard_bytes=150_000)  # shards and an index
     assert INDEX in tiny and sum(name.endswith(".safetensors") for name in tiny) >= 2
     tiny_v1 = _export(TINY_V1, tmp_path_factory.mktemp("checkpoints") / "v1", max_shard_bytes=10**9)
@@ -76,7 +77,7 @@ def hub(local, tmp_path_factory):
         "README.md": b"# tiny",
     }
     pickled = {"config.json": tiny["config.json"], "pytorch_model.bin": _pickle_of(local)}
-    repos = {
+    return {
         "archsmith-test/tiny": Repo({MAIN: main_files, V1: tiny_v1}, refs={"main": MAIN, "v1": V1}),
         "archsmith-test/pickled": Repo({MAIN: pickled}, refs={"main": MAIN}),
         "archsmith-test/no-config": Repo({MAIN: {"README.md": b"# a dataset card"}}, refs={"main": MAIN}),
@@ -89,6 +90,11 @@ def hub(local, tmp_path_factory):
             "pytorch_model.bin": b"not a safetensors shard",
         }}, refs={"main": MAIN}),
     }
+
+
+@pytest.fixture
+def hub(repos):
+    """A stand-in Hub of each test's own, so its request log holds that test's requests alone."""
     with FakeHub(repos) as server:
         yield server
 
@@ -96,7 +102,6 @@ def hub(local, tmp_path_factory):
 @pytest.fixture
 def env(hub, tmp_path) -> dict[str, str]:
     """A process environment pointing huggingface_hub at the stand-in Hub and a fresh HF_HOME."""
-    hub.requests.clear()
     clean = {k: v for k, v in os.environ.items()
              if not k.startswith(("HF_", "HUGGING_FACE", "TRANSFORMERS_")) and "proxy" not in k.lower()}  # fmt: skip
     return {**clean, "HF_HOME": str(tmp_path / "hf"), "HF_ENDPOINT": hub.url, "HF_HUB_DISABLE_TELEMETRY": "1",
