@@ -6,7 +6,7 @@ interop load torch only when first used.
 
 from .config import ArchConfig, validate
 from .design import Design, design  # the function shadows the submodule name, as the CLI verb reads
-from .errors import ArchsmithError, ConfigError, LoadError, UnsupportedError
+from .errors import ArchsmithError, ConfigError, HubError, LoadError, UnsupportedError
 from .loading import load_config
 from .sizing import Estimate, ParamBreakdown, count_params, estimate
 
@@ -18,6 +18,7 @@ __all__ = [
     "ConfigError",
     "Design",
     "Estimate",
+    "HubError",
     "LoadError",
     "ParamBreakdown",
     "UnsupportedError",

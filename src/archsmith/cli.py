@@ -40,7 +40,8 @@ app = typer.Typer(
 out = Console()
 err = Console(stderr=True)
 
-SRC_HELP = "A preset name, an archsmith JSON file, an HF config.json, or a directory holding one."
+SRC_HELP = ("A preset name, an archsmith JSON file, an HF config.json, a directory holding one, "
+            "or a Hub id (org/name or org/name@revision; only its config.json is downloaded).")
 DTYPE_HELP = "bf16 (bfloat16), fp16 (float16, half), fp32 (float32, float) or fp8 (float8_e4m3fn); torch. prefix allowed"
 # The designer's limits: far beyond any model it is meant for, small enough that its
 # search never meets an absurd number (design.py itself is not the place to guard them).
@@ -129,15 +130,17 @@ def presets(json_out: bool = typer.Option(False, "--json", help="Print JSON inst
         cfg = get_preset(name)
         p = count_params(cfg)
         rows.append({"name": name, "model_type": preset.hf_config.get("model_type"), "total": p.total,
-                     "non_embedding": p.non_embedding, "source": preset.source})
+                     "non_embedding": p.non_embedding, "hub_id": preset.hub_id, "source": preset.source})
     if json_out:
         _print_json(rows)
         return
     table = Table(title="archsmith presets")
     for col, justify in (("name", "left"), ("family", "left"), ("parameters", "right"), ("non-embedding", "right")):
         table.add_column(col, justify=justify)
+    table.add_column("Hub id (or source)", overflow="fold")  # an id cut short is no use: wrap it instead
     for r in rows:
-        table.add_row(r["name"], r["model_type"], human(r["total"]), human(r["non_embedding"]))
+        table.add_row(r["name"], r["model_type"], human(r["total"]), human(r["non_embedding"]),
+                      r["hub_id"] or r["source"])
     out.print(table)
 
 
@@ -379,7 +382,8 @@ def design(
 
 @command
 def export(
-    source: str = typer.Argument(..., help=SRC_HELP + " Or an HF model directory with weights (converted)."),
+    source: str = typer.Argument(..., help=SRC_HELP + " An HF model directory with weights, or a Hub id, is "
+                                 "converted (a Hub id's config, safetensors and tokenizer files are downloaded)."),
     outdir: Path = typer.Argument(..., help="Directory to write the HF checkpoint into."),
     dtype: Optional[str] = typer.Option(
         None, "--dtype", help="Weight dtype: bf16 (bfloat16), fp16 (float16, half) or fp32 (float32, float) (default: the config's)."

@@ -29,6 +29,11 @@ class LoadError(ArchsmithError, ValueError):
     """A file or directory could not be read as a config or checkpoint."""
 
 
+class HubError(LoadError):
+    """A Hub model id could not be resolved: an unknown or gated repo, a missing revision or file,
+    or no network (or offline mode) with a cold cache. The message says which, and the fix."""
+
+
 class UnsupportedError(ArchsmithError, ValueError):
     """A request that archsmith understands but does not support (e.g. an unknown model type)."""
 

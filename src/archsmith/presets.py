@@ -15,6 +15,9 @@ from .errors import ConfigError
 from .hf import from_hf_config
 
 
+_HUB_PREFIX = "https://huggingface.co/"
+
+
 @dataclass(frozen=True)
 class Preset:
     name: str
@@ -23,6 +26,14 @@ class Preset:
 
     def config(self) -> ArchConfig:
         return from_hf_config(self.hf_config).replace(name=self.name)
+
+    @property
+    def hub_id(self) -> str | None:
+        """The model's Hub id (``org/name``), read off ``source`` so the link is written once;
+        None for a model not on the Hub (GPT-3, whose source is the paper)."""
+        if not self.source.startswith(_HUB_PREFIX):
+            return None
+        return self.source.removeprefix(_HUB_PREFIX).split("/blob/")[0]
 
 
 _LLAMA3_ROPE_8X = {
@@ -187,7 +198,7 @@ def _phi3_mini(max_pos, sliding_window, rope_scaling):
 
 
 def _hub(repo: str) -> str:
-    return f"https://huggingface.co/{repo}/blob/main/config.json"
+    return f"{_HUB_PREFIX}{repo}/blob/main/config.json"
 
 
 # GPT-3 was never released: its shapes are Table 2.1 of the paper (Brown et al. 2020), a GPT-2 block

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from ..config import ArchConfig
 from ..errors import ConfigError, InputError, LoadError, UnsupportedError
+from ..hub import download_checkpoint, parse_hub_id
 from .checkpoint import DEFAULT_MAX_SHARD_BYTES, PICKLE, PICKLE_INDEX, SAFETENSORS, SAFETENSORS_INDEX
 from .configs import SUPPORTED_MODEL_TYPES, from_hf_config
 from ..dtypes import canonical_dtype, torch_dtype_name
@@ -83,18 +84,21 @@ def _dtype_name(dtype: torch.dtype) -> str:
 
 
 def from_hf(path: str | Path, device: Any = None, dtype: Any = None, allow_pickle: bool = False) -> Transformer:
-    """Load a local HF model directory (config.json + safetensors) into an archsmith model.
+    """Load an HF model directory (config.json + safetensors) into an archsmith model; ``path`` may
+    also be a Hub id, ``org/name`` or ``org/name@revision``, whose files are downloaded first.
 
     ``dtype`` None keeps the checkpoint's own dtype, so import -> export -> import is bit
-    for bit. Pickle checkpoints (pytorch_model.bin) are refused unless ``allow_pickle``.
+    for bit. Pickle checkpoints (pytorch_model.bin) are refused (and, from the Hub, not
+    downloaded) unless ``allow_pickle``.
     """
+    directory = _checkpoint_directory(path, allow_pickle)  # before importing torch: a bad id fails fast
     from ..model import build_model
     from .checkpoint import load_tensors
     from .weights import from_hf_state
 
-    directory = Path(path)
     if not directory.is_dir():
-        raise LoadError(f"{directory} is not a directory; fix: give the directory that holds config.json and the weights")
+        raise LoadError(f"{directory} is not a directory; fix: give the directory that holds config.json and the weights, "
+                        "or a Hub id (org/name)")
     cfg, layout = read_hf_config(directory)
     hf = load_tensors(directory, allow_pickle)
     floating = Counter(t.dtype for t in hf.values() if t.is_floating_point())
@@ -220,6 +224,16 @@ def _progress_bar(description: str):
     return lambda steps: track(steps, description=description)
 
 
+def _checkpoint_directory(
+    source: str | Path, allow_pickle: bool, extra_files: Sequence[str] = (), progress: bool = True
+) -> Path:
+    """``source`` as a local path; or, when no such path exists and it reads as a Hub id, the
+    snapshot directory that huggingface_hub downloads it into (see ``archsmith.hub``)."""
+    path = Path(source)
+    hub = parse_hub_id(source) if isinstance(source, str) and not path.exists() else None
+    return path if hub is None else download_checkpoint(hub, allow_pickle, extra_files, progress)
+
+
 def _is_hf_checkpoint(path: Path) -> bool:
     weights = (SAFETENSORS, SAFETENSORS_INDEX, PICKLE, PICKLE_INDEX)
     return path.is_dir() and (path / "config.json").is_file() and any((path / w).is_file() for w in weights)
@@ -234,23 +248,26 @@ def export(
     allow_pickle: bool = False,
     progress: bool = True,
 ) -> ExportPlan:
-    """``archsmith export``: an HF directory with weights is converted; anything else that
-    ``load_config`` reads (preset, archsmith JSON, HF config) is built with random weights
-    from ``seed``. The returned plan's reason says which path was taken and why."""
-    import torch
-
+    """``archsmith export``: an HF directory with weights, or a Hub id (whose config, weights and
+    tokenizer files are downloaded), is converted; anything else that ``load_config`` reads
+    (preset, archsmith JSON, HF config) is built with random weights from ``seed``. The
+    returned plan's reason says which path was taken and why."""
     from ..loading import load_config
-    from ..model import build_model
+    from ..presets import PRESETS
 
     _prepare_target(Path(outdir), force)  # refuse before spending time on a big model
-    source_path = Path(source)
+    source_path = _checkpoint_directory(source, allow_pickle, TOKENIZER_FILES, progress)
+    import torch  # after the download, so that a bad Hub id is reported without waiting for torch
+
+    from ..model import build_model
+
     token_ids, copy_files = None, []
-    if _is_hf_checkpoint(source_path):
+    if source not in PRESETS and _is_hf_checkpoint(source_path):  # a preset wins, as in load_config
         model = from_hf(source_path, dtype=dtype, allow_pickle=allow_pickle)
         source_config = read_json(source_path / "config.json")
         token_ids = {k: source_config[k] for k in TOKEN_ID_KEYS if k in source_config}
         copy_files = [source_path / f for f in TOKENIZER_FILES if (source_path / f).is_file()]
-        origin = f"Converted the weights of {source_path}."
+        origin = f"Converted the weights of {source}."
     else:
         cfg = load_config(source)
         torch.manual_seed(seed)
