@@ -182,9 +182,10 @@ class OutputDir:
         old = self._temporary("old")
         try:
             os.replace(self.target, old)  # old is an empty directory, which rename may replace
-        except FileNotFoundError:
-            raise self._changed("was removed") from None
         except OSError as e:
+            old.rmdir()
+            if isinstance(e, FileNotFoundError):
+                raise self._changed("was removed by someone else") from None
             raise os_failure(e, f"replacing {self.target}") from None
         if [(".", old.stat().st_ino, 0, 0)] + _snapshot(old) != self._checked:
             self._restore(old)

@@ -89,13 +89,13 @@ def _shard(directory: Path, index: Path, tensor: str, name: str, allow_pickle: b
     """The file an index entry names, refused unless it is a safetensors file (or pickles are
     allowed) inside the model directory."""
     entry = f"{index} maps {tensor} to {name!r}"
+    path = _inside(directory, name, entry)
     if not name.endswith(".safetensors") and not allow_pickle:
         raise LoadError(
             f"{entry}, which is not a safetensors file and may be a pickle that runs code when loaded; "
             "fix: convert the checkpoint to safetensors, or pass allow_pickle=True (CLI: --allow-pickle) if you "
             "trust its source (it is then read with torch.load(weights_only=True))"
         )
-    path = _inside(directory, name, entry)
     if not path.is_file():
         raise LoadError(f"{index} maps {tensor} to {name}, which is missing; fix: download every shard")
     return path
@@ -186,7 +186,7 @@ def _check_entry(path: Path, name: str, entry: object) -> tuple[int, int]:
         count *= dim
     start, end = offsets
     if end - start != count * _DTYPE_BYTES[dtype]:
-        raise LoadError(f"{path}: tensor {name} has a corrupt header (shape {shape} does not match its byte range)")
+        raise LoadError(f"{path}: tensor {name} has a corrupt header (shape {shape} does not match its byte range); {_REDOWNLOAD}")
     return start, end
 
 
