@@ -1,4 +1,4 @@
-"""Reading untrusted JSON files and taking output directories, for export and ``design --out``.
+"""Taking output directories, for export and ``design --out``.
 
 An output directory is written whole or not at all, and nothing a user put there is lost:
 
@@ -18,12 +18,11 @@ from __future__ import annotations
 import contextlib
 import errno
 import glob
-import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 from .errors import LoadError
 
@@ -49,28 +48,6 @@ def os_failure(e: OSError, doing: str) -> LoadError:
     """An archsmith error for an OSError that happened while ``doing`` (e.g. 'writing /x')."""
     fix = _FIXES.get(e.errno or 0, "check the path and try again")
     return LoadError(f"{doing} failed: {e.strerror or e}; fix: {fix}")
-
-
-# --- reading ------------------------------------------------------------------------------------
-
-
-def read_json(path: Path) -> Any:
-    """The JSON in ``path``; anything that is not readable, UTF-8 JSON is a LoadError naming the file."""
-    fix = "fix: repair or re-download the file"
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise os_failure(e, f"reading {path}") from None
-    except UnicodeDecodeError as e:
-        raise LoadError(f"{path} is not UTF-8 text (byte {e.start}); {fix}") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise LoadError(f"{path}: broken JSON at line {e.lineno}, column {e.colno}: {e.msg}; {fix}") from None
-    except RecursionError:
-        raise LoadError(f"{path}: JSON nested too deeply to be a config or index; {fix}") from None
-    except ValueError as e:  # an integer of thousands of digits
-        raise LoadError(f"{path}: {e}; {fix}") from None
 
 
 # --- taking an output directory -----------------------------------------------------------------

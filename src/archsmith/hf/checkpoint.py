@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import LoadError
-from ..files import os_failure, read_json
+from ..files import os_failure
+from ..jsonfile import read_json
 from ..progress import track_bytes
 
 if TYPE_CHECKING:

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from ..config import ArchConfig
 from ..errors import ConfigError, InputError, LoadError, UnsupportedError
-from ..files import OutputDir, os_failure, read_json
+from ..files import OutputDir, os_failure
+from ..jsonfile import read_json
 from . import arcee, gemma2, mpt, opt, stablelm
 from .checkpoint import DEFAULT_MAX_SHARD_BYTES, PICKLE, PICKLE_INDEX, SAFETENSORS, SAFETENSORS_INDEX
 from .common import typo_problems
