@@ -289,8 +289,12 @@ def test_temporaries_of_a_killed_export_are_removed_by_the_next(tmp_path, model)
     assert len(stale) == 1 and stale[0].startswith(f".out.archsmith-tmp-{killed.pid}-")
     alive = tmp_path / f".out.archsmith-tmp-{os.getpid()}-live"  # a running export's: kept
     alive.mkdir()
+    moved_aside = tmp_path / f".out.archsmith-old-{killed.pid}-x"  # may hold someone's files: kept
+    moved_aside.mkdir()
+    (moved_aside / "mine.txt").write_text("mine")
     to_hf(model, target)
-    assert _leftovers(tmp_path) == [alive.name]
+    assert _leftovers(tmp_path) == sorted([alive.name, moved_aside.name])
+    assert (moved_aside / "mine.txt").read_text() == "mine"
     assert (target / "model.safetensors").is_file()
 
 

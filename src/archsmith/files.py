@@ -9,8 +9,10 @@ An output directory is written whole or not at all, and nothing a user put there
   export ran, or a concurrent export that finished first, makes this one fail, never vanish;
 - with ``force`` the target's contents are recorded when it is taken; at the end the target
   is moved aside, compared with that record, and only replaced when nothing changed;
-- temporaries of earlier exports whose process is dead (killed mid-export) are removed by
-  the next export to the same target.
+- staging directories of earlier exports whose process is dead (killed mid-export) are
+  removed by the next export to the same target. A moved-aside ``.archsmith-old-`` copy is
+  never removed that way: it is left only when a forced export lost a race (its error names
+  the path) or was killed while swapping, and it may hold what someone else wrote.
 """
 
 from __future__ import annotations
@@ -119,16 +121,13 @@ class OutputDir:
         name = os.fsencode(self.target.name)[:_NAME_BYTES].decode(errors="ignore")
         return f".{name}{_TAG}{kind}-"
 
-    def remove_stale(self) -> list[Path]:
-        """Remove this target's temporaries left by exports that were killed; return them."""
-        removed = []
-        for kind in ("tmp", "old"):
-            for path in self.target.parent.glob(glob.escape(self._prefix(kind)) + "*"):
-                pid = path.name[len(self._prefix(kind)):].split("-", 1)[0]
-                if pid.isdigit() and not _pid_alive(int(pid)):
-                    shutil.rmtree(path, ignore_errors=True)
-                    removed.append(path)
-        return removed
+    def _remove_stale(self) -> None:
+        """Remove this target's staging directories left by exports that were killed."""
+        prefix = self._prefix("tmp")
+        for path in self.target.parent.glob(glob.escape(prefix) + "*"):
+            pid = path.name[len(prefix):].split("-", 1)[0]
+            if pid.isdigit() and not _pid_alive(int(pid)):
+                shutil.rmtree(path, ignore_errors=True)
 
     def _temporary(self, kind: str) -> Path:
         return Path(tempfile.mkdtemp(prefix=f"{self._prefix(kind)}{os.getpid()}-", dir=self.target.parent))
@@ -138,7 +137,7 @@ class OutputDir:
         """Yield an empty staging directory; when the block ends without error, it becomes the target."""
         try:
             self.target.parent.mkdir(parents=True, exist_ok=True)
-            self.remove_stale()
+            self._remove_stale()
             staging = self._temporary("tmp")
         except OSError as e:
             raise os_failure(e, f"creating {self.target}") from None
