@@ -173,8 +173,9 @@ def _is_size(value: object) -> bool:
 def _check_entry(path: Path, name: str, entry: object) -> tuple[int, int]:
     """The byte range of one tensor entry, after checking it against its dtype and shape."""
     corrupt = f"{path}: tensor {name} has a corrupt header entry"
-    if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
-        raise LoadError(f"{corrupt} (it needs exactly dtype, shape and data_offsets); {_REDOWNLOAD}")
+    # Other keys are ignored, as the safetensors library ignores them.
+    if not isinstance(entry, dict) or not {"dtype", "shape", "data_offsets"} <= entry.keys():
+        raise LoadError(f"{corrupt} (it needs dtype, shape and data_offsets); {_REDOWNLOAD}")
     dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
     if not isinstance(dtype, str) or dtype not in _DTYPE_BYTES:
         raise LoadError(f"{path}: tensor {name} has unknown dtype {dtype!r}; fix: re-export it as float32 or bfloat16")
