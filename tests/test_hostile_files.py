@@ -588,3 +588,16 @@ def test_progress_is_quiet_when_stderr_is_not_a_terminal(exported, tmp_path, mon
         monkeypatch.delenv(forcing, raising=False)
     export(exported, tmp_path / "out")
     assert capsys.readouterr().err == ""
+
+
+def test_progress_bar_is_taken_down_when_loading_fails(sharded, terminal):
+    last = sorted(sharded.glob("model-*.safetensors"))[-1]
+    tensors = load_file(last)
+    name = sorted(tensors)[0]
+    tensors[name].view(-1)[0] = float("nan")
+    save_file(tensors, str(last), metadata={"format": "pt"})
+    with pytest.raises(LoadError, match="NaN"):
+        from_hf(sharded, progress=True)
+    assert "loading s" in terminal.getvalue()
+    # rich draws from a refresh thread while a bar is live; none may outlive the failed load.
+    assert not [t for t in threading.enumerate() if type(t).__name__ == "_RefreshThread"]

@@ -7,9 +7,9 @@ tests see nothing.
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator, TypeVar
+import contextlib
+from typing import Callable, Iterator
 
-T = TypeVar("T")
 MIN_BYTES = 256 * 1024**2  # below this a bar would only flash
 
 
@@ -19,20 +19,17 @@ def _stderr_console():
     return Console(stderr=True)
 
 
-def track_bytes(steps: Iterable[tuple[T, int]], description: str | None) -> Iterator[T]:
-    """Yield the item of each ``(item, nbytes)`` step; with a ``description``, on a terminal, a bar
-    of the total bytes advances by each step's bytes once the caller is done with it."""
-    steps = list(steps)
-    total = sum(n for _, n in steps)
+@contextlib.contextmanager
+def byte_progress(description: str | None, total: int) -> Iterator[Callable[[int], None]]:
+    """Yield ``advance(nbytes)``. With a ``description``, on a terminal and for ``total`` bytes above
+    MIN_BYTES, it moves a bar, which the end of the block (an error included) takes down."""
     console = _stderr_console()
     if description is None or total < MIN_BYTES or not console.is_terminal:
-        yield from (item for item, _ in steps)
+        yield lambda nbytes: None
         return
     from rich.progress import BarColumn, DownloadColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console) as bar:
         task = bar.add_task(description, total=total)
-        for item, nbytes in steps:
-            yield item
-            bar.advance(task, nbytes)
+        yield lambda nbytes: bar.advance(task, nbytes)

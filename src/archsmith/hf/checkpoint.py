@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from ..errors import LoadError
 from ..files import os_failure
 from ..jsonfile import read_json
-from ..progress import track_bytes
+from ..progress import byte_progress
 
 if TYPE_CHECKING:
     import torch
@@ -215,16 +215,18 @@ def load_tensors(directory: Path, allow_pickle: bool = False, progress: bool = F
     bar on a terminal while a large checkpoint loads."""
     files = weight_files(directory, allow_pickle)
     tensors: dict[str, torch.Tensor] = {}
-    steps = [(path, path.stat().st_size) for path in files]
-    for path in track_bytes(steps, f"loading {directory.name}" if progress else None):
-        part = _read_weight_file(path)
-        bad = first_nonfinite(part)
-        if bad is not None:
-            raise LoadError(f"{path}: tensor {bad} holds NaN or inf; fix: use a checkpoint whose weights are finite")
-        duplicates = tensors.keys() & part.keys()
-        if duplicates:
-            raise LoadError(f"tensor {sorted(duplicates)[0]} appears in two weight files; fix: re-export the checkpoint")
-        tensors.update(part)
+    sizes = {path: path.stat().st_size for path in files}
+    with byte_progress(f"loading {directory.name}" if progress else None, sum(sizes.values())) as advance:
+        for path in files:
+            part = _read_weight_file(path)
+            bad = first_nonfinite(part)
+            if bad is not None:
+                raise LoadError(f"{path}: tensor {bad} holds NaN or inf; fix: use a checkpoint whose weights are finite")
+            duplicates = tensors.keys() & part.keys()
+            if duplicates:
+                raise LoadError(f"tensor {sorted(duplicates)[0]} appears in two weight files; fix: re-export the checkpoint")
+            tensors.update(part)
+            advance(sizes[path])
     return tensors
 
 
@@ -294,16 +296,18 @@ def save_tensors(
     files = [SAFETENSORS] if len(shards) == 1 else [
         f"model-{i + 1:05d}-of-{len(shards):05d}.safetensors" for i in range(len(shards))
     ]  # fmt: skip
-    steps = [((f, names), sum(tensors[n].numel() * tensors[n].element_size() for n in names)) for f, names in zip(files, shards)]
-    for filename, names in track_bytes(steps, progress):
-        try:
-            # safetensors refuses views into shared storage; contiguous copies keep every byte.
-            save_file({n: tensors[n].contiguous() for n in names}, str(directory / filename), metadata={"format": "pt"})
-        except SafetensorError as e:  # the library reports I/O failures (disk full, ...) as its own error
-            raise LoadError(f"writing {filename} failed ({e}); fix: check the free disk space and permissions") from None
+    total = sum(t.numel() * t.element_size() for t in tensors.values())
+    with byte_progress(progress, total) as advance:
+        for filename, names in zip(files, shards):
+            try:
+                # safetensors refuses views into shared storage; contiguous copies keep every byte.
+                save_file({n: tensors[n].contiguous() for n in names}, str(directory / filename), metadata={"format": "pt"})
+            except SafetensorError as e:  # the library reports I/O failures (disk full, ...) as its own error
+                raise LoadError(f"writing {filename} failed ({e}); fix: check the free disk space and permissions") from None
+            advance(sum(tensors[n].numel() * tensors[n].element_size() for n in names))
     if len(shards) > 1:
         index = {
-            "metadata": {"total_size": sum(t.numel() * t.element_size() for t in tensors.values())},
+            "metadata": {"total_size": total},
             "weight_map": {n: f for f, names in zip(files, shards) for n in names},
         }
         (directory / SAFETENSORS_INDEX).write_text(json.dumps(index, indent=2) + "\n")
