@@ -29,14 +29,16 @@ def test_defaults_resolve_like_transformers():
 def test_hidden_not_divisible_by_heads_suggests_sizes_and_head_counts():
     (msg,) = problems_of(hidden_size=4097, num_attention_heads=32)
     assert "hidden_size=4097" in msg and "num_attention_heads=32" in msg
-    assert "hidden_size=4096 or 4128" in msg  # nearest multiples of 32
-    # 4097 is odd: no head count gives head_dim 64/128, so the nearest divisors of 4097 are offered
-    assert "num_attention_heads=17 or 241" in msg
+    # pairs with head_dim 128 or 64 only: never the divisors of 4097 (head_dim 17 or 241)
+    assert "hidden_size=4096, num_attention_heads=32 (head_dim 128)" in msg
+    assert "hidden_size=4096, num_attention_heads=64 (head_dim 64)" in msg
+    assert "17" not in msg.replace("4097", "") and "241" not in msg
 
 
 def test_hidden_not_divisible_prefers_head_dim_64_or_128():
     (msg,) = problems_of(hidden_size=4096, num_attention_heads=48)
-    assert "num_attention_heads=32 or 64" in msg  # head_dim 128 and 64
+    assert "hidden_size=4096, num_attention_heads=32 (head_dim 128)" in msg
+    assert "hidden_size=4096, num_attention_heads=64 (head_dim 64)" in msg
 
 
 def test_explicit_head_dim_allows_any_width():

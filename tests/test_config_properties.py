@@ -28,20 +28,18 @@ def valid_configs(draw) -> ArchConfig:
         rope["partial_rotary_factor"] = draw(st.sampled_from([1.0, 0.5, 0.25]))
         rope["rope_interleaved"] = draw(st.booleans())
         rotary = int(head_dim * rope["partial_rotary_factor"])
-        rope["rope_scaling"] = draw(
-            st.sampled_from(
-                [
-                    None,
-                    {"rope_type": "linear", "factor": 2.0},
-                    {"rope_type": "dynamic", "factor": 4.0},
-                    {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 64},
-                    {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
-                     "original_max_position_embeddings": 64},
-                    {"rope_type": "longrope", "short_factor": [1.0] * (rotary // 2),
-                     "long_factor": [2.0] * (rotary // 2), "original_max_position_embeddings": 64},
-                ]
-            )
-        )
+        scalings = [
+            None,
+            {"rope_type": "linear", "factor": 2.0},
+            {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 64},
+            {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+             "original_max_position_embeddings": 64},
+            {"rope_type": "longrope", "short_factor": [1.0] * (rotary // 2),
+             "long_factor": [2.0] * (rotary // 2), "original_max_position_embeddings": 64},
+        ]
+        if rotary >= 4:  # dynamic NTK raises the base to dim / (dim - 2): a rotary dim of 2 is refused
+            scalings.append({"rope_type": "dynamic", "factor": 4.0})
+        rope["rope_scaling"] = draw(st.sampled_from(scalings))
     window = draw(st.one_of(st.none(), st.integers(1, 256)))
     layer_types = None
     if window is not None and draw(st.booleans()):

@@ -118,7 +118,8 @@ def test_sampling_filters():
         return model.generate(ids, 8, temperature=1.5, top_k=20, top_p=0.9, generator=torch.Generator().manual_seed(seed))
 
     assert torch.equal(sample(1), sample(1))
-    assert not torch.equal(sample(1), sample(2)) or not torch.equal(sample(1), greedy)
+    # At temperature 1.5 over 20 tokens the generator decides the draw: eight seeds give more than one sequence.
+    assert len({tuple(sample(seed).flatten().tolist()) for seed in range(8)}) > 1
     assert model.generate(ids, max_new_tokens=0).shape == ids.shape
 
 

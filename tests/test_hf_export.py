@@ -31,7 +31,7 @@ quiet_transformers()
         ({}, "LlamaForCausalLM", None),
         ({"qkv_bias": True}, "Qwen2ForCausalLM", "LlamaForCausalLM cannot express qkv_bias=True with attn_out_bias=False"),
         ({"qkv_bias": True, "attn_out_bias": True}, "LlamaForCausalLM", None),
-        ({"qkv_bias": True, "head_dim": 32}, "ArchsmithForCausalLM", "qkv_bias=True"),  # Qwen2 derives head_dim
+        ({"qkv_bias": True, "head_dim": 32}, "Qwen2ForCausalLM", "LlamaForCausalLM cannot express qkv_bias=True"),  # Qwen2Attention reads head_dim
         ({"sliding_window": 8}, "MistralForCausalLM", None),
         ({"sliding_window": 8, "qk_norm": "head"}, "Qwen3ForCausalLM", None),
         ({"norm_weight_in_fp32": True}, "ArchsmithForCausalLM", "norm_weight_in_fp32"),  # Llama casts first

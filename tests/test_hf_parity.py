@@ -143,6 +143,7 @@ EXPORT_CASES = {
     "llama-yarn": (ArchConfig(**TINY, rope_scaling={"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 16}), "LlamaForCausalLM"),
     "mistral": (ArchConfig(**TINY, num_key_value_heads=2, sliding_window=8), "MistralForCausalLM"),
     "qwen2": (ArchConfig(**TINY, qkv_bias=True, sliding_window=8, layer_types=("full_attention", "sliding_attention")), "Qwen2ForCausalLM"),
+    "qwen2-explicit-head-dim": (ArchConfig(**TINY, qkv_bias=True, num_key_value_heads=2, head_dim=32), "Qwen2ForCausalLM"),
     "qwen3": (ArchConfig(**TINY, qk_norm="head", num_key_value_heads=2, head_dim=32), "Qwen3ForCausalLM"),
     "gemma": (
         ArchConfig(**TINY, norm_unit_offset=True, norm_weight_in_fp32=True, scale_embeddings=True, hidden_act="gelu_pytorch_tanh"),

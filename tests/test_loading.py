@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from archsmith import ArchConfig, ConfigError, LoadError, UnsupportedError, load_config
+from archsmith import ArchConfig, ConfigError, LoadError, UnsupportedError, count_params, load_config
 from archsmith.hf import SUPPORTED_MODEL_TYPES
 from archsmith.presets import PRESETS, get_preset
 
@@ -14,7 +14,12 @@ SMALL = ArchConfig(vocab_size=256, hidden_size=64, num_hidden_layers=2, num_atte
 
 
 def test_preset_name():
-    assert load_config("llama-3.1-8b") == get_preset("llama-3.1-8b")
+    cfg = load_config("llama-3.1-8b")
+    # Llama-3.1-8B's published shape (its config.json on the Hub), not the preset read back through itself.
+    assert (cfg.hidden_size, cfg.num_hidden_layers, cfg.num_attention_heads, cfg.num_key_value_heads) == (4096, 32, 32, 8)
+    assert (cfg.intermediate_size, cfg.vocab_size, cfg.rope_theta) == (14336, 128256, 500000.0)
+    assert cfg.rope_scaling["rope_type"] == "llama3" and cfg.rope_scaling["factor"] == 8.0
+    assert cfg.name == "llama-3.1-8b"
 
 
 def test_archsmith_json_file(tmp_path):
@@ -27,12 +32,18 @@ def test_archsmith_json_file(tmp_path):
 def test_hf_config_file(tmp_path):
     path = tmp_path / "config.json"
     path.write_text(json.dumps(PRESETS["qwen2.5-0.5b"].hf_config))
-    assert load_config(path) == get_preset("qwen2.5-0.5b").replace(name=None)
+    cfg = load_config(path)  # Qwen2.5-0.5B's published shape and count
+    assert (cfg.hidden_size, cfg.num_hidden_layers, cfg.num_attention_heads, cfg.num_key_value_heads) == (896, 24, 14, 2)
+    assert (cfg.intermediate_size, cfg.vocab_size, cfg.rope_theta) == (4864, 151936, 1e6)
+    assert cfg.tie_word_embeddings and cfg.qkv_bias and count_params(cfg).total == 494_032_768
 
 
 def test_directory_with_hf_config(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps(PRESETS["gpt2"].hf_config))
-    assert load_config(tmp_path) == get_preset("gpt2").replace(name=None)
+    cfg = load_config(tmp_path)  # GPT-2's published shape and count
+    assert (cfg.hidden_size, cfg.num_hidden_layers, cfg.num_attention_heads, cfg.intermediate_size) == (768, 12, 12, 3072)
+    assert cfg.position_embedding == "learned" and cfg.max_position_embeddings == 1024
+    assert count_params(cfg).total == 124_439_808
 
 
 def test_directory_prefers_archsmith_json(tmp_path):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 
 import pytest
 import torch
@@ -13,7 +12,7 @@ from hypothesis import strategies as st
 from archsmith import ArchConfig, ConfigError, count_params
 from archsmith.config import ACTIVATIONS, LAYER_TYPES, NORM_SCHEMES, POSITION_TYPES
 from archsmith.errors import ArchsmithError, InputError, UnsupportedError
-from archsmith.model import LMOutput, Transformer, build_model
+from archsmith.model import LMOutput, build_model
 from archsmith.model.norms import Norm
 from archsmith.model.positions import alibi_slopes, rope_parameters
 
@@ -134,18 +133,16 @@ def test_every_preset_counts_exactly():
         assert numel(build_model(cfg, device="meta")) == count_params(cfg).total, name
 
 
-def test_llama_405b_builds_on_meta_in_seconds():
+def test_llama_405b_builds_on_meta_with_its_published_count():
     cfg = ArchConfig(
         vocab_size=128256, hidden_size=16384, num_hidden_layers=126, num_attention_heads=128, num_key_value_heads=8,
         intermediate_size=53248, max_position_embeddings=131072, rope_theta=500000.0, tie_word_embeddings=False,
         rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 8192},
     )  # fmt: skip
-    start = time.perf_counter()
     model = build_model(cfg, device="meta", dtype=torch.bfloat16)
-    assert time.perf_counter() - start < 30
     assert all(p.is_meta for p in model.parameters())
     assert numel(model) == count_params(cfg).total
-    assert 405e9 < numel(model) < 406e9
+    assert numel(model) == 405_853_388_800  # Llama-3.1-405B's published safetensors total
 
 
 # --- every option changes the output and trains ------------------------------------------------
@@ -273,8 +270,6 @@ def test_gqa_with_repeated_kv_heads_equals_mha(softcap):
     x = ids(2, 16)
     with torch.no_grad():
         torch.testing.assert_close(mha(x), gqa(x), rtol=1e-5, atol=1e-5)
-    # num_key_value_heads left out means MHA, the same model as giving it explicitly
-    assert tiny(num_key_value_heads=None) == tiny(num_key_value_heads=4)
 
 
 # --- weights and init ---------------------------------------------------------------------------
@@ -301,7 +296,12 @@ def test_tied_head_is_the_embedding_parameter_even_after_to_empty():
     model.init_weights()
     assert model.lm_head.weight is model.embed_tokens.weight
     assert numel(model) == count_params(tiny()).total
-    assert build_model(tiny(tie_word_embeddings=False)).lm_head.weight is not None
+    untied = build_model(tiny(tie_word_embeddings=False))
+    assert untied.lm_head.weight is not untied.embed_tokens.weight
+    with torch.no_grad():  # an untied head is its own parameter: changing it leaves the embedding alone
+        untied.lm_head.weight.add_(1.0)
+    assert not torch.equal(untied.lm_head.weight, untied.embed_tokens.weight)
+    assert numel(untied) == count_params(tiny(tie_word_embeddings=False)).total
 
 
 @pytest.mark.parametrize("changes", [{}, {"rope_scaling": {"rope_type": "longrope", "short_factor": [1.0] * 4, "long_factor": [3.0] * 4}}])
@@ -331,8 +331,6 @@ def test_dtype_of_the_built_model():
 
 def test_forward_returns_logits_or_loss_and_logits():
     model = build_model(tiny())
-    assert isinstance(Transformer.forward.__doc__, str) and "LMOutput" in Transformer.forward.__doc__
-    assert "loss" in LMOutput.__doc__
     x = ids()
     logits = model(x)
     assert isinstance(logits, torch.Tensor) and logits.shape == (2, 16, VOCAB)
@@ -341,7 +339,7 @@ def test_forward_returns_logits_or_loss_and_logits():
     out = model(x, labels=labels)
     expected = torch.nn.functional.cross_entropy(out.logits[:, :-1].reshape(-1, VOCAB), labels[:, 1:].reshape(-1), ignore_index=-100)
     torch.testing.assert_close(out.loss, expected)
-    assert model.config == tiny()
+    torch.testing.assert_close(out.logits, logits)  # labels change what is returned, not the logits
 
 
 def test_position_ids_are_honoured():

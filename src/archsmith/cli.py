@@ -259,31 +259,39 @@ def compare(
 
 @command
 def design(
-    params: str = typer.Option("7B", "--params", help="Target parameter count, e.g. 125M, 7B, 1.5T."),
-    style: str = typer.Option("llama3", "--style", help="Family conventions to follow (llama3, llama2, mistral, qwen2, gpt2, ...)."),
-    vocab: Optional[int] = typer.Option(None, "--vocab", help="Vocabulary size (default: the style's)."),
+    params: Optional[str] = typer.Option(None, "--params", help="Target parameter count, e.g. 125M, 7B, 1.5T (default 7B)."),
+    flops: Optional[float] = typer.Option(None, "--flops", help="Training compute budget in FLOPs, e.g. 1e24: the compute-optimal size (Chinchilla)."),
+    gpu_hours: Optional[float] = typer.Option(None, "--gpu-hours", help="Training budget in GPU-hours on --gpu at --mfu."),
+    inference_tokens: Optional[float] = typer.Option(None, "--inference-tokens", help="Tokens the model will serve: trades size for training tokens (Sardana et al. 2023)."),
+    mfu: Optional[float] = typer.Option(None, "--mfu", help="Model FLOPs utilisation assumed for training time (default 0.40)."),
+    style: str = typer.Option("llama3", "--style", help="Family conventions to follow: llama3, llama2, mistral, qwen2, qwen3, gpt2."),
+    vocab: Optional[int] = typer.Option(None, "--vocab", help="Vocabulary size (default: the style's); padded to a multiple of 128 x TP."),
     context: Optional[int] = typer.Option(None, "--context", help="Context length in tokens (default: the style's)."),
+    batch: int = typer.Option(1, "--batch", help="Sequences served at once: sizes the KV cache that must fit on --gpu."),
+    gpu: str = typer.Option("h100", "--gpu", help="GPU the model is served and trained on (h100, h200, a100, ...)."),
     tie: Optional[bool] = typer.Option(None, "--tie/--no-tie", help="Tie the LM head to the embedding (default: by size)."),
     layers: Optional[int] = typer.Option(None, "--layers", help="Fix the number of layers."),
     hidden: Optional[int] = typer.Option(None, "--hidden", help="Fix hidden_size."),
     heads: Optional[int] = typer.Option(None, "--heads", help="Fix num_attention_heads."),
-    kv_heads: Optional[int] = typer.Option(None, "--kv-heads", help="Fix num_key_value_heads."),
+    kv_heads: Optional[int] = typer.Option(None, "--kv-heads", help="KV heads (snapped to the nearest count that divides the heads)."),
     head_dim: Optional[int] = typer.Option(None, "--head-dim", help="Fix head_dim."),
     tp: Optional[int] = typer.Option(None, "--tp", help="Tensor-parallel degree the shapes must divide by."),
     latency: bool = typer.Option(False, "--latency", help="Optimise decoding latency (MQA)."),
     extrapolate: bool = typer.Option(False, "--extrapolate", help="Extrapolate past the context without fine-tuning (ALiBi)."),
+    candidates: int = typer.Option(3, "--candidates", help="Shapes to list beside the design (the design included)."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="Write archsmith.json, config.json and the report here."),
     force: bool = typer.Option(False, "--force", help="Replace a non-empty --out directory."),
 ) -> None:
-    """Design an architecture for a parameter budget, with a justification for each choice."""
+    """Design an architecture for a parameter, FLOP or GPU-hour budget, with a reason for each choice."""
     from .design import design as run_design
     from .files import OutputDir
 
     target = OutputDir(out_dir, force) if out_dir is not None else None  # refuse before designing
     result = run_design(params, style=style, vocab=vocab, context=context, tie=tie, layers=layers, hidden=hidden,
                         heads=heads, kv_heads=kv_heads, head_dim=head_dim, tp=tp, latency=latency,
-                        extrapolate=extrapolate)
+                        extrapolate=extrapolate, gpu=gpu, batch=batch, candidates=candidates, flops=flops,
+                        gpu_hours=gpu_hours, mfu=mfu, inference_tokens=inference_tokens)
     if json_out:
         _print_json(result.to_dict())
     else:

@@ -354,9 +354,8 @@ def _check_values(cfg: ArchConfig) -> list[str]:
     if cfg.head_dim is None and h % n:
         problems.append(
             f"hidden_size={h} is not divisible by num_attention_heads={n} (and head_dim is not given); "
-            f"fix: hidden_size={' or '.join(map(str, nearest_multiples(h, n)))} for {n} heads, "
-            f"or num_attention_heads={' or '.join(map(str, suggest_head_counts(h, n)))} for hidden_size={h}, "
-            f"or set head_dim explicitly"
+            f"fix: {' or '.join(f'hidden_size={hh}, num_attention_heads={nn} (head_dim {hd})' for hh, nn, hd in head_pairs(h, n))}, "
+            f"or keep both and set head_dim=128 or 64 explicitly"
         )
     if n % kv:
         problems.append(
@@ -578,12 +577,14 @@ def nearest_divisors(n: int, x: int) -> list[int]:
     return [d for d in (below[-1] if below else None, above[0] if above else None) if d is not None]
 
 
-def suggest_head_counts(hidden: int, heads: int) -> list[int]:
-    """Head counts that divide ``hidden``: those giving head_dim 128 or 64 first, else the nearest."""
-    preferred = [hidden // hd for hd in (128, 64) if hidden % hd == 0]
-    if preferred:
-        return sorted(set(preferred))
-    return nearest_divisors(hidden, heads)
+def head_pairs(hidden: int, heads: int) -> list[tuple[int, int, int]]:
+    """(hidden, heads, head_dim) near the request with head_dim 128 or 64, the sizes real models and attention
+    kernels use: the given heads at either head_dim, then the nearest hidden sizes that split into them."""
+    pairs = [(heads * hd, heads, hd) for hd in (128, 64)]
+    for hh in nearest_multiples(hidden, 512):  # 512: the head counts below are multiples of 4 and 8
+        pairs += [(hh, hh // hd, hd) for hd in (128, 64)]
+    unique = list(dict.fromkeys(pairs))
+    return sorted(unique, key=lambda p: (abs(p[0] - hidden), abs(p[1] - heads)))[:3]
 
 
 def _even_rotary_factors(head_dim: int) -> list[float]:

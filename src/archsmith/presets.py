@@ -102,6 +102,29 @@ def _qwen2(hidden, intermediate, layers, heads, kv_heads, vocab, max_pos, window
     }
 
 
+def _qwen3(hidden, intermediate, layers, heads, vocab, tie, max_pos=40960):
+    """Qwen3 dense: head_dim 128 and 8 KV heads at every size, per-head q/k RMSNorm (in the class)."""
+    return {
+        "model_type": "qwen3", "hidden_size": hidden, "intermediate_size": intermediate, "num_hidden_layers": layers,
+        "num_attention_heads": heads, "num_key_value_heads": 8, "head_dim": 128, "vocab_size": vocab,
+        "max_position_embeddings": max_pos, "max_window_layers": layers, "sliding_window": None,
+        "use_sliding_window": False, "rms_norm_eps": 1e-06, "rope_theta": 1000000, "rope_scaling": None,
+        "attention_bias": False, "hidden_act": "silu", "tie_word_embeddings": tie, "torch_dtype": "bfloat16",
+    }  # fmt: skip
+
+
+def _mistral(hidden, intermediate, layers, heads, vocab, max_pos, theta, head_dim=None, window=None):
+    out = {
+        "model_type": "mistral", "hidden_size": hidden, "intermediate_size": intermediate,
+        "num_hidden_layers": layers, "num_attention_heads": heads, "num_key_value_heads": 8, "vocab_size": vocab,
+        "max_position_embeddings": max_pos, "rms_norm_eps": 1e-05, "rope_theta": theta, "sliding_window": window,
+        "hidden_act": "silu", "tie_word_embeddings": False, "torch_dtype": "bfloat16",
+    }  # fmt: skip
+    if head_dim is not None:
+        out["head_dim"] = head_dim
+    return out
+
+
 def _gpt2(hidden, layers, heads, **extra):
     return {
         "model_type": "gpt2",
@@ -167,6 +190,13 @@ def _hub(repo: str) -> str:
     return f"https://huggingface.co/{repo}/blob/main/config.json"
 
 
+# GPT-3 was never released: its shapes are Table 2.1 of the paper (Brown et al. 2020), a GPT-2 block
+# with a 2048-token context. MHA parameter counts do not depend on the head count, so where the
+# paper's d_model is not a multiple of its heads (XL: 2048/24, 13B: 5140/40) we give a head count
+# that divides it, so that GPT-2's class can be built for the count check.
+GPT3_PAPER = "https://arxiv.org/abs/2005.14165"
+
+
 _PRESET_LIST = [
     # --- Llama 1/2/3
     Preset("llama-7b", _hub("huggyllama/llama-7b"),
@@ -195,6 +225,12 @@ _PRESET_LIST = [
     Preset("llama-3.2-3b", _hub("meta-llama/Llama-3.2-3B"),
            _llama(3072, 8192, 28, 24, 8, 128256, 131072, 1e-05, 500000.0, tie=True, head_dim=128,
                   rope_scaling=_LLAMA32_ROPE_32X, attention_bias=False, mlp_bias=False, torch_dtype="bfloat16")),
+    Preset("llama-2-13b", _hub("meta-llama/Llama-2-13b-hf"),
+           _llama(5120, 13824, 40, 40, 40, 32000, 4096, 1e-05, 10000.0, rope_scaling=None,
+                  pretraining_tp=1, torch_dtype="float16")),
+    Preset("llama-2-70b", _hub("meta-llama/Llama-2-70b-hf"),
+           _llama(8192, 28672, 80, 64, 8, 32000, 4096, 1e-05, 10000.0, rope_scaling=None,
+                  pretraining_tp=1, torch_dtype="float16")),
     Preset("tinyllama-1.1b", _hub("TinyLlama/TinyLlama-1.1B-intermediate-step-1431k-3T"),
            _llama(2048, 5632, 22, 32, 4, 32000, 2048, 1e-05, 10000.0, rope_scaling=None, torch_dtype="float32")),
     Preset("smollm-135m", _hub("HuggingFaceTB/SmolLM-135M"),
@@ -203,6 +239,12 @@ _PRESET_LIST = [
     Preset("smollm-360m", _hub("HuggingFaceTB/SmolLM-360M"),
            _llama(960, 2560, 32, 15, 5, 49152, 2048, 1e-05, 10000.0, tie=True, rope_scaling=None,
                   torch_dtype="float32")),
+    Preset("smollm2-135m", _hub("HuggingFaceTB/SmolLM2-135M"),
+           _llama(576, 1536, 30, 9, 3, 49152, 8192, 1e-05, 100000, tie=True, rope_scaling=None,
+                  torch_dtype="bfloat16")),
+    Preset("smollm2-360m", _hub("HuggingFaceTB/SmolLM2-360M"),
+           _llama(960, 2560, 32, 15, 5, 49152, 8192, 1e-05, 100000, tie=True, rope_scaling=None,
+                  torch_dtype="bfloat16")),
     Preset("smollm2-1.7b", _hub("HuggingFaceTB/SmolLM2-1.7B"),
            _llama(2048, 8192, 24, 32, 32, 49152, 8192, 1e-05, 130000, tie=True, rope_scaling=None,
                   torch_dtype="bfloat16")),
@@ -213,11 +255,24 @@ _PRESET_LIST = [
         "max_position_embeddings": 32768, "rms_norm_eps": 1e-05, "rope_theta": 10000.0, "sliding_window": 4096,
         "hidden_act": "silu", "tie_word_embeddings": False, "torch_dtype": "bfloat16",
     }),
+    Preset("mistral-nemo-12b", _hub("mistralai/Mistral-Nemo-Base-2407"),
+           _mistral(5120, 14336, 40, 32, 131072, 1024000, 1000000.0, head_dim=128)),
+    Preset("mistral-small-24b", _hub("mistralai/Mistral-Small-24B-Base-2501"),
+           _mistral(5120, 32768, 40, 32, 131072, 32768, 100000000.0, head_dim=128)),
+    Preset("mistral-large-123b", _hub("mistralai/Mistral-Large-Instruct-2407"),
+           _mistral(12288, 28672, 88, 96, 32768, 131072, 1000000.0)),
     # --- Qwen2 / Qwen2.5
     Preset("qwen2-0.5b", _hub("Qwen/Qwen2-0.5B"), _qwen2(896, 4864, 24, 14, 2, 151936, 131072, 24, 1e-06, True)),
     Preset("qwen2-7b", _hub("Qwen/Qwen2-7B"), _qwen2(3584, 18944, 28, 28, 4, 152064, 131072, 28, 1e-06, False)),
     Preset("qwen2.5-0.5b", _hub("Qwen/Qwen2.5-0.5B"), _qwen2(896, 4864, 24, 14, 2, 151936, 32768, 24, 1e-06, True)),
+    Preset("qwen2.5-1.5b", _hub("Qwen/Qwen2.5-1.5B"),
+           _qwen2(1536, 8960, 28, 12, 2, 151936, 131072, 21, 1e-06, True)),
+    Preset("qwen2.5-3b", _hub("Qwen/Qwen2.5-3B"), _qwen2(2048, 11008, 36, 16, 2, 151936, 32768, 36, 1e-06, True)),
     Preset("qwen2.5-7b", _hub("Qwen/Qwen2.5-7B"), _qwen2(3584, 18944, 28, 28, 4, 152064, 131072, 28, 1e-06, False)),
+    Preset("qwen2.5-14b", _hub("Qwen/Qwen2.5-14B"),
+           _qwen2(5120, 13824, 48, 40, 8, 152064, 131072, 48, 1e-05, False)),
+    Preset("qwen2.5-32b", _hub("Qwen/Qwen2.5-32B"),
+           _qwen2(5120, 27648, 64, 40, 8, 152064, 131072, 64, 1e-05, False)),
     Preset("qwen2.5-72b", _hub("Qwen/Qwen2.5-72B"), _qwen2(8192, 29568, 80, 64, 8, 152064, 131072, 80, 1e-05, False)),
     # --- Qwen3
     Preset("qwen3-0.6b", _hub("Qwen/Qwen3-0.6B"), {
@@ -234,6 +289,10 @@ _PRESET_LIST = [
         "use_sliding_window": False, "rms_norm_eps": 1e-06, "rope_theta": 1000000, "rope_scaling": None,
         "attention_bias": False, "hidden_act": "silu", "tie_word_embeddings": False, "torch_dtype": "bfloat16",
     }),
+    Preset("qwen3-1.7b", _hub("Qwen/Qwen3-1.7B"), _qwen3(2048, 6144, 28, 16, 151936, True)),
+    Preset("qwen3-4b", _hub("Qwen/Qwen3-4B"), _qwen3(2560, 9728, 36, 32, 151936, True)),
+    Preset("qwen3-14b", _hub("Qwen/Qwen3-14B"), _qwen3(5120, 17408, 40, 40, 151936, False)),
+    Preset("qwen3-32b", _hub("Qwen/Qwen3-32B"), _qwen3(5120, 25600, 64, 64, 151936, False)),
     # --- Gemma
     Preset("gemma-2b", _hub("google/gemma-2b"), {
         "model_type": "gemma", "hidden_size": 2048, "intermediate_size": 16384, "num_hidden_layers": 18,
@@ -252,6 +311,15 @@ _PRESET_LIST = [
     Preset("gpt2-medium", _hub("openai-community/gpt2-medium"), _gpt2(1024, 24, 16, n_special=0)),
     Preset("gpt2-large", _hub("openai-community/gpt2-large"), _gpt2(1280, 36, 20)),
     Preset("gpt2-xl", _hub("openai-community/gpt2-xl"), _gpt2(1600, 48, 25)),
+    # --- GPT-3 (the paper's Table 2.1; see GPT3_PAPER above)
+    Preset("gpt3-125m", GPT3_PAPER, _gpt2(768, 12, 12, n_ctx=2048, n_positions=2048)),
+    Preset("gpt3-350m", GPT3_PAPER, _gpt2(1024, 24, 16, n_ctx=2048, n_positions=2048)),
+    Preset("gpt3-760m", GPT3_PAPER, _gpt2(1536, 24, 16, n_ctx=2048, n_positions=2048)),
+    Preset("gpt3-1.3b", GPT3_PAPER, _gpt2(2048, 24, 16, n_ctx=2048, n_positions=2048)),
+    Preset("gpt3-2.7b", GPT3_PAPER, _gpt2(2560, 32, 32, n_ctx=2048, n_positions=2048)),
+    Preset("gpt3-6.7b", GPT3_PAPER, _gpt2(4096, 32, 32, n_ctx=2048, n_positions=2048)),
+    Preset("gpt3-13b", GPT3_PAPER, _gpt2(5140, 40, 20, n_ctx=2048, n_positions=2048)),
+    Preset("gpt3-175b", GPT3_PAPER, _gpt2(12288, 96, 96, n_ctx=2048, n_positions=2048)),
     # --- Pythia (GPT-NeoX); 6.9b pads its vocabulary further than the smaller ones
     Preset("pythia-160m", _hub("EleutherAI/pythia-160m"), _pythia(768, 3072, 12, 12, 50304)),
     Preset("pythia-1b", _hub("EleutherAI/pythia-1b"), _pythia(2048, 8192, 16, 8, 50304)),
@@ -260,6 +328,12 @@ _PRESET_LIST = [
     Preset("olmo-2-7b", _hub("allenai/OLMo-2-1124-7B"), {
         "model_type": "olmo2", "hidden_size": 4096, "intermediate_size": 11008, "num_hidden_layers": 32,
         "num_attention_heads": 32, "num_key_value_heads": 32, "vocab_size": 100352,
+        "max_position_embeddings": 4096, "rms_norm_eps": 1e-06, "rope_theta": 500000, "rope_scaling": None,
+        "attention_bias": False, "hidden_act": "silu", "tie_word_embeddings": False, "torch_dtype": "float32",
+    }),
+    Preset("olmo-2-13b", _hub("allenai/OLMo-2-1124-13B"), {
+        "model_type": "olmo2", "hidden_size": 5120, "intermediate_size": 13824, "num_hidden_layers": 40,
+        "num_attention_heads": 40, "num_key_value_heads": 40, "vocab_size": 100352,
         "max_position_embeddings": 4096, "rms_norm_eps": 1e-06, "rope_theta": 500000, "rope_scaling": None,
         "attention_bias": False, "hidden_act": "silu", "tie_word_embeddings": False, "torch_dtype": "float32",
     }),

@@ -191,9 +191,8 @@ def _qwen2_window(cfg: ArchConfig) -> dict[str, Any]:
 
 
 def _qwen2(cfg: ArchConfig) -> dict[str, Any]:
-    out = _llama_like(cfg)
-    del out["head_dim"]
-    return {**out, **_qwen2_window(cfg)}
+    # head_dim is no Qwen2Config field, but Qwen2Attention reads it when the file has it (as the reader does).
+    return {**_llama_like(cfg), **_qwen2_window(cfg)}
 
 
 def _qwen3(cfg: ArchConfig) -> dict[str, Any]:
@@ -428,7 +427,7 @@ FAMILIES: tuple[_Family, ...] = (
         "Qwen2ForCausalLM",
         "qwen2",
         {**_free(_LLAMA_FIXED, "sliding_window"), "qkv_bias": True, "attn_out_bias": False, "mlp_bias": False},
-        (_implicit_head_dim,),
+        (),
         _qwen2,
     ),
     _Family(
