@@ -146,6 +146,23 @@ def _symlink(link: Path, to: Path) -> str:
     return link.name
 
 
+def _loop(directory: Path, name: str) -> Path:
+    """``directory / name`` as a symlink that points back at itself through a second link."""
+    (directory / f"{name}.b").symlink_to(name)
+    (directory / name).symlink_to(f"{name}.b")
+    return directory / name
+
+
+def test_symlink_loops_are_refused(sharded, exported, tmp_path):
+    index = _index(sharded)
+    index["weight_map"]["model.norm.weight"] = _loop(sharded, "loop.safetensors").name
+    _write_index(sharded, index)
+    with pytest.raises(LoadError, match=r"to 'loop\.safetensors', which is a symlink loop"):
+        from_hf(sharded)
+    target = _loop(tmp_path, "out")
+    assert_refused(cli("export", exported, target, "--force"), "is a symlink loop; fix")
+
+
 def test_model_file_symlinked_outside_is_refused(exported, tmp_path):
     weights = exported / "model.safetensors"
     weights.unlink()

@@ -113,6 +113,8 @@ class OutputDir:
             checked = _snapshot(target)
         except OSError as e:
             raise os_failure(e, f"checking {target}") from None
+        except RuntimeError:  # what Path.resolve raises on a symlink loop before Python 3.13
+            raise LoadError(f"{target} is a symlink loop; fix: choose another path") from None
         if checked and not self.force:
             raise LoadError(f"{target} exists and is not empty; fix: choose another directory or pass force=True (CLI: --force)")
         return [(".", target.stat().st_ino, 0, 0)] + checked

@@ -117,6 +117,8 @@ def _inside(directory: Path, name: str, entry: str) -> Path:
         home = directory.resolve()
     except OSError as e:
         raise os_failure(e, f"reading {directory / name}") from None
+    except RuntimeError:  # what Path.resolve raises on a symlink loop before Python 3.13
+        raise LoadError(f"{entry}, which is a symlink loop; {_REDOWNLOAD}") from None
     roots = [home]
     if home.parent.name == "snapshots":  # <cache>/models--org--name/snapshots/<revision>
         roots.append(home.parent.parent / "blobs")
