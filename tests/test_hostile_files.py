@@ -112,6 +112,14 @@ def test_pickle_named_by_an_index_is_read_weights_only(sharded, tmp_path):
     assert not (tmp_path / "pwned").exists()
 
 
+@pytest.mark.parametrize("content", [[1, 2], {"model.norm.weight": 3}, {7: torch.zeros(2)}], ids=["list", "int", "int-key"])
+def test_allowed_pickle_that_is_not_named_tensors_is_refused(exported, content):
+    (exported / "model.safetensors").unlink()
+    torch.save(content, exported / "pytorch_model.bin")
+    with pytest.raises(LoadError, match="is not a dict of named tensors; fix"):
+        from_hf(exported, allow_pickle=True)
+
+
 def _foreign(tmp_path: Path) -> Path:
     """Another model's weights, which a hostile index must not reach."""
     other = build_model(ArchConfig(**TINY, hidden_act="gelu"))
