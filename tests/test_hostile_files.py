@@ -463,6 +463,33 @@ def test_hostile_indexes_are_refused(sharded, index, needle):
         from_hf(sharded)
 
 
+@pytest.mark.parametrize(
+    "name, needle",
+    [("a\0.safetensors", "holds a NUL byte"), ("x" * 300 + ".safetensors", "File name too long; fix: choose a shorter name"),
+     ("", "not a safetensors file"), ("sub/", "not a safetensors file")],
+    ids=["nul", "too-long", "empty", "directory"],
+)
+def test_odd_shard_names_are_refused(sharded, name, needle):
+    index = _index(sharded)
+    index["weight_map"]["model.norm.weight"] = name
+    _write_index(sharded, index)
+    with pytest.raises(LoadError, match=needle):
+        from_hf(sharded)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.one_of(st.sampled_from(["model-1.safetensors", "./model-1.safetensors", "x/../model-1.safetensors"]), st.text(max_size=300)))
+def test_fuzzed_shard_names_load_or_raise_an_archsmith_error(name):
+    with tempfile.TemporaryDirectory() as directory:
+        (Path(directory) / "model-1.safetensors").write_bytes(_file({"a": A}))
+        _write_index(Path(directory), {"weight_map": {"a": name}})
+        try:
+            tensors = load_tensors(Path(directory))
+        except ArchsmithError:
+            return
+        assert list(tensors) == ["a"]  # only the real shard's own name can load
+
+
 HOSTILE_JSON = {
     "not UTF-8": (b'{"model_type": "llama\xff"}', "cannot be read as a UTF-8 text file"),
     "deeply nested": (DEEP.encode(), "nested too deeply"),

@@ -97,7 +97,11 @@ def _shard(directory: Path, index: Path, tensor: str, name: str, allow_pickle: b
             "fix: convert the checkpoint to safetensors, or pass allow_pickle=True (CLI: --allow-pickle) if you "
             "trust its source (it is then read with torch.load(weights_only=True))"
         )
-    if not path.is_file():
+    try:
+        present = path.is_file()
+    except OSError as e:  # e.g. a name longer than the file system allows
+        raise os_failure(e, f"reading {path}") from None
+    if not present:
         raise LoadError(f"{index} maps {tensor} to {name}, which is missing; fix: download every shard")
     return path
 
@@ -110,6 +114,8 @@ def _inside(directory: Path, name: str, entry: str) -> Path:
         f"{entry}, which is outside the model directory {directory}; weight files must lie in that directory; "
         "fix: re-download the checkpoint from a source you trust"
     )
+    if "\0" in name:
+        raise LoadError(f"{entry}, which holds a NUL byte and names no file; {_REDOWNLOAD}")
     if Path(name).is_absolute() or ".." in Path(name).parts:
         raise refuse
     try:
