@@ -507,6 +507,11 @@ def test_hostile_json_files_are_refused(sharded, tmp_path, file, content, needle
     assert_refused(cli("export", sharded, tmp_path / "out"), needle)
 
 
+def test_target_with_a_nul_byte_is_refused(tmp_path, model):
+    with pytest.raises(LoadError, match="holds a NUL byte"):
+        to_hf(model, tmp_path / "a\0b")
+
+
 def test_file_names_too_long(exported, tmp_path):
     long = tmp_path / ("x" * 300)
     with pytest.raises(LoadError, match="File name too long; fix: choose a shorter name"):

@@ -98,6 +98,8 @@ class OutputDir:
     def _check(self) -> list | None:
         """Refuse what may not be written; with force, the record of what may be replaced."""
         target = self.target
+        if "\0" in str(target):
+            raise LoadError(f"{str(target)!r} holds a NUL byte, which no file name may; fix: choose another name")
         try:
             resolved = target.resolve()
             if resolved == Path.cwd() or resolved in Path.cwd().parents:
