@@ -31,6 +31,7 @@ import archsmith
 from archsmith import ArchConfig, LoadError
 from archsmith.cli import app
 from archsmith.errors import ArchsmithError, InputError
+from archsmith.files import OutputDir
 from archsmith.hf import checkpoint
 from archsmith.hf.checkpoint import load_tensors
 from archsmith.hf.convert import export, from_hf, to_hf
@@ -658,3 +659,20 @@ def test_progress_bar_is_taken_down_when_loading_fails(sharded, terminal):
     assert "loading s" in terminal.getvalue()
     # rich draws from a refresh thread while a bar is live; none may outlive the failed load.
     assert not [t for t in threading.enumerate() if type(t).__name__ == "_RefreshThread"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.one_of(
+    st.sampled_from(["", ".", "..", "\0", "\ud800", "a\udcff", "x" * 300, ".out.archsmith-tmp-1-x"]),
+    st.text(st.characters(blacklist_characters="/", blacklist_categories=()), max_size=300),
+))
+def test_fuzzed_target_names_are_written_or_refused(name):
+    with tempfile.TemporaryDirectory() as parent:
+        (Path(parent) / "marker").write_text("mine")  # so that "." and ".." are non-empty
+        try:
+            with OutputDir(Path(parent) / name).write() as staging:
+                (staging / "f").write_text("x")
+        except ArchsmithError:
+            assert (Path(parent) / "marker").read_text() == "mine"
+            return
+        assert (Path(parent) / name / "f").read_text() == "x"

@@ -66,6 +66,16 @@ def _snapshot(root: Path) -> list[tuple[str, int, int, int]]:
     return sorted(entries)
 
 
+def _check_name(target: Path) -> None:
+    """Refuse what the OS cannot take as a path: a NUL byte, or a character the file system encoding lacks."""
+    try:
+        encoded = os.fsencode(target)
+    except UnicodeEncodeError as e:
+        raise LoadError(f"{str(target)!r} cannot be a file name ({e.reason}); fix: choose another name") from None
+    if b"\0" in encoded:
+        raise LoadError(f"{str(target)!r} holds a NUL byte, which no file name may; fix: choose another name")
+
+
 def _check_parent(target: Path) -> None:
     """The nearest existing ancestor must be a directory (``/dev/null/x`` has none)."""
     ancestor = next(p for p in target.absolute().parents if p.exists())
@@ -98,8 +108,7 @@ class OutputDir:
     def _check(self) -> list | None:
         """Refuse what may not be written; with force, the record of what may be replaced."""
         target = self.target
-        if "\0" in str(target):
-            raise LoadError(f"{str(target)!r} holds a NUL byte, which no file name may; fix: choose another name")
+        _check_name(target)
         try:
             resolved = target.resolve()
             if resolved == Path.cwd() or resolved in Path.cwd().parents:
