@@ -66,14 +66,20 @@ def _snapshot(root: Path) -> list[tuple[str, int, int, int]]:
     return sorted(entries)
 
 
-def _check_name(target: Path) -> None:
-    """Refuse what the OS cannot take as a path: a NUL byte, or a character the file system encoding lacks."""
+def usable_name(name: str | Path) -> bool:
+    """Whether the OS can take ``name`` as a path: no NUL byte, every character encodable."""
     try:
-        encoded = os.fsencode(target)
-    except UnicodeEncodeError as e:
-        raise LoadError(f"{str(target)!r} cannot be a file name ({e.reason}); fix: choose another name") from None
-    if b"\0" in encoded:
-        raise LoadError(f"{str(target)!r} holds a NUL byte, which no file name may; fix: choose another name")
+        return b"\0" not in os.fsencode(name)
+    except UnicodeEncodeError:  # e.g. a lone surrogate, which JSON can carry
+        return False
+
+
+def _check_name(target: Path) -> None:
+    if not usable_name(target):
+        raise LoadError(
+            f"{str(target)!r} cannot be a file name (a NUL byte or a character the file system cannot encode); "
+            "fix: choose another name"
+        )
 
 
 def _check_parent(target: Path) -> None:

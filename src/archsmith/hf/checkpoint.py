@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import LoadError
-from ..files import os_failure
+from ..files import os_failure, usable_name
 from ..jsonfile import read_json
 from ..progress import byte_progress
 
@@ -114,8 +114,8 @@ def _inside(directory: Path, name: str, entry: str) -> Path:
         f"{entry}, which is outside the model directory {directory}; weight files must lie in that directory; "
         "fix: re-download the checkpoint from a source you trust"
     )
-    if "\0" in name:
-        raise LoadError(f"{entry}, which holds a NUL byte and names no file; {_REDOWNLOAD}")
+    if not usable_name(name):
+        raise LoadError(f"{entry}, which cannot be a file name (a NUL byte or an unencodable character); {_REDOWNLOAD}")
     if Path(name).is_absolute() or ".." in Path(name).parts:
         raise refuse
     try:
