@@ -353,6 +353,7 @@ HOSTILE_HEADERS = {
     "bool dim": (_file({"a": {**A, "shape": [True, 2]}}), "non-negative integers"),
     "string shape": (_file({"a": {**A, "shape": "2"}}), "non-negative integers"),
     "dim past 64 bits": (_file({"a": {**A, "shape": [2**64, 0], "data_offsets": [0, 0]}}, b""), "non-negative integers"),
+    "empty but overflowing": (_file({"a": {**A, "shape": [0, 2**40, 2**40], "data_offsets": [0, 0]}}, b""), "too large for any tensor"),
     "huge integer": (_file(b'{"a": {"dtype": "F32", "shape": [' + b"9" * 5000 + b'], "data_offsets": [0, 8]}}'), "not a JSON object"),
     "float offsets": (_file({"a": {**A, "data_offsets": [0.0, 8.0]}}), "data_offsets"),
     "three offsets": (_file({"a": {**A, "data_offsets": [0, 8, 8]}}), "data_offsets"),
@@ -395,6 +396,8 @@ def test_cli_export_of_a_corrupt_checkpoint_exits_2(exported, tmp_path):
 _ANY = st.one_of(
     st.integers(-3, 40), st.integers(2**63 - 2, 2**64 + 1), st.floats(), st.booleans(), st.text(max_size=3), st.none()
 )
+# Empty tensors whose other dimensions overflow 64 bits in a running product or a stride.
+_HUGE_EMPTY_SHAPES = st.lists(st.sampled_from([0, 1, 2**31, 2**40, 2**62, 2**63 - 1]), min_size=1, max_size=3).map(lambda s: [0, *s])
 _DTYPES = st.sampled_from(["F32", "F16", "BF16", "I64", "U8", "BOOL", "F8_E4M3", "F8_E5M2", "F128", ""])
 
 
@@ -413,7 +416,9 @@ def _headers(draw):
         if header:
             entry = header[draw(st.sampled_from(sorted(header)))]
             field = draw(st.sampled_from(["dtype", "shape", "data_offsets"]))
-            entry[field] = draw(st.one_of(_ANY, _DTYPES, st.lists(_ANY, max_size=3)))
+            entry[field] = draw(st.one_of(_ANY, _DTYPES, st.lists(_ANY, max_size=3), st.permutations([0, 2**40, 2**40])))
+    if draw(st.booleans()):  # an empty tensor at the end whose shape strains 64 bits
+        header["empty"] = {"dtype": "F32", "shape": draw(_HUGE_EMPTY_SHAPES.flatmap(st.permutations)), "data_offsets": [position, position]}
     if draw(st.booleans()):
         header["__metadata__"] = draw(st.one_of(st.dictionaries(st.text(max_size=3), st.text(max_size=3)), _ANY, st.lists(_ANY)))
     data_size = position + draw(st.sampled_from([0, 0, 0, -1, 1, 8]))
@@ -498,6 +503,7 @@ def test_fuzzed_shard_names_load_or_raise_an_archsmith_error(name):
 HOSTILE_JSON = {
     "not UTF-8": (b'{"model_type": "llama\xff"}', "cannot be read as a UTF-8 text file"),
     "deeply nested": (DEEP.encode(), "nested too deeply"),
+    "empty but overflowing": (_file({"a": {**A, "shape": [0, 2**40, 2**40], "data_offsets": [0, 0]}}, b""), "too large for any tensor"),
     "huge integer": (b'{"vocab_size": ' + b"9" * 5000 + b"}", "Exceeds the limit"),
     "broken": (b'{"model_type": ', "broken JSON at line 1"),
 }

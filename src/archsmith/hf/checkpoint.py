@@ -191,9 +191,12 @@ def _check_entry(path: Path, name: str, entry: object) -> tuple[int, int]:
         raise LoadError(f"{corrupt} (shape {shape!r} is not a list of non-negative integers); {_REDOWNLOAD}")
     if not isinstance(offsets, list) or len(offsets) != 2 or not all(_is_size(o) for o in offsets):
         raise LoadError(f"{corrupt} (data_offsets {offsets!r} is not two non-negative integers); {_REDOWNLOAD}")
-    count = 1
+    count, nonzero = 1, 1
     for dim in shape:
         count *= dim
+        nonzero *= dim or 1
+    if nonzero > _MAX_DIM:  # even an empty tensor: its strides (torch) or running product (safetensors) overflow
+        raise LoadError(f"{corrupt} (shape {shape} is too large for any tensor); {_REDOWNLOAD}")
     start, end = offsets
     if end - start != count * _DTYPE_BYTES[dtype]:
         raise LoadError(f"{path}: tensor {name} has a corrupt header (shape {shape} does not match its byte range); {_REDOWNLOAD}")
@@ -247,7 +250,7 @@ def _read_weight_file(path: Path) -> dict[str, torch.Tensor]:
         read_safetensors_header(path)
         try:
             return load_file(str(path))
-        except (SafetensorError, OSError) as e:  # what our header checks could not foresee
+        except (SafetensorError, OSError, RuntimeError) as e:  # what our header checks could not foresee (torch: RuntimeError)
             raise LoadError(f"{path} could not be read as safetensors ({e}); {_REDOWNLOAD}") from None
     try:
         part = torch.load(path, map_location="cpu", weights_only=True)
