@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import re
 import subprocess
@@ -262,10 +263,10 @@ def test_failed_write_leaves_the_target_untouched(tmp_path, monkeypatch):
     before = {p.name: p.read_bytes() for p in target.iterdir()}
 
     def disk_full(*args, **kwargs):
-        raise OSError("No space left on device")
+        raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(checkpoint, "save_tensors", disk_full)
-    with pytest.raises(OSError):
+    with pytest.raises(LoadError, match="No space left on device; fix: free some disk space"):
         to_hf(build_model(ArchConfig(**TINY, hidden_act="gelu")), target, force=True)
     assert {p.name: p.read_bytes() for p in target.iterdir()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]

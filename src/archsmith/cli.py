@@ -359,10 +359,13 @@ def design(
     candidates: int = typer.Option(3, "--candidates", min=1, max=100, help="Shapes to list beside the design (the design included)."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="Write archsmith.json, config.json and the report here."),
+    force: bool = typer.Option(False, "--force", help="Replace a non-empty --out directory."),
 ) -> None:
     """Design an architecture for a parameter, FLOP or GPU-hour budget, with a reason for each choice."""
     from .design import design as run_design
+    from .files import OutputDir
 
+    target = OutputDir(out_dir, force) if out_dir is not None else None  # refuse before designing
     result = run_design(params, style=style, vocab=vocab, context=context, tie=tie, layers=layers, hidden=hidden,
                         heads=heads, kv_heads=kv_heads, head_dim=head_dim, tp=tp, latency=latency,
                         extrapolate=extrapolate, gpu=gpu, batch=batch, candidates=candidates, flops=flops,
@@ -373,10 +376,10 @@ def design(
         from .report import render_terminal
 
         render_terminal(result, out)
-    if out_dir is not None:
+    if target is not None:
         from .report import write_outputs
 
-        written = write_outputs(result, out_dir)
+        written = write_outputs(result, target)
         err.print(f"wrote {', '.join(str(p) for p in written)}", highlight=False)
 
 

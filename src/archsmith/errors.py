@@ -26,7 +26,7 @@ class ConfigError(ArchsmithError, ValueError):
 
 
 class LoadError(ArchsmithError, ValueError):
-    """A file or directory could not be read as a config or checkpoint."""
+    """A file or directory could not be read as a config or checkpoint, or an output could not be written."""
 
 
 class HubError(LoadError):

@@ -27,6 +27,7 @@ from typing import Any, Union
 from .design import Candidate, Design, format_count, scaling_family
 from .design.core import CANONICAL_WITHIN  # real models this close to the target are listed as candidates
 from .design.counts import format_gib
+from .files import OutputDir
 from .sizing import kv_cache_bytes
 
 GIB = 2**30
@@ -672,28 +673,28 @@ def _plot_kv(d: Design, plt):
 # --- files ------------------------------------------------------------------------------------------
 
 
-def write_outputs(d: Design, outdir: str | Path) -> list[Path]:
-    """Write archsmith.json, config.json (HF), design.json, report.md, report.html and plots/*.png."""
-    outdir = Path(outdir)
-    (outdir / "plots").mkdir(parents=True, exist_ok=True)
+def write_outputs(d: Design, outdir: str | Path | OutputDir, force: bool = False) -> list[Path]:
+    """Write archsmith.json, config.json (HF), design.json, report.md, report.html and plots/*.png
+    into ``outdir``, which must be empty or missing unless ``force`` (taken as export takes its
+    target; pass an :class:`OutputDir` already taken to refuse before designing)."""
+    out = outdir if isinstance(outdir, OutputDir) else OutputDir(outdir, force)
     plots = make_plots(d)
-    written = []
-
-    def write(name: str, content: str | bytes) -> None:
-        path = outdir / name
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(content)
-        written.append(path)
-
-    write("archsmith.json", d.config.to_json() + "\n")
-    write("config.json", json.dumps(d.hf_export().config, indent=2) + "\n")
-    write("design.json", json.dumps(d.to_dict(), indent=2) + "\n")
+    contents: dict[str, str | bytes] = {
+        "archsmith.json": d.config.to_json() + "\n",
+        "config.json": json.dumps(d.hf_export().config, indent=2) + "\n",
+        "design.json": json.dumps(d.to_dict(), indent=2) + "\n",
+    }
     links = {}
     for key, plot in plots.items():
-        write(f"plots/{PLOT_FILES[key]}", plot.png)
+        contents[f"plots/{PLOT_FILES[key]}"] = plot.png
         links[key] = f"plots/{PLOT_FILES[key]}"
-    write("report.md", to_markdown(d, links))
-    write("report.html", to_html(d, plots))
-    return written
+    contents["report.md"] = to_markdown(d, links)
+    contents["report.html"] = to_html(d, plots)
+    with out.write() as staging:
+        (staging / "plots").mkdir()
+        for name, content in contents.items():
+            if isinstance(content, bytes):
+                (staging / name).write_bytes(content)
+            else:
+                (staging / name).write_text(content)
+    return [out.target / name for name in contents]

@@ -4,17 +4,16 @@ An export directory holds what ``AutoModelForCausalLM.from_pretrained`` reads:
 config.json (from :func:`plan_export`), model.safetensors (sharded with an index
 when large) and generation_config.json, plus archsmith.json with the exact
 ArchConfig and, for remote code, configuration_archsmith.py and modeling_archsmith.py.
-It is written into a temporary directory next to the target and renamed into place,
-so an interrupted export never leaves a half-written model behind.
+The target is taken with :class:`archsmith.files.OutputDir`: written beside it and renamed
+into place, so an interrupted export never leaves a half-written model behind and nothing
+written into the target by anyone else is ever deleted without ``force``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import shutil
-import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from ..config import ArchConfig
 from ..errors import ConfigError, InputError, LoadError, UnsupportedError
 from ..hub import download_checkpoint, parse_hub_id
+from ..files import OutputDir, os_failure
 from .checkpoint import DEFAULT_MAX_SHARD_BYTES, PICKLE, PICKLE_INDEX, SAFETENSORS, SAFETENSORS_INDEX
 from .configs import SUPPORTED_MODEL_TYPES, from_hf_config
 from ..dtypes import canonical_dtype, torch_dtype_name
@@ -42,7 +42,6 @@ TOKENIZER_FILES = (
     "vocab.json", "merges.txt", "added_tokens.json", "chat_template.jinja",
 )  # fmt: skip
 EXPORT_DTYPES = ("fp32", "bf16", "fp16")  # what safetensors exports here are written in (dtypes.py names)
-_PROGRESS_BYTES = 256 * 1024**2  # show a progress bar above this much weight data
 
 
 # --- reading ------------------------------------------------------------------------------------
@@ -83,24 +82,28 @@ def _dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).removeprefix("torch.")
 
 
-def from_hf(path: str | Path, device: Any = None, dtype: Any = None, allow_pickle: bool = False) -> Transformer:
-    """Load an HF model directory (config.json + safetensors) into an archsmith model; ``path`` may
-    also be a Hub id, ``org/name`` or ``org/name@revision``, whose files are downloaded first.
+def from_hf(
+    path: str | Path, device: Any = None, dtype: Any = None, allow_pickle: bool = False, progress: bool = False
+) -> Transformer:
+    """Load an HF model directory (config.json + safetensors) into an archsmith model, in eval mode as
+    transformers' ``from_pretrained`` returns it; ``path`` may also be a Hub id, ``org/name`` or
+    ``org/name@revision``, whose files are downloaded first.
 
     ``dtype`` None keeps the checkpoint's own dtype, so import -> export -> import is bit
     for bit. Pickle checkpoints (pytorch_model.bin) are refused (and, from the Hub, not
-    downloaded) unless ``allow_pickle``.
+    downloaded) unless ``allow_pickle``. ``progress`` shows a bar on a terminal while a large
+    checkpoint loads.
     """
     directory = _checkpoint_directory(path, allow_pickle)  # before importing torch: a bad id fails fast
     from ..model import build_model
     from .checkpoint import load_tensors
     from .weights import from_hf_state
 
-    if not directory.is_dir():
+    if not _is_dir(directory):
         raise LoadError(f"{directory} is not a directory; fix: give the directory that holds config.json and the weights, "
                         "or a Hub id (org/name)")
     cfg, layout = read_hf_config(directory)
-    hf = load_tensors(directory, allow_pickle)
+    hf = load_tensors(directory, allow_pickle, progress=progress)
     floating = Counter(t.dtype for t in hf.values() if t.is_floating_point())
     target = _torch_dtype(dtype) or (floating.most_common(1)[0][0] if floating else None)
     if target is not None:
@@ -109,38 +112,17 @@ def from_hf(path: str | Path, device: Any = None, dtype: Any = None, allow_pickl
     shapes = {n: tuple(t.shape) for n, t in model.state_dict().items()}
     state = from_hf_state(hf, cfg, layout, shapes)
     model.load_state_dict(state, strict=True)
-    return model
+    return model.eval()
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError as e:  # e.g. a name longer than the file system allows
+        raise os_failure(e, f"reading {path}") from None
 
 
 # --- writing ------------------------------------------------------------------------------------
-
-
-def _prepare_target(target: Path, force: bool) -> None:
-    if target.exists() and not target.is_dir():
-        raise LoadError(f"{target} exists and is a file; fix: choose a directory path")
-    if target.is_dir() and any(target.iterdir()) and not force:
-        raise LoadError(f"{target} exists and is not empty; fix: choose another directory or pass force=True (CLI: --force)")
-
-
-def _publish_permissions(staging: Path) -> None:
-    """mkdtemp makes the staging directory private (0700); give the export the usual umask modes."""
-    umask = os.umask(0)
-    os.umask(umask)
-    staging.chmod(0o777 & ~umask)
-    for path in staging.iterdir():
-        path.chmod(0o666 & ~umask)
-
-
-def _swap_into_place(staging: Path, target: Path) -> None:
-    """Rename the finished ``staging`` directory to ``target``, replacing what was there."""
-    _publish_permissions(staging)
-    old = None
-    if target.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-        os.replace(target, old / "x")
-    os.replace(staging, target)
-    if old is not None:
-        shutil.rmtree(old)
 
 
 def _generation_config(config: dict[str, Any]) -> dict[str, Any]:
@@ -181,25 +163,39 @@ def to_hf(
 
     ``token_ids`` (bos/eos/pad_token_id) go into config.json and generation_config.json;
     ``copy_files`` (e.g. a converted checkpoint's tokenizer files) are copied alongside.
+    ``progress`` shows a bar on a terminal while a large model is written.
     """
-    from .checkpoint import save_tensors
+    return _write_hf(model, OutputDir(path, force), dtype, max_shard_bytes, progress, token_ids, copy_files)
+
+
+def _write_hf(
+    model: Transformer,
+    out: OutputDir,
+    dtype: Any,
+    max_shard_bytes: int,
+    progress: bool,
+    token_ids: dict[str, Any] | None,
+    copy_files: Sequence[Path],
+) -> ExportPlan:
+    from .checkpoint import first_nonfinite, save_tensors
     from .weights import to_hf_state
 
-    target = Path(path)
     _refuse_meta(model)
-    _prepare_target(target, force)
     state = model.state_dict()
+    bad = first_nonfinite(state)
+    if bad is not None:
+        raise InputError(
+            f"weight {bad} of the model holds NaN or inf, which no checkpoint should carry; "
+            "fix: find where training or editing diverged and export a finite model"
+        )
     export_dtype = _torch_dtype(dtype) or next(iter(state.values())).dtype
     cfg = model.config.replace(torch_dtype=_dtype_name(export_dtype))
     plan = plan_export(cfg)
     if token_ids:
         plan = dataclasses.replace(plan, config={**plan.config, **token_ids})
     tensors = to_hf_state({n: t.detach().to("cpu", export_dtype) for n, t in state.items()}, cfg, REMOTE if plan.remote_code else plan.model_type)
-    total = sum(t.numel() * t.element_size() for t in tensors.values())
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    try:
+    with out.write() as staging:
         _write_json(staging / "config.json", plan.config)
         _write_json(staging / "generation_config.json", _generation_config(plan.config))
         _write_json(staging / ARCHSMITH_FILE, cfg.to_dict())
@@ -209,19 +205,8 @@ def to_hf(
             write_remote_code(staging)
         for extra in copy_files:
             shutil.copyfile(extra, staging / extra.name)
-        bar = _progress_bar(f"writing {target.name}") if progress and total >= _PROGRESS_BYTES else None
-        save_tensors(tensors, staging, max_shard_bytes, progress=bar)
-        _swap_into_place(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        save_tensors(tensors, staging, max_shard_bytes, progress=f"writing {out.target.name}" if progress else None)
     return plan
-
-
-def _progress_bar(description: str):
-    from rich.progress import track
-
-    return lambda steps: track(steps, description=description)
 
 
 def _checkpoint_directory(
@@ -230,13 +215,20 @@ def _checkpoint_directory(
     """``source`` as a local path; or, when no such path exists and it reads as a Hub id, the
     snapshot directory that huggingface_hub downloads it into (see ``archsmith.hub``)."""
     path = Path(source)
-    hub = parse_hub_id(source) if isinstance(source, str) and not path.exists() else None
+    try:
+        exists = path.exists()
+    except OSError as e:  # e.g. a name longer than the file system allows
+        raise os_failure(e, f"reading {path}") from None
+    hub = parse_hub_id(source) if isinstance(source, str) and not exists else None
     return path if hub is None else download_checkpoint(hub, allow_pickle, extra_files, progress)
 
 
 def _is_hf_checkpoint(path: Path) -> bool:
     weights = (SAFETENSORS, SAFETENSORS_INDEX, PICKLE, PICKLE_INDEX)
-    return path.is_dir() and (path / "config.json").is_file() and any((path / w).is_file() for w in weights)
+    try:
+        return path.is_dir() and (path / "config.json").is_file() and any((path / w).is_file() for w in weights)
+    except OSError as e:  # e.g. a name longer than the file system allows
+        raise os_failure(e, f"reading {path}") from None
 
 
 def export(
@@ -251,11 +243,12 @@ def export(
     """``archsmith export``: an HF directory with weights, or a Hub id (whose config, weights and
     tokenizer files are downloaded), is converted; anything else that ``load_config`` reads
     (preset, archsmith JSON, HF config) is built with random weights from ``seed``. The
-    returned plan's reason says which path was taken and why."""
+    returned plan's reason says which path was taken and why. ``progress`` shows bars on a
+    terminal while a large checkpoint is read and written."""
     from ..loading import load_config
     from ..presets import PRESETS
 
-    _prepare_target(Path(outdir), force)  # refuse before spending time on a big model
+    out = OutputDir(outdir, force)  # refuse before spending time on a big model
     source_path = _checkpoint_directory(source, allow_pickle, TOKENIZER_FILES, progress)
     import torch  # after the download, so that a bad Hub id is reported without waiting for torch
 
@@ -263,7 +256,7 @@ def export(
 
     token_ids, copy_files = None, []
     if source not in PRESETS and _is_hf_checkpoint(source_path):  # a preset wins, as in load_config
-        model = from_hf(source_path, dtype=dtype, allow_pickle=allow_pickle)
+        model = from_hf(source_path, dtype=dtype, allow_pickle=allow_pickle, progress=progress)
         source_config = read_json(source_path / "config.json")
         token_ids = {k: source_config[k] for k in TOKEN_ID_KEYS if k in source_config}
         copy_files = [source_path / f for f in TOKENIZER_FILES if (source_path / f).is_file()]
@@ -275,5 +268,5 @@ def export(
         model = build_model(cfg, device="cpu", dtype=_torch_dtype(dtype or cfg.torch_dtype) or torch.float32)
         model.init_weights()
         origin = f"{source} has no weights, so the export holds random weights (init_weights, seed {seed})."
-    plan = to_hf(model, outdir, dtype=dtype, force=force, progress=progress, token_ids=token_ids, copy_files=copy_files)
+    plan = _write_hf(model, out, dtype, DEFAULT_MAX_SHARD_BYTES, progress, token_ids, copy_files)
     return dataclasses.replace(plan, reason=f"{origin} {plan.reason}")
