@@ -62,7 +62,7 @@ def test_missing_path_names_it_and_what_was_expected(tmp_path):
     with pytest.raises(LoadError) as e:
         load_config(missing)
     assert str(missing) in str(e.value)
-    assert "expected a preset name, an archsmith JSON config, an HF config.json" in str(e.value)
+    assert "fix: give a preset name, an archsmith JSON config, an HF config.json" in str(e.value)
 
 
 def test_misspelt_preset_name_suggests_the_preset():

@@ -40,7 +40,7 @@ def load_config(source: str | Path) -> ArchConfig:
     try:
         is_dir, is_file = path.is_dir(), path.is_file()
     except OSError as e:  # e.g. a name longer than the OS allows
-        raise LoadError(f"{str(source)[:80]}: cannot be used as a path ({e.strerror}); expected {_EXPECTED}") from None
+        raise LoadError(f"{str(source)[:80]}: cannot be used as a path ({e.strerror}); fix: give {_EXPECTED}") from None
     if is_dir:
         return _load_file(_config_file_in(path))
     if is_file:
@@ -50,7 +50,7 @@ def load_config(source: str | Path) -> ArchConfig:
         return _load_file(download_config(hub), name=f"{hub} (config.json)")
     close = closest_name(str(source).lower(), PRESETS, max_distance=3) if isinstance(source, str) else None
     hint = f" (did you mean the preset {close}?)" if close else ""
-    raise LoadError(f"{source}: no such file, directory or preset{hint}; expected {_EXPECTED}")
+    raise LoadError(f"{source}: no such file, directory or preset{hint}; fix: give {_EXPECTED}")
 
 
 def _config_file_in(directory: Path) -> Path:
