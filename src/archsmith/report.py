@@ -188,43 +188,22 @@ def _candidate_blocks(d: Design) -> list[Block]:
     return [table, why_first_won(d)]
 
 
-def _rung_offset(d: Design) -> int | None:
-    """Where the design sits against the rung nearest the target (0: on it); None if it cannot be told."""
-    try:
-        from .design.search import ladder, nearest_rung, nominal_total
-
-        req = d.request
-        shapes = ladder(d.style.name, req.tp_degree, req.layers, req.hidden, req.heads, req.head_dim)
-        rows = d.context if d.config.position_embedding == "learned" else 0
-        totals = [nominal_total(d.style, s, d.config.vocab_size, req.tie, rows) for s in shapes]
-        index = nearest_rung(totals, req.target)
-        cfg = d.config
-        mine = [j for j, s in enumerate(shapes)
-                if (s.hidden, s.layers, s.heads) == (cfg.hidden_size, cfg.num_hidden_layers, cfg.num_attention_heads)]
-        return mine[0] - index if mine else None
-    except Exception:  # the search's internals moved: say only what the candidates themselves show
-        return None
-
-
 def why_first_won(d: Design) -> str:
     """Why the design, not another candidate, is first: generated only from the candidates and the search."""
     style, target = d.style.name, format_count(d.target)
     family = d.style.ffn_ratio
     first = d.candidates[0]
     mine = first.config.intermediate_size / first.config.hidden_size
-    offset = _rung_offset(d)
+    offset = d.facts["search"]["rung_offset"]
     if offset == 0:
         lead = (f"The design wins because it is the {style} family curve's rung for {target}: the rung whose "
                 f"nominal total (FFN at the family's {family:.3g}x) is nearest the target, with the FFN then fitted "
                 f"to land {100 * first.error:+.2f}%. Rungs, not the smallest error, decide the shape, so hidden, "
                 "layers and heads only grow as the budget grows.")
-    elif offset is not None:
+    else:
         lead = (f"The {style} family curve's rung for {target} cannot land within 1% with any FFN, so the design "
                 f"is the nearest rung that does ({offset:+d} from it), at {100 * first.error:+.2f}%; the rungs "
                 "only grow with the budget.")
-    else:
-        lead = (f"The design is the {style} family curve's rung for this budget, at {100 * first.error:+.2f}%; "
-                "the rungs only grow with the budget.")
     rungs = [c for c in d.candidates[1:] if not c.canonical]
     parts = [lead]
     if rungs:
@@ -256,16 +235,9 @@ def why_first_won(d: Design) -> str:
 
 
 def kv_heads_by_attention(d: Design) -> dict[str, int]:
-    """The KV-head count behind each variant in ``d.kv_cache_by_attention`` (MHA/GQA/MQA), read back from
-    its bytes: the cache is linear in the KV heads, so the text's numbers and the plot's curves are one choice."""
-    per_head = kv_cache_bytes(d.config.replace(num_key_value_heads=1), d.context, d.request.batch, "bf16")
-    out = {}
-    for name, size in d.kv_cache_by_attention.items():
-        heads, rest = divmod(size, per_head)
-        if rest or heads < 1:
-            raise AssertionError(f"{name}: {size} bytes is not a whole number of KV heads of {per_head} bytes")
-        out[name] = heads
-    return out
+    """The KV-head count behind each variant in ``d.kv_cache_by_attention`` (MHA/GQA/MQA): the design's own
+    choice, so the text's numbers and the plot's curves are one."""
+    return dict(d.facts["attention"]["variants"])
 
 
 def _gpu_words(d: Design) -> str:

@@ -14,7 +14,7 @@ from . import prose
 from .attention import KVChoice, Positions, choose_kv, choose_positions
 from .counts import format_count, parse_param_count
 from .request import Request, check_candidates, check_request, check_style_request
-from .rules import kv_options, padded_vocab
+from .rules import kv_options, padded_vocab, snap_kv
 from .search import (
     OVERSHOOT, TOLERANCE, Fit, Shape, build_config, fit_ffn, ladder, nearest_rung, nominal_total, tied,
 )
@@ -193,6 +193,8 @@ def design_request(req: Request, candidates: int = 3) -> Design:
     rung_nominal = nominal_total(style, shape, vocab, req.tie, position_rows)
     facts = prose.collect_facts(req, style, cfg, counted, fit, kv_choice, positions, vocab_given, gpu, context,
                                 est, kv_by, rung_nominal)
+    facts["attention"]["variants"] = kv_variant_heads(cfg, tp)
+    facts["search"] = {"rung_offset": shapes.index(shape) - index}  # 0: the rung nearest the target
     warnings = prose.warnings(facts) + list(est.warnings)
     d = Design(
         request=req, style=style, config=cfg, params=counted, estimate=est, kv_cache_by_attention=kv_by,
@@ -271,20 +273,22 @@ def _describe_fixed(req: Request) -> str:
     return ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in req.fixed().items())
 
 
-def kv_variants(cfg: ArchConfig, context: int, batch: int, tp: int) -> dict[str, int]:
-    """KV cache at ``context`` (bf16) for MHA, a GQA (this design's, or heads/8 rounded to a valid count) and MQA."""
-    from .rules import snap_kv
-
+def kv_variant_heads(cfg: ArchConfig, tp: int) -> dict[str, int]:
+    """The KV-head counts the text and the plot compare: MHA, a GQA (this design's, or heads/8 snapped to a
+    valid count) and MQA. One choice, used by both."""
     heads = cfg.num_attention_heads
-    out = {"MHA": kv_cache_bytes(cfg.replace(num_key_value_heads=heads), context, batch, "bf16")}
-    if 1 < cfg.num_key_value_heads < heads:
-        out["GQA"] = kv_cache_bytes(cfg, context, batch, "bf16")
-    else:
-        gqa = snap_kv(heads, max(1, heads // 8), tp)
-        if 1 < gqa < heads:
-            out["GQA"] = kv_cache_bytes(cfg.replace(num_key_value_heads=gqa), context, batch, "bf16")
-    out["MQA"] = kv_cache_bytes(cfg.replace(num_key_value_heads=1), context, batch, "bf16")
+    out = {"MHA": heads}
+    gqa = cfg.num_key_value_heads if 1 < cfg.num_key_value_heads < heads else snap_kv(heads, max(1, heads // 8), tp)
+    if 1 < gqa < heads:
+        out["GQA"] = gqa
+    out["MQA"] = 1
     return out
+
+
+def kv_variants(cfg: ArchConfig, context: int, batch: int, tp: int) -> dict[str, int]:
+    """KV cache bytes at ``context`` (bf16, ``batch`` sequences) for each of :func:`kv_variant_heads`."""
+    return {name: kv_cache_bytes(cfg.replace(num_key_value_heads=kv), context, batch, "bf16")
+            for name, kv in kv_variant_heads(cfg, tp).items()}
 
 
 # --- candidates --------------------------------------------------------------------------------------
