@@ -318,7 +318,8 @@ def test_temporaries_of_a_killed_export_are_removed_by_the_next(tmp_path, model)
     moved_aside = tmp_path / f".out.archsmith-old-{killed.pid}-x"  # may hold someone's files: kept
     moved_aside.mkdir()
     (moved_aside / "mine.txt").write_text("mine")
-    to_hf(model, target)
+    with pytest.warns(UserWarning, match="moved aside by a forced export that was killed"):  # kept, and said
+        to_hf(model, target)
     assert _leftovers(tmp_path) == sorted([alive.name, moved_aside.name])
     assert (moved_aside / "mine.txt").read_text() == "mine"
     assert (target / "model.safetensors").is_file()
@@ -688,3 +689,32 @@ def test_fuzzed_target_names_are_written_or_refused(name):
             assert (Path(parent) / "marker").read_text() == "mine"
             return
         assert (Path(parent) / name / "f").read_text() == "x"
+
+
+# --- found by a hostile verification after the merge ------------------------------------------------
+
+
+def test_a_weight_file_that_is_not_a_file_is_refused_not_replaced_by_random_weights(tmp_path, model):
+    source = tmp_path / "src"
+    to_hf(model, source)
+    (source / "model.safetensors").unlink()
+    (source / "model.safetensors").symlink_to(tmp_path / "missing-blob")  # a cache snapshot with a lost blob
+    assert_refused(cli("export", source, tmp_path / "out"), "is not a readable file")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_kept_moved_aside_copy_is_reported(tmp_path, model):
+    target = tmp_path / "out"
+    dead = 2**22 + 12345  # above the default pid_max, so no live process has it
+    kept = tmp_path / f".out.archsmith-old-{dead}-abc"
+    kept.mkdir()
+    (kept / "theirs.txt").write_text("someone else's file")
+    with pytest.warns(UserWarning, match="moved aside by a forced export that was killed"):
+        to_hf(model, target)
+    assert (kept / "theirs.txt").read_text() == "someone else's file"
+
+
+def test_a_config_whose_dtype_no_export_holds_names_the_fix(tmp_path):
+    path = tmp_path / "f64.json"
+    path.write_text(ArchConfig(**TINY, torch_dtype="float64").to_json())
+    assert_refused(cli("export", path, tmp_path / "out"), "--dtype bf16")

@@ -437,3 +437,39 @@ def test_from_hf_reads_config_json_through_the_one_json_reader(tmp_path):
     write(tmp_path, json.dumps({"model_type": "archsmith"}))
     with pytest.raises(ConfigError, match="'archsmith' object"):
         from_hf(tmp_path)
+
+
+# --- found by a hostile verification after the merge ------------------------------------------------
+
+
+def test_a_model_too_big_to_allocate_is_an_input_error_with_the_size():
+    from archsmith.model import build_model
+
+    huge = ArchConfig(vocab_size=64, hidden_size=2**20, num_hidden_layers=1, num_attention_heads=1,
+                      intermediate_size=2**31 - 1)
+    with pytest.raises(InputError, match="more than cpu could allocate; fix: build it on device='meta'"):
+        build_model(huge)
+
+
+def test_a_cache_of_another_model_is_an_input_error():
+    import torch
+
+    from archsmith.model import build_model
+    from archsmith.model.generation import KVCache
+
+    cfg = ArchConfig(vocab_size=64, hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64)
+    model = build_model(cfg)
+    ids = torch.randint(0, 64, (1, 4))
+    for cache in ("x", KVCache(cfg.replace(num_hidden_layers=1))):
+        with pytest.raises(InputError, match="fix: pass cache=KVCache"):
+            model(ids, cache=cache)
+
+
+@pytest.mark.parametrize("args", [["--seq", str(10**30)], ["--seq", str(2**63)], ["--batch", str(2**40)]])
+def test_estimate_refuses_absurd_sequence_and_batch(args):
+    from typer.testing import CliRunner
+
+    from archsmith.cli import app
+
+    result = CliRunner().invoke(app, ["estimate", "llama-3.1-8b", *args])
+    assert result.exit_code == 2 and "Traceback" not in result.output

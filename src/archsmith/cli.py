@@ -411,7 +411,10 @@ def export(
 
 
 def main() -> None:
-    """Console entry point."""
+    """Console entry point. Library warnings (e.g. a kept temporary) print as one 'warning:' line."""
+    import warnings
+
+    warnings.showwarning = lambda message, *_, **__: err.print(f"warning: {message}", highlight=False)
     app()
 
 

@@ -23,6 +23,7 @@ import glob
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Iterator
 
@@ -147,6 +148,13 @@ class OutputDir:
             pid = path.name[len(prefix):].split("-", 1)[0]
             if pid.isdigit() and not _pid_alive(int(pid)):
                 shutil.rmtree(path, ignore_errors=True)
+        old = self._prefix("old")
+        for path in self.target.parent.glob(glob.escape(old) + "*"):
+            pid = path.name[len(old):].split("-", 1)[0]
+            if pid.isdigit() and not _pid_alive(int(pid)):  # kept: it may hold what someone else wrote
+                warnings.warn(f"{path} is the previous {self.target.name} moved aside by a forced export that was "
+                              "killed; it is kept because it may hold files someone else wrote; fix: inspect it, "
+                              "then delete it", stacklevel=2)
 
     def _temporary(self, kind: str) -> Path:
         return Path(tempfile.mkdtemp(prefix=f"{self._prefix(kind)}{os.getpid()}-", dir=self.target.parent))

@@ -400,12 +400,19 @@ def estimate(cfg: ArchConfig, seq_len: int, batch: int = 1, dtype: str = "bf16")
     )
 
 
+MAX_TOKENS = 2**31  # seq_len and batch above this are refused: no kernel indexes that many positions
+
+
 def _check_request(cfg: ArchConfig, seq_len: int, batch: int) -> list[str]:
     """Raise ConfigError for a request that cannot be sized; return its warnings."""
     problems = []
     for name, value in (("seq_len", seq_len), ("batch", batch)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             problems.append(f"{name}={value!r} must be a positive integer; fix: give a whole number such as 1 or 2048")
+        elif value > MAX_TOKENS:
+            problems.append(f"{name}={value:,} is beyond any context or batch a model is run at (at most "
+                            f"{MAX_TOKENS:,}, 2^31, where token positions stop fitting int32 indices); fix: a value "
+                            f"up to {MAX_TOKENS:,}")
     if problems:
         raise ConfigError(problems)
     limit = cfg.max_position_embeddings

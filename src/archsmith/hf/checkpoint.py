@@ -49,6 +49,12 @@ def weight_files(directory: Path, allow_pickle: bool = False) -> list[Path]:
     A pickle checkpoint can run code when unpickled, so it is refused unless the
     caller opts in (and is then read with ``torch.load(weights_only=True)``).
     """
+    for name in (SAFETENSORS_INDEX, SAFETENSORS, PICKLE_INDEX, PICKLE):
+        path = directory / name
+        if path.is_symlink() or path.exists():  # a dangling link, a directory or a FIFO is no weight file
+            if not path.is_file():
+                raise LoadError(f"{path} is there but is not a readable file (a broken link, a directory or a "
+                                f"device); fix: {_REDOWNLOAD}")
     if (directory / SAFETENSORS_INDEX).is_file():
         return _files_from_index(directory, SAFETENSORS_INDEX, allow_pickle)
     if (directory / SAFETENSORS).is_file():

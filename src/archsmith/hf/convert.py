@@ -226,7 +226,10 @@ def _checkpoint_directory(
 def _is_hf_checkpoint(path: Path) -> bool:
     weights = (SAFETENSORS, SAFETENSORS_INDEX, PICKLE, PICKLE_INDEX)
     try:
-        return path.is_dir() and (path / "config.json").is_file() and any((path / w).is_file() for w in weights)
+        # Any entry by a weight file's name counts (a broken link too): loading then says what is wrong with
+        # it, rather than exporting random weights as if the directory held none.
+        return path.is_dir() and (path / "config.json").is_file() and any(
+            (path / w).is_symlink() or (path / w).exists() for w in weights)
     except OSError as e:  # e.g. a name longer than the file system allows
         raise os_failure(e, f"reading {path}") from None
 
@@ -264,7 +267,15 @@ def export(
     else:
         cfg = load_config(source)
         torch.manual_seed(seed)
-        # Without --dtype, the dtype the config says its weights are meant for.
+        # Without --dtype, the dtype the config says its weights are meant for, if an export can hold it.
+        if dtype is None and cfg.torch_dtype is not None:
+            try:
+                canonical_dtype(cfg.torch_dtype, allowed=EXPORT_DTYPES)
+            except ConfigError:
+                raise ConfigError(
+                    f"{source}: its torch_dtype={cfg.torch_dtype!r} is not one an export is written in "
+                    f"({', '.join(EXPORT_DTYPES)}); fix: pass --dtype bf16 (or fp32, fp16)"
+                ) from None
         model = build_model(cfg, device="cpu", dtype=_torch_dtype(dtype or cfg.torch_dtype) or torch.float32)
         model.init_weights()
         origin = f"{source} has no weights, so the export holds random weights (init_weights, seed {seed})."

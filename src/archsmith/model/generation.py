@@ -26,6 +26,7 @@ class KVCache:
     """
 
     def __init__(self, cfg: ArchConfig):
+        self.config = cfg  # the model it was made for: a cache of another layout is refused
         n = cfg.num_hidden_layers
         self.window_keep = None if cfg.sliding_window is None else cfg.sliding_window - 1
         self.keep = [self.window_keep if cfg.layer_is_sliding(i) else None for i in range(n)]

@@ -176,6 +176,11 @@ class Transformer(nn.Module):
         eager = not torch.compiler.is_compiling()  # data-dependent checks would break the graph
         batch, seq = input_ids.shape
         device = input_ids.device
+        if cache is not None and getattr(cache, "config", None) != cfg:
+            raise InputError(
+                f"cache must be a KVCache made for this model's config, got a {type(cache).__name__} that is not; "
+                "fix: pass cache=KVCache(model.config) (or let generate() make it)"
+            )
         past = 0 if cache is None else cache.length
 
         # Which tokens are real; None while there is no padding anywhere (keeps SDPA's causal path).
@@ -393,8 +398,19 @@ def build_model(
         model = Transformer(cfg)
     model.to(dtype=dtype)
     if device.type != "meta":
-        model.to_empty(device=device)
-        model.init_weights()
+        try:
+            model.to_empty(device=device)
+            model.init_weights()
+        except (RuntimeError, MemoryError) as e:  # torch's allocator refused: say so with the size and a fix
+            if not isinstance(e, MemoryError) and "alloc" not in str(e).lower() and "out of memory" not in str(e):
+                raise
+            params = sum(p.numel() for p in model.parameters())  # a tied head counts once, as in the checkpoint
+            size = params * torch.finfo(dtype).bits // 8
+            raise InputError(
+                f"the {params:,} parameters of this config need {size / 2**30:,.1f} GiB in "
+                f"{torch_dtype_name(canonical_dtype(dtype))}, more than {device} could allocate; fix: build it on "
+                "device='meta' for sizing, a smaller dtype, or a machine (or a sharded setup) with that memory"
+            ) from None
     return model
 
 
