@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ..config import MAX_LAYERS, MAX_SIZE, closest_name
+from ..config import MAX_LAYERS, MAX_SIZE, ROPE_SCALING_TYPES, closest_name
 from ..errors import ConfigError, UnsupportedError
 
 # Fields every transformers config accepts (PreTrainedConfig and its generation/tokenizer
@@ -193,6 +193,8 @@ class Rope:
 def read_rope(
     d: dict[str, Any],
     *,
+    model_type: str,
+    partial_rotary: bool,
     max_position_embeddings: int,
     theta_key: str = "rope_theta",
     partial_key: str = "partial_rotary_factor",
@@ -208,6 +210,15 @@ def read_rope(
     ``rope_theta``/``partial_rotary_factor``; ``rope_type`` wins over the old ``type``; llama3,
     yarn and longrope get ``original_max_position_embeddings`` (default: max_position_embeddings,
     or the family's top-level value, which then wins, as Phi-3 does).
+
+    ``partial_rotary`` is a fact of the family's class: whether it rotates only
+    ``partial_rotary_factor`` of each head. Phi-3, StableLM and GPT-NeoX do (their
+    ``compute_default_rope_parameters`` and their attention both read the factor). The
+    llama-like classes do not, and the reader takes exactly what they read: their default RoPE
+    (``compute_default_rope_parameters``) uses the whole head_dim, so the factor is ignored, as
+    transformers ignores it; their scaled RoPE (``ROPE_INIT_FUNCTIONS``) does read it, but their
+    ``apply_rotary_pos_emb`` multiplies the whole head by the shorter cos/sin and fails on the
+    first forward pass, so there is no model to match and the file is refused.
     """
     given = d.get("rope_scaling") or d.get("rope_parameters") or {}
     if not isinstance(given, dict):
@@ -221,6 +232,16 @@ def read_rope(
     rope_type = (type_aliases or {}).get(rope_type, rope_type)
     theta = params.pop("rope_theta", d.get(theta_key, 10000.0))
     partial = params.pop("partial_rotary_factor", d.get(partial_key, default_partial))
+    if not partial_rotary:
+        if rope_type in ROPE_SCALING_TYPES and partial != 1.0:
+            raise ConfigError(
+                f"{model_type}: partial_rotary_factor={partial!r} with rope_type {rope_type!r}: transformers' "
+                f"{model_type} class then builds frequencies for only part of each head but rotates the whole "
+                f"head, and fails on its first forward pass (it ignores the factor only with default RoPE); "
+                f"fix: remove partial_rotary_factor ({model_type} rotates the whole head), or use a family that "
+                f"rotates part of it (phi3, stablelm, gpt_neox)"
+            )
+        partial = 1.0
     if rope_type == "default":
         return Rope(theta=theta, scaling=None, partial_rotary_factor=partial)
     if rope_type in _ROPE_TYPES_WITH_ORIGINAL_LENGTH:

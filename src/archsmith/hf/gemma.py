@@ -63,7 +63,7 @@ def config_from_hf(d: dict[str, Any]) -> ArchConfig:
         "set use_bidirectional_attention to false or null",
     )
     max_positions = d.get("max_position_embeddings", 8192)
-    rope = read_rope(d, max_position_embeddings=max_positions)
+    rope = read_rope(d, model_type=MODEL_TYPE, partial_rotary=False, max_position_embeddings=max_positions)
     attention_bias = d.get("attention_bias", False)
     return ArchConfig(
         vocab_size=d.get("vocab_size", 256000),

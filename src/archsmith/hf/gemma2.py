@@ -41,7 +41,7 @@ def config_from_hf(d: dict[str, Any]) -> ArchConfig:
     default_types = ["sliding_attention" if (i + 1) % 2 else "full_attention" for i in range(layers)]
     window, layer_types = layer_window(d.get("sliding_window", 4096), d.get("layer_types") or default_types)
     max_positions = d.get("max_position_embeddings", 8192)
-    rope = read_rope(d, max_position_embeddings=max_positions)
+    rope = read_rope(d, model_type=MODEL_TYPE, partial_rotary=False, max_position_embeddings=max_positions)
     attention_bias = d.get("attention_bias", False)
     return ArchConfig(
         vocab_size=d.get("vocab_size", 256000),

@@ -70,6 +70,8 @@ def config_from_hf(d: dict[str, Any]) -> ArchConfig:
     max_positions = d.get("max_position_embeddings", 2048)
     rope = read_rope(
         d,
+        model_type=MODEL_TYPE,
+        partial_rotary=True,
         max_position_embeddings=max_positions,
         theta_key="rotary_emb_base",
         partial_key="rotary_pct",

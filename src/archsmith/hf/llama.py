@@ -42,7 +42,7 @@ FIELDS = BASE_FIELDS | ROPE_FIELDS | frozenset(
 
 def config_from_hf(d: dict[str, Any]) -> ArchConfig:
     max_positions = d.get("max_position_embeddings", 2048)
-    rope = read_rope(d, max_position_embeddings=max_positions)
+    rope = read_rope(d, model_type=MODEL_TYPE, partial_rotary=False, max_position_embeddings=max_positions)
     attention_bias = d.get("attention_bias", False)  # on q, k, v and o alike
     return ArchConfig(
         vocab_size=d.get("vocab_size", 32000),

@@ -48,7 +48,7 @@ def config_from_hf(d: dict[str, Any]) -> ArchConfig:
         "remove layer_types; every Mistral layer uses sliding_window",
     )
     max_positions = d.get("max_position_embeddings", 4096 * 32)
-    rope = read_rope(d, max_position_embeddings=max_positions)
+    rope = read_rope(d, model_type=MODEL_TYPE, partial_rotary=False, max_position_embeddings=max_positions)
     return ArchConfig(
         vocab_size=d.get("vocab_size", 32000),
         hidden_size=d.get("hidden_size", 4096),

@@ -48,6 +48,8 @@ def config_from_hf(d: dict[str, Any]) -> ArchConfig:
     max_positions = d.get("max_position_embeddings", 4096)
     rope = read_rope(
         d,
+        model_type=MODEL_TYPE,
+        partial_rotary=True,
         max_position_embeddings=max_positions,
         original_max_position_embeddings=d.get("original_max_position_embeddings", 4096),
         type_aliases={"su": "longrope", "yarn": "longrope"},

@@ -63,7 +63,7 @@ def config_from_hf(d: dict[str, Any]) -> ArchConfig:
     num_layers = d.get("num_hidden_layers", 32)
     sliding_window, layer_types = qwen_layer_window(d, num_layers)
     max_positions = d.get("max_position_embeddings", 32768)
-    rope = read_rope(d, max_position_embeddings=max_positions)
+    rope = read_rope(d, model_type=MODEL_TYPE, partial_rotary=False, max_position_embeddings=max_positions)
     return ArchConfig(
         vocab_size=d.get("vocab_size", 151936),
         hidden_size=d.get("hidden_size", 4096),

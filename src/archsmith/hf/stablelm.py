@@ -32,7 +32,7 @@ def config_from_hf(d: dict[str, Any]) -> ArchConfig:
         d.get("hidden_dropout", 0.0) == 0.0, MODEL_TYPE, "hidden_dropout (it drops only the MLP output)", "set hidden_dropout to 0"
     )
     max_positions = d.get("max_position_embeddings", 4096)
-    rope = read_rope(d, max_position_embeddings=max_positions, default_partial=0.25)
+    rope = read_rope(d, model_type=MODEL_TYPE, partial_rotary=True, max_position_embeddings=max_positions, default_partial=0.25)
     parallel = d.get("use_parallel_residual", False)
     return ArchConfig(
         vocab_size=d.get("vocab_size", 50304),
