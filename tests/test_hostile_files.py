@@ -718,3 +718,10 @@ def test_a_config_whose_dtype_no_export_holds_names_the_fix(tmp_path):
     path = tmp_path / "f64.json"
     path.write_text(ArchConfig(**TINY, torch_dtype="float64").to_json())
     assert_refused(cli("export", path, tmp_path / "out"), "--dtype bf16")
+
+
+def test_random_init_of_a_config_shows_that_it_is_working(tmp_path, terminal):
+    path = tmp_path / "tiny.json"
+    path.write_text(ArchConfig(**TINY).to_json())
+    export(path, tmp_path / "out")
+    assert "initialising" in terminal.getvalue() and "writing out" in terminal.getvalue()

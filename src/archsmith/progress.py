@@ -33,3 +33,15 @@ def byte_progress(description: str | None, total: int) -> Iterator[Callable[[int
     with Progress(*columns, console=console) as bar:
         task = bar.add_task(description, total=total)
         yield lambda nbytes: bar.advance(task, nbytes)
+
+
+@contextlib.contextmanager
+def working(description: str | None, total: int) -> Iterator[None]:
+    """A spinner with the step's name for long work that has no natural unit to count (building and
+    initialising a large random model); shown under the same conditions as :func:`byte_progress`."""
+    console = _stderr_console()
+    if description is None or total < MIN_BYTES or not console.is_terminal:
+        yield
+        return
+    with console.status(description):
+        yield

@@ -22,6 +22,8 @@ from ..config import ArchConfig
 from ..errors import ConfigError, InputError, LoadError, UnsupportedError
 from ..hub import download_checkpoint, parse_hub_id
 from ..files import OutputDir, os_failure
+from ..progress import working
+from ..sizing import count_params
 from .checkpoint import DEFAULT_MAX_SHARD_BYTES, PICKLE, PICKLE_INDEX, SAFETENSORS, SAFETENSORS_INDEX
 from .configs import SUPPORTED_MODEL_TYPES, from_hf_config
 from ..dtypes import canonical_dtype, torch_dtype_name
@@ -276,8 +278,11 @@ def export(
                     f"{source}: its torch_dtype={cfg.torch_dtype!r} is not one an export is written in "
                     f"({', '.join(EXPORT_DTYPES)}); fix: pass --dtype bf16 (or fp32, fp16)"
                 ) from None
-        model = build_model(cfg, device="cpu", dtype=_torch_dtype(dtype or cfg.torch_dtype) or torch.float32)
-        model.init_weights()
+        init_dtype = _torch_dtype(dtype or cfg.torch_dtype) or torch.float32
+        params = count_params(cfg).total
+        with working(f"initialising {params:,} random weights" if progress else None,
+                     params * torch.finfo(init_dtype).bits // 8):
+            model = build_model(cfg, device="cpu", dtype=init_dtype)  # build_model initialises the weights
         origin = f"{source} has no weights, so the export holds random weights (init_weights, seed {seed})."
     plan = _write_hf(model, out, dtype, DEFAULT_MAX_SHARD_BYTES, progress, token_ids, copy_files)
     return dataclasses.replace(plan, reason=f"{origin} {plan.reason}")
