@@ -25,12 +25,12 @@ from pathlib import Path
 from typing import Any, Union
 
 from .design import Candidate, Design, format_count, scaling_family
+from .design.counts import GIB
 from .design.core import CANONICAL_WITHIN  # real models this close to the target are listed as candidates
 from .design.counts import format_gib
 from .files import OutputDir
 from .sizing import kv_cache_bytes
 
-GIB = 2**30
 PNG_DPI = 200  # the PNG files (>= 150 dpi); the HTML inlines the same figures as SVG
 
 

@@ -176,7 +176,8 @@ def design_request(req: Request, candidates: int = 3) -> Design:
         if not fit.within:
             raise _no_fit(req, style, shapes, base_for, sorted(tried, key=lambda fk: abs(fk[0].error))[:3], vocab)
     shape = fit.shape
-    _refuse_absurd_ffn(req, style, fit, totals[index])
+    taken = shapes.index(shape)  # the nearest rung, or the neighbour a fall-back took
+    _refuse_absurd_ffn(req, style, fit, totals[taken])
     steps = _start_steps(req, style, shape, vocab, position_rows)
     cfg = build_config(base_for(shape), shape, fit.kv, fit.ffn)
     counted = count_params(cfg)
@@ -190,11 +191,10 @@ def design_request(req: Request, candidates: int = 3) -> Design:
     est = estimate(cfg, seq_len=context, batch=req.batch, dtype="bf16")
     kv_by = kv_variants(cfg, context, req.batch, req.tp_degree)
     cands = _candidates(req, style, shapes, index, fit, base_for, context, gpu, candidates)
-    rung_nominal = nominal_total(style, shape, vocab, req.tie, position_rows)
     facts = prose.collect_facts(req, style, cfg, counted, fit, kv_choice, positions, vocab_given, gpu, context,
-                                est, kv_by, rung_nominal)
+                                est, kv_by, totals[taken])
     facts["attention"]["variants"] = kv_variant_heads(cfg, tp)
-    facts["search"] = {"rung_offset": shapes.index(shape) - index}  # 0: the rung nearest the target
+    facts["search"] = {"rung_offset": taken - index}  # 0: the rung nearest the target
     warnings = prose.warnings(facts) + list(est.warnings)
     d = Design(
         request=req, style=style, config=cfg, params=counted, estimate=est, kv_cache_by_attention=kv_by,

@@ -26,6 +26,7 @@ from typing import Any
 from ..config import ArchConfig
 from ..sizing import count_params
 from .curve import family_curve, per_layer_coefficient
+from .request import LIMITS
 from .rules import MAX_FFN_STEP, Regime, ffn_multiple, regime, round_to
 from .styles import STYLES, Style
 
@@ -33,7 +34,7 @@ TOLERANCE = 0.01  # |total - target| / target every design reaches
 OVERSHOOT = 0.20  # a start this far over the target is cut down, layers first
 GRID = tuple(10 ** (k / 100) for k in range(500, 1501))  # 1e5..1e15 non-embedding params, 2.3% apart
 _FINER_FFN = (128, 64, 32, 16, 8)
-MAX_LAYERS, MAX_HIDDEN = 4096, 2**18  # as request.LIMITS: no rung goes past what a caller may fix
+MAX_LAYERS, MAX_HIDDEN = LIMITS["layers"], LIMITS["hidden"]  # no rung goes past what a caller may fix
 
 
 @dataclass(frozen=True)
