@@ -42,12 +42,30 @@ def norm_params(cfg: ArchConfig, width: int) -> int:
     return width * (int(cfg.norm_weight) + int(cfg.norm_bias))
 
 
+def attention_weights_per_layer(cfg: ArchConfig) -> int:
+    """Weight elements of one layer's attention projections (no biases): each is a matmul per token."""
+    h, q = cfg.hidden_size, cfg.q_dim
+    if not cfg.is_mla:
+        return h * q + 2 * h * cfg.kv_dim + q * h
+    # MLA: queries straight (q_proj) or through the q_lora_rank bottleneck (q_a_proj, q_b_proj); keys and
+    # values from the latent (kv_a_proj_with_mqa: hidden -> latent + shared RoPE key; kv_b_proj: latent ->
+    # every head's no-RoPE key and value); o_proj from the value heads.
+    n, r = cfg.num_attention_heads, cfg.kv_lora_rank
+    query = h * q if cfg.q_lora_rank is None else h * cfg.q_lora_rank + cfg.q_lora_rank * q
+    latent = h * (r + cfg.qk_rope_head_dim) + r * n * (cfg.qk_nope_head_dim + cfg.v_head_dim)
+    return query + latent + n * cfg.v_head_dim * h
+
+
 def attention_params_per_layer(cfg: ArchConfig) -> int:
-    """q, k, v and o projections of one layer, with their biases (qk-norms are counted as norms)."""
-    h, q, kv = cfg.hidden_size, cfg.q_dim, cfg.kv_dim
-    weights = h * q + 2 * h * kv + q * h
-    biases = (q + 2 * kv) * int(cfg.qkv_bias) + h * int(cfg.attn_out_bias)
-    return weights + biases
+    """q, k, v and o projections of one layer, with their biases (qk-norms and MLA's latent norms are
+    counted as norms). With MLA the input biases sit on the projections out of the hidden state
+    (q_a_proj, kv_a_proj_with_mqa), as in DeepSeek's ``attention_bias``."""
+    if cfg.is_mla:
+        into = (cfg.q_lora_rank or 0) + cfg.kv_lora_rank + cfg.qk_rope_head_dim
+    else:
+        into = cfg.q_dim + 2 * cfg.kv_dim
+    biases = into * int(cfg.qkv_bias) + cfg.hidden_size * int(cfg.attn_out_bias)
+    return attention_weights_per_layer(cfg) + biases
 
 
 def ffn_params_per_layer(cfg: ArchConfig) -> int:
@@ -66,6 +84,9 @@ def norms_per_layer(cfg: ArchConfig) -> int:
 
 
 def qk_norm_params_per_layer(cfg: ArchConfig) -> int:
+    """qk-norms, or MLA's norms on its latents (kv_a_layernorm, and q_a_layernorm with q_lora_rank)."""
+    if cfg.is_mla:
+        return norm_params(cfg, cfg.kv_lora_rank) + (0 if cfg.q_lora_rank is None else norm_params(cfg, cfg.q_lora_rank))
     if cfg.qk_norm == "head":
         return 2 * norm_params(cfg, cfg.head_dim)
     if cfg.qk_norm == "full":
@@ -129,19 +150,20 @@ def matmul_flops_per_token(cfg: ArchConfig) -> int:
     matmul even when its weight is tied to the embedding. The embedding lookup is a
     gather (no FLOPs); biases are elementwise and left out.
     """
-    h, q, kv, i = cfg.hidden_size, cfg.q_dim, cfg.kv_dim, cfg.intermediate_size
+    h, i = cfg.hidden_size, cfg.intermediate_size
     n_in = 2 if cfg.mlp_type == "gated" else 1
-    per_layer = 2 * (h * q + 2 * h * kv + q * h) + 2 * (n_in * h * i + i * h)
+    per_layer = 2 * attention_weights_per_layer(cfg) + 2 * (n_in * h * i + i * h)
     return cfg.num_hidden_layers * per_layer + 2 * h * cfg.vocab_size
 
 
 def attention_flops(cfg: ArchConfig, seq_len: int) -> int:
     """Forward FLOPs of QKᵀ and AV over one sequence, counting only unmasked positions.
 
-    Each (query, key) pair costs head_dim multiply-adds per query head in QKᵀ and again
-    in AV; each layer's pairs honour its own window.
+    Each (query, key) pair costs head_dim multiply-adds per query head in QKᵀ and the value
+    head width in AV (the same but for MLA's v_head_dim); each layer's pairs honour its own
+    window. MLA is counted as trained and prefilled: keys and values expanded per head.
     """
-    per_pair = 2 * 2 * cfg.q_dim
+    per_pair = 2 * cfg.num_attention_heads * (cfg.head_dim + cfg.value_head_dim)
     sliding = sliding_layer_count(cfg)
     full = cfg.num_hidden_layers - sliding
     pairs = full * causal_pairs(seq_len) + sliding * causal_pairs(seq_len, cfg.sliding_window)
@@ -214,9 +236,23 @@ def flop_counts(cfg: ArchConfig, seq_len: int) -> dict[str, FlopCount]:
     }
 
 
+def kv_cache_elements_per_layer_token(cfg: ArchConfig) -> int:
+    """What one layer caches per token: K and V of every KV head (2·kv_heads·head_dim), or with MLA
+    the compressed latent and the shared RoPE key (kv_lora_rank + qk_rope_head_dim), which is what
+    inference engines (DeepSeek's own code, vLLM, SGLang, FlashMLA) and archsmith's KVCache store."""
+    if cfg.is_mla:
+        return cfg.kv_lora_rank + cfg.qk_rope_head_dim
+    return 2 * cfg.kv_dim
+
+
+def mla_expanded_kv_elements_per_layer_token(cfg: ArchConfig) -> int:
+    """The per-head K and V an MLA layer's latent expands to (what a cache without MLA would hold)."""
+    return cfg.num_attention_heads * (cfg.head_dim + cfg.v_head_dim)
+
+
 def kv_cache_bytes_per_token(cfg: ArchConfig, dtype: str) -> int:
-    """K and V of every layer for one token, not capped by any window: 2·L·kv_heads·head_dim·bytes."""
-    return 2 * cfg.num_hidden_layers * cfg.kv_dim * DTYPE_BYTES[dtype]
+    """The cache of every layer for one token, not capped by any window (see kv_cache_elements_per_layer_token)."""
+    return cfg.num_hidden_layers * kv_cache_elements_per_layer_token(cfg) * DTYPE_BYTES[dtype]
 
 
 def kv_cache_bytes(cfg: ArchConfig, seq_len: int, batch: int, dtype: str) -> int:
@@ -224,7 +260,7 @@ def kv_cache_bytes(cfg: ArchConfig, seq_len: int, batch: int, dtype: str) -> int
 
     A sliding layer keeps only the last ``window`` tokens: that is all its queries can see.
     """
-    per_layer_token = 2 * cfg.kv_dim * DTYPE_BYTES[dtype]
+    per_layer_token = kv_cache_elements_per_layer_token(cfg) * DTYPE_BYTES[dtype]
     sliding = sliding_layer_count(cfg)
     window = seq_len if cfg.sliding_window is None else min(seq_len, cfg.sliding_window)
     tokens = (cfg.num_hidden_layers - sliding) * seq_len + sliding * window
@@ -260,7 +296,13 @@ def layer_activation_bytes_per_token(cfg: ArchConfig, dtype: str) -> int:
         stream = 6 if cfg.norm_scheme == "peri" else 4
     # The attention kernel keeps Q, K and V (K and V at kv width: GQA is not expanded) and
     # its output O, which is also o_proj's input. qk-norms keep their inputs besides.
-    attention = 2 * q + 2 * kv
+    if cfg.is_mla:
+        # Q and K per head, V and O at the value width; besides, the latent's norm input (latent + RoPE
+        # key) and kv_b_proj's input, and with q_lora_rank the query bottleneck before and after its norm.
+        v = cfg.num_attention_heads * cfg.v_head_dim
+        attention = 2 * q + 2 * v + 2 * cfg.kv_lora_rank + cfg.qk_rope_head_dim + 2 * (cfg.q_lora_rank or 0)
+    else:
+        attention = 2 * q + 2 * kv
     if cfg.qk_norm != "none":
         attention += q + kv
     # Plain: the activation's input and output (down's input). Gated: gate(x), up(x),
@@ -339,7 +381,8 @@ class Estimate:
       three, floats for exact_causal
     - ``kv_cache_bytes``: int, the cache for ``batch`` sequences of ``seq_len`` tokens in
       ``dtype``, sliding layers capped at their window
-    - ``kv_cache_bytes_per_token``: int, 2·layers·kv_heads·head_dim·bytes, uncapped
+    - ``kv_cache_bytes_per_token``: int, 2·layers·kv_heads·head_dim·bytes, uncapped; with MLA
+      layers·(kv_lora_rank + qk_rope_head_dim)·bytes, the compressed latent
     - ``weight_bytes``: dtype ("fp32", "bf16", "fp16", "fp8") -> int, total params × bytes
     - ``training_memory``: int bytes: weights, master_weights, gradients, optimizer,
       activations, activations_checkpointed, total, total_checkpointed
@@ -430,6 +473,21 @@ def _check_request(cfg: ArchConfig, seq_len: int, batch: int) -> list[str]:
     ]
 
 
+def _kv_cache_line(cfg: ArchConfig, dtype: str) -> str:
+    size = f"in {dtype} ({DTYPE_BYTES[dtype]} bytes/element)"
+    if not cfg.is_mla:
+        return (f"KV cache: K and V of every layer {size}; a sliding-window layer keeps min(seq_len, window) tokens; "
+                "kv_cache_bytes_per_token is uncapped")
+    latent, expanded = kv_cache_elements_per_layer_token(cfg), mla_expanded_kv_elements_per_layer_token(cfg)
+    return (
+        f"KV cache (MLA): the compressed latent, as inference engines store it: kv_lora_rank + qk_rope_head_dim = "
+        f"{cfg.kv_lora_rank} + {cfg.qk_rope_head_dim} = {latent:,} elements per token per layer {size}; expanded "
+        f"to per-head K and V it would be heads·(qk_nope + qk_rope + v_head_dim) = {cfg.num_attention_heads}·"
+        f"{cfg.head_dim + cfg.v_head_dim} = {expanded:,} elements, {expanded / latent:.1f}× more; "
+        "kv_cache_bytes_per_token is uncapped"
+    )
+
+
 def _assumptions(cfg: ArchConfig, dtype: str) -> list[str]:
     storage = training_storage_dtype(dtype)
     p = DTYPE_BYTES[storage]
@@ -449,8 +507,7 @@ def _assumptions(cfg: ArchConfig, dtype: str) -> list[str]:
         "training or prefill); training = forward + backward, no recomputation",
         "exact_causal leaves out elementwise work: softmax, norms, activations, RoPE, ALiBi biases, softcapping, "
         "residual adds, biases",
-        f"KV cache: K and V of every layer in {dtype} ({DTYPE_BYTES[dtype]} bytes/element); a sliding-window "
-        "layer keeps min(seq_len, window) tokens; kv_cache_bytes_per_token is uncapped",
+        _kv_cache_line(cfg, dtype),
         optimizer_line,
         "activations: per layer, Korthikanti et al. 2022 generalised to this block (GQA, gated MLP, head_dim, "
         "norm placement, qk-norm), assuming a fused/flash attention kernel that stores no seq_len×seq_len scores "
