@@ -41,6 +41,7 @@ class ExportPlan:
 # The plain modern block: every knob a family does NOT have is pinned to its neutral value.
 _NEUTRAL: dict[str, Any] = {
     "position_embedding": "rope",
+    "kv_lora_rank": None,  # q/k/v projections, no multi-head latent attention
     "rope_interleaved": False,
     "position_offset": 0,
     "partial_rotary_factor": 1.0,
@@ -91,6 +92,12 @@ def _attention_bias_together(cfg: ArchConfig) -> list[str]:
 def _all_sliding_or_none(cfg: ArchConfig) -> list[str]:
     if cfg.sliding_window is not None and cfg.layer_types is not None and "full_attention" in cfg.layer_types:
         return ["a mix of full and sliding layers (its window applies to every layer)"]
+    return []
+
+
+def _mla_only(cfg: ArchConfig) -> list[str]:
+    if not cfg.is_mla:
+        return ["q/k/v projections (it has only multi-head latent attention: set kv_lora_rank)"]
     return []
 
 
@@ -255,6 +262,20 @@ def _stablelm(cfg: ArchConfig) -> dict[str, Any]:
         "use_qkv_bias": cfg.qkv_bias,
         "qk_layernorm": False,
         "use_parallel_residual": cfg.parallel_residual,
+    }
+
+
+def _deepseek_v3(cfg: ArchConfig) -> dict[str, Any]:
+    out = _llama_like(cfg)
+    del out["head_dim"]  # the class sets it to qk_rope_head_dim itself
+    return {
+        **out,
+        **{name: getattr(cfg, name) for name in ("q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim")},
+        "rope_interleave": cfg.rope_interleaved,
+        "attention_bias": cfg.qkv_bias,
+        "first_k_dense_replace": cfg.num_hidden_layers,  # every layer a dense MLP
+        "num_nextn_predict_layers": 0,  # no multi-token-prediction module (transformers builds none either)
+        "pretraining_tp": 1,
     }
 
 
@@ -585,6 +606,13 @@ FAMILIES: tuple[_Family, ...] = (
         },
         (_implicit_head_dim, _mha_only, _opt_norm_layout),
         _opt,
+    ),
+    _Family(
+        "DeepseekV3ForCausalLM",
+        "deepseek_v3",
+        {**_free(_LLAMA_FIXED, "kv_lora_rank", "rope_interleaved"), "mlp_bias": False},
+        (_mla_only, _attention_bias_together),
+        _deepseek_v3,
     ),
 )
 

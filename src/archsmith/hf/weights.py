@@ -190,6 +190,19 @@ _OPT = Layout(
     },
 )
 
+# DeepSeek-V2/V3: multi-head latent attention under the module names archsmith's MLA uses too.
+_DEEPSEEK = Layout(
+    _LLAMA_TOP,
+    "model.layers.{i}.",
+    {
+        **_LLAMA_LAYER,
+        **{
+            f"attn.{name}": f"self_attn.{name}"
+            for name in ("q_a_proj", "q_a_layernorm", "q_b_proj", "kv_a_proj_with_mqa", "kv_a_layernorm", "kv_b_proj")
+        },
+    },
+)
+
 # Remote-code exports wrap archsmith's Transformer as ``model``: names are archsmith's own.
 REMOTE = "archsmith"
 
@@ -209,6 +222,7 @@ LAYOUTS: dict[str, Layout] = {
     "gpt2": _GPT2,
     "mpt": _MPT,
     "opt": _OPT,
+    "deepseek_v3": _DEEPSEEK,
 }
 
 
