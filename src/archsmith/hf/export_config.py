@@ -60,6 +60,7 @@ _NEUTRAL: dict[str, Any] = {
     "lm_head_bias": False,
     "hidden_dropout": 0.0,
     "embedding_dropout": 0.0,
+    "num_experts": 0,  # a dense MLP in every layer
 }
 _RMS_CAST_FIRST = {"norm_type": "rmsnorm", "norm_bias": False, "norm_weight_in_fp32": False}  # Llama's RMSNorm
 _RMS_FP32_WEIGHT = {"norm_type": "rmsnorm", "norm_bias": False, "norm_weight_in_fp32": True}  # OLMo-2's
