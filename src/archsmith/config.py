@@ -488,9 +488,15 @@ def _check_values(cfg: ArchConfig) -> list[str]:
     if problems:  # divisibility checks below need positive, bounded sizes
         return problems + _check_names(cfg) + _check_scalars(cfg)
 
+    uses_mla = cfg.is_mla or any(getattr(cfg, name) is not None for name in MLA_FIELDS)
+    problems += _check_mla(cfg) if uses_mla else _check_heads(cfg)
+    return problems + _check_names(cfg) + _check_scalars(cfg) + _check_positions(cfg) + _check_window(cfg)
+
+
+def _check_heads(cfg: ArchConfig) -> list[str]:
+    """Query heads split the width (unless head_dim is given) and KV heads split the query heads."""
+    problems = []
     h, n, kv = cfg.hidden_size, cfg.num_attention_heads, cfg.num_key_value_heads
-    if cfg.is_mla or any(getattr(cfg, name) is not None for name in MLA_FIELDS):
-        return problems + _check_mla(cfg) + _check_names(cfg) + _check_scalars(cfg) + _check_positions(cfg) + _check_window(cfg)
     if cfg.head_dim is None and h % n:
         problems.append(
             f"hidden_size={h} is not divisible by num_attention_heads={n} (and head_dim is not given); "
@@ -502,7 +508,7 @@ def _check_values(cfg: ArchConfig) -> list[str]:
             f"num_attention_heads={n} is not divisible by num_key_value_heads={kv}; "
             f"fix: num_key_value_heads={' or '.join(map(str, nearest_divisors(n, kv)))}"
         )
-    return problems + _check_names(cfg) + _check_scalars(cfg) + _check_positions(cfg) + _check_window(cfg)
+    return problems
 
 
 def _size_problem(
