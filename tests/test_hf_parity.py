@@ -28,6 +28,11 @@ _LLAMA = dict(
     num_key_value_heads=2, max_position_embeddings=64, tie_word_embeddings=False, pad_token_id=None,
 )  # fmt: skip
 
+_DEEPSEEK = dict(
+    _LLAMA, num_key_value_heads=4, kv_lora_rank=16, qk_nope_head_dim=12, qk_rope_head_dim=8, v_head_dim=10,
+    first_k_dense_replace=2,
+)  # fmt: skip
+
 HF_CASES = {
     "llama": ("llama", dict(_LLAMA, attention_bias=True, mlp_bias=True)),
     "llama-rope-linear": ("llama", dict(_LLAMA, rope_parameters={"rope_type": "linear", "factor": 2.0, **_ROPE})),
@@ -103,6 +108,18 @@ HF_CASES = {
     ),
     "arcee-relu2": ("arcee", dict(_LLAMA, head_dim=32, mlp_bias=True)),
     "mpt-alibi": ("mpt", dict(vocab_size=128, d_model=64, n_heads=4, n_layers=2, max_seq_len=64)),
+    # MLA; first_k_dense_replace=num_hidden_layers: every layer a dense MLP
+    "deepseek_v3-mla-q-lora-yarn-mscale": (
+        "deepseek_v3",
+        dict(
+            _DEEPSEEK, q_lora_rank=24, attention_bias=True, rms_norm_eps=1e-5,
+            rope_parameters={
+                "rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 16, "mscale": 0.8,
+                "mscale_all_dim": 1.0, **_ROPE,
+            },
+        ),  # fmt: skip
+    ),
+    "deepseek_v3-mla-direct-q-rotate-half": ("deepseek_v3", dict(_DEEPSEEK, q_lora_rank=None, rope_interleave=False, tie_word_embeddings=True)),
     "opt-post-ln": (
         "opt",
         dict(
@@ -187,6 +204,10 @@ EXPORT_CASES = {
         ArchConfig(**TINY, **_LN, **_BIASES, norm_scheme="post", final_norm=False, mlp_type="plain", hidden_act="relu", position_embedding="learned", position_offset=2),
         "OPTForCausalLM",
     ),
+    "deepseek_v3-mla": (
+        ArchConfig(**TINY, q_lora_rank=24, kv_lora_rank=16, qk_nope_head_dim=12, qk_rope_head_dim=8, v_head_dim=10, rope_interleaved=True),
+        "DeepseekV3ForCausalLM",
+    ),
     # No transformers class runs these exactly: remote code.
     "remote-alibi-rmsnorm-swiglu-gqa": (ArchConfig(**TINY, num_key_value_heads=2, position_embedding="alibi"), "ArchsmithForCausalLM"),
     "remote-post-ln-rope": (ArchConfig(**TINY, norm_scheme="post", tie_word_embeddings=False), "ArchsmithForCausalLM"),
@@ -197,6 +218,10 @@ EXPORT_CASES = {
     ),
     "remote-parallel-shared-rmsnorm": (ArchConfig(**TINY, parallel_residual=True, parallel_shared_norm=True, lm_head_bias=True, tie_word_embeddings=False), "ArchsmithForCausalLM"),
     "remote-nope-layernorm-qknorm": (ArchConfig(**TINY, **_LN, position_embedding="none", qk_norm="head"), "ArchsmithForCausalLM"),
+    "remote-mla-layernorm-peri": (
+        ArchConfig(**TINY, **_LN, norm_scheme="peri", kv_lora_rank=16, qk_nope_head_dim=12, qk_rope_head_dim=8, v_head_dim=10),
+        "ArchsmithForCausalLM",
+    ),
     "remote-learned-rmsnorm-gqa": (ArchConfig(**TINY, position_embedding="learned", num_key_value_heads=2, norm_weight=False), "ArchsmithForCausalLM"),
 }
 

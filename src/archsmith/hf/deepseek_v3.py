@@ -90,14 +90,9 @@ def config_from_hf(d: dict[str, Any]) -> ArchConfig:
                 f"{key}={d[key]!r} (transformers' DeepseekV3 class always runs {key}={value!r})",
                 f"remove {key} or set it to {value!r}; a model trained otherwise is not a deepseek_v3 model",
             )
-    refuse_unless(
-        d.get("first_k_dense_replace", 3) >= num_layers,
-        MODEL_TYPE,
-        "mixture-of-experts layers (first_k_dense_replace < num_hidden_layers)",
-        "set first_k_dense_replace to num_hidden_layers for a dense model",
-    )
     attention_bias = d.get("attention_bias", False)
     return ArchConfig(
+        **_moe(d, num_layers),
         vocab_size=d.get("vocab_size", 129280),
         hidden_size=d.get("hidden_size", 7168),
         intermediate_size=d.get("intermediate_size", 18432),
@@ -124,3 +119,26 @@ def config_from_hf(d: dict[str, Any]) -> ArchConfig:
         initializer_range=d.get("initializer_range", 0.02),
         torch_dtype=read_dtype(d),
     )
+
+
+def _moe(d: dict[str, Any], num_layers: int) -> dict[str, Any]:
+    """The MoE fields: DeepSeek-V3's router (sigmoid scores, e_score_correction_bias, group-limited
+    top-k, routed_scaling_factor) on every layer from first_k_dense_replace on; none when every
+    layer is dense (the class then builds no expert at all)."""
+    first_dense = d.get("first_k_dense_replace", 3)
+    if first_dense >= num_layers:
+        return {}
+    return {
+        "num_experts": d.get("n_routed_experts", d.get("num_local_experts", 256)),
+        "num_experts_per_tok": d.get("num_experts_per_tok", 8),
+        "moe_intermediate_size": d.get("moe_intermediate_size", 2048),
+        # The class fuses the shared experts into one MLP of n_shared_experts * moe_intermediate_size.
+        "n_shared_experts": d.get("n_shared_experts", 1),
+        "scoring_func": "sigmoid",
+        "router_correction_bias": True,
+        "norm_topk_prob": d.get("norm_topk_prob", True),
+        "routed_scaling_factor": d.get("routed_scaling_factor", 2.5),
+        "n_group": d.get("n_group", 8),
+        "topk_group": d.get("topk_group", 4),
+        "first_k_dense_replace": first_dense,
+    }
