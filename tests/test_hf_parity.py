@@ -120,6 +120,15 @@ HF_CASES = {
         ),  # fmt: skip
     ),
     "deepseek_v3-mla-direct-q-rotate-half": ("deepseek_v3", dict(_DEEPSEEK, q_lora_rank=None, rope_interleave=False, tie_word_embeddings=True)),
+    "deepseek_v2-mla-yarn-mlp-bias": (
+        "deepseek_v2",
+        dict(
+            _DEEPSEEK, mlp_bias=True, rope_parameters={
+                "rope_type": "yarn", "factor": 40.0, "original_max_position_embeddings": 16, "mscale": 0.707,
+                "mscale_all_dim": 0.707, **_ROPE,
+            },
+        ),  # fmt: skip
+    ),
     "opt-post-ln": (
         "opt",
         dict(
@@ -207,6 +216,10 @@ EXPORT_CASES = {
     "deepseek_v3-mla": (
         ArchConfig(**TINY, q_lora_rank=24, kv_lora_rank=16, qk_nope_head_dim=12, qk_rope_head_dim=8, v_head_dim=10, rope_interleaved=True),
         "DeepseekV3ForCausalLM",
+    ),
+    "deepseek_v2-mla-mlp-bias": (
+        ArchConfig(**TINY, kv_lora_rank=16, qk_nope_head_dim=12, qk_rope_head_dim=8, v_head_dim=10, rope_interleaved=True, mlp_bias=True),
+        "DeepseekV2ForCausalLM",
     ),
     # No transformers class runs these exactly: remote code.
     "remote-alibi-rmsnorm-swiglu-gqa": (ArchConfig(**TINY, num_key_value_heads=2, position_embedding="alibi"), "ArchsmithForCausalLM"),

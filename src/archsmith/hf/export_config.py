@@ -266,17 +266,28 @@ def _stablelm(cfg: ArchConfig) -> dict[str, Any]:
     }
 
 
-def _deepseek_v3(cfg: ArchConfig) -> dict[str, Any]:
+def _deepseek_mla(cfg: ArchConfig) -> dict[str, Any]:
+    """Keys the DeepSeek MLA classes (V2, V3) share."""
     out = _llama_like(cfg)
-    del out["head_dim"]  # the class sets it to qk_rope_head_dim itself
+    del out["head_dim"]  # the classes set it to qk_rope_head_dim themselves
     return {
         **out,
         **{name: getattr(cfg, name) for name in ("q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim")},
-        "rope_interleave": cfg.rope_interleaved,
         "attention_bias": cfg.qkv_bias,
         "first_k_dense_replace": cfg.num_hidden_layers,  # every layer a dense MLP
-        "num_nextn_predict_layers": 0,  # no multi-token-prediction module (transformers builds none either)
         "pretraining_tp": 1,
+    }
+
+
+def _deepseek_v2(cfg: ArchConfig) -> dict[str, Any]:
+    return {**_deepseek_mla(cfg), "mlp_bias": cfg.mlp_bias}
+
+
+def _deepseek_v3(cfg: ArchConfig) -> dict[str, Any]:
+    return {
+        **_deepseek_mla(cfg),
+        "rope_interleave": cfg.rope_interleaved,
+        "num_nextn_predict_layers": 0,  # no multi-token-prediction module (transformers builds none either)
     }
 
 
@@ -404,7 +415,7 @@ def _opt_norm_layout(cfg: ArchConfig) -> list[str]:
 
 def _heads_divide_hidden(cfg: ArchConfig) -> list[str]:
     if cfg.hidden_size % cfg.num_attention_heads:
-        return [f"hidden_size={cfg.hidden_size} not divisible by num_attention_heads (Gemma2Config refuses it)"]
+        return [f"hidden_size={cfg.hidden_size} not divisible by num_attention_heads (its config class refuses it)"]
     return []
 
 
@@ -614,6 +625,13 @@ FAMILIES: tuple[_Family, ...] = (
         {**_free(_LLAMA_FIXED, "kv_lora_rank", "rope_interleaved"), "mlp_bias": False},
         (_mla_only, _attention_bias_together),
         _deepseek_v3,
+    ),
+    _Family(
+        "DeepseekV2ForCausalLM",
+        "deepseek_v2",
+        {**_free(_LLAMA_FIXED, "kv_lora_rank"), "rope_interleaved": True},
+        (_mla_only, _attention_bias_together, _heads_divide_hidden),
+        _deepseek_v2,
     ),
 )
 

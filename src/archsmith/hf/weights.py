@@ -222,6 +222,7 @@ LAYOUTS: dict[str, Layout] = {
     "gpt2": _GPT2,
     "mpt": _MPT,
     "opt": _OPT,
+    "deepseek_v2": _DEEPSEEK,
     "deepseek_v3": _DEEPSEEK,
 }
 
