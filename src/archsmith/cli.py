@@ -244,6 +244,7 @@ def _estimate_tables(labelled: list[tuple[str, dict]]) -> list[Table]:
         memory.add_row(name, *[get(e) for _, e in labelled])
 
     row("context x batch", lambda e: f"{e['seq_len']:,} x {e['batch']}")
+    row("KV cache holds", lambda e: e["kv_cache_holds"])
     row("KV cache / token", lambda e: human_bytes(e["kv_cache_bytes_per_token"]))
     row(f"KV cache ({first['dtype']})", lambda e: human_bytes(e["kv_cache_bytes"]))
     for dt in first["weight_bytes"]:

@@ -250,6 +250,13 @@ def mla_expanded_kv_elements_per_layer_token(cfg: ArchConfig) -> int:
     return cfg.num_attention_heads * (cfg.head_dim + cfg.v_head_dim)
 
 
+def kv_cache_contents(cfg: ArchConfig) -> str:
+    """What the cache holds per token and layer, in a few words (a label beside the bytes)."""
+    if cfg.is_mla:
+        return f"MLA latent + RoPE key ({cfg.kv_lora_rank}+{cfg.qk_rope_head_dim} per token per layer)"
+    return f"K and V ({cfg.num_key_value_heads} KV heads x {cfg.head_dim} each, per token per layer)"
+
+
 def kv_cache_bytes_per_token(cfg: ArchConfig, dtype: str) -> int:
     """The cache of every layer for one token, not capped by any window (see kv_cache_elements_per_layer_token)."""
     return cfg.num_hidden_layers * kv_cache_elements_per_layer_token(cfg) * DTYPE_BYTES[dtype]
@@ -383,6 +390,7 @@ class Estimate:
       ``dtype``, sliding layers capped at their window
     - ``kv_cache_bytes_per_token``: int, 2·layers·kv_heads·head_dim·bytes, uncapped; with MLA
       layers·(kv_lora_rank + qk_rope_head_dim)·bytes, the compressed latent
+    - ``kv_cache_holds``: str, what those bytes are (K and V, or the MLA latent)
     - ``weight_bytes``: dtype ("fp32", "bf16", "fp16", "fp8") -> int, total params × bytes
     - ``training_memory``: int bytes: weights, master_weights, gradients, optimizer,
       activations, activations_checkpointed, total, total_checkpointed
@@ -397,6 +405,7 @@ class Estimate:
     flops: dict[str, FlopCount]
     kv_cache_bytes: int
     kv_cache_bytes_per_token: int
+    kv_cache_holds: str
     weight_bytes: dict[str, int]
     training_memory: TrainingMemory
     assumptions: list[str]
@@ -411,6 +420,7 @@ class Estimate:
             "flops": {name: count.to_dict() for name, count in self.flops.items()},
             "kv_cache_bytes": self.kv_cache_bytes,
             "kv_cache_bytes_per_token": self.kv_cache_bytes_per_token,
+            "kv_cache_holds": self.kv_cache_holds,
             "weight_bytes": dict(self.weight_bytes),
             "training_memory": self.training_memory.to_dict(),
             "assumptions": list(self.assumptions),
@@ -436,6 +446,7 @@ def estimate(cfg: ArchConfig, seq_len: int, batch: int = 1, dtype: str = "bf16")
         flops=flop_counts(cfg, seq_len),
         kv_cache_bytes=kv_cache_bytes(cfg, seq_len, batch, dtype),
         kv_cache_bytes_per_token=kv_cache_bytes_per_token(cfg, dtype),
+        kv_cache_holds=kv_cache_contents(cfg),
         weight_bytes={name: params.total * size for name, size in DTYPE_BYTES.items()},
         training_memory=training_memory(cfg, seq_len, batch, dtype),
         assumptions=_assumptions(cfg, dtype),
@@ -509,7 +520,7 @@ def _assumptions(cfg: ArchConfig, dtype: str) -> list[str]:
         "residual adds, biases",
         _kv_cache_line(cfg, dtype),
         optimizer_line,
-        "activations: per layer, Korthikanti et al. 2022 generalised to this block (GQA, gated MLP, head_dim, "
+        "activations: per layer, Korthikanti et al. 2022 generalised to this block (GQA or MLA, gated MLP, head_dim, "
         "norm placement, qk-norm), assuming a fused/flash attention kernel that stores no seq_len×seq_len scores "
         "and regenerates attention dropout; K and V kept at kv_heads width; dropout masks 1 byte/element only "
         "where dropout > 0; plus the final norm, LM-head input, logits and fp32 log-softmax",
