@@ -41,6 +41,9 @@ class Layout:
     conv1d: frozenset[str] = frozenset()  # HF modules whose weight is stored [in, out] (GPT-2's Conv1D)
     # Tensors HF checkpoints carry that are no parameters (buffers of older versions).
     ignored_suffixes: tuple[str, ...] = (".rotary_emb.inv_freq",)
+    # Layers past num_hidden_layers that the class does not build and ignores on load (DeepSeek's
+    # multi-token-prediction module, model.layers.61.* in DeepSeek-V3).
+    ignores_extra_layers: bool = False
 
 
 _LLAMA_LAYER: dict[str, str | Slot] = {
@@ -201,6 +204,7 @@ _DEEPSEEK = Layout(
             for name in ("q_a_proj", "q_a_layernorm", "q_b_proj", "kv_a_proj_with_mqa", "kv_a_layernorm", "kv_b_proj")
         },
     },
+    ignores_extra_layers=True,
 )
 
 # Remote-code exports wrap archsmith's Transformer as ``model``: names are archsmith's own.
@@ -312,7 +316,7 @@ def from_hf_state(
 ) -> dict[str, torch.Tensor]:
     """HF tensors -> archsmith parameters with the given ``shapes``; LoadError naming the tensor
     when one is missing, unexpected, of the wrong shape or not floating point."""
-    _validate(hf, expected_hf_shapes(shapes, cfg, model_type), model_type)
+    _validate(hf, expected_hf_shapes(shapes, cfg, model_type), model_type, cfg.num_hidden_layers)
     names = _tied_out(cfg, list(shapes))
     if model_type == REMOTE:
         out = {n: hf[f"model.{n}"] for n in names}
@@ -343,7 +347,7 @@ def _unpack(hf, cfg: ArchConfig, layout: Layout, names: list[str], shapes) -> di
     return out
 
 
-def _validate(hf: dict[str, torch.Tensor], expected: dict[str, tuple[int, ...]], model_type: str) -> None:
+def _validate(hf: dict[str, torch.Tensor], expected: dict[str, tuple[int, ...]], model_type: str, num_layers: int) -> None:
     import torch
 
     layout = LAYOUTS.get(model_type)
@@ -367,8 +371,17 @@ def _validate(hf: dict[str, torch.Tensor], expected: dict[str, tuple[int, ...]],
             )
     lm_head = {"lm_head.weight", "embed_out.weight", "model.lm_head.weight"}  # a tied head stored anyway
     for name in hf:
-        if name not in expected and name not in lm_head and not name.endswith(ignored):
+        if name not in expected and name not in lm_head and not name.endswith(ignored) and not _extra_layer(layout, name, num_layers):
             raise LoadError(
                 f"tensor {name} in the checkpoint has no place in the model config.json describes; "
                 "fix: check that config.json matches the weights"
             )
+
+
+def _extra_layer(layout: Layout | None, name: str, num_layers: int) -> bool:
+    """A tensor of a layer past the model's last, in a family whose class ignores those."""
+    if layout is None or not layout.ignores_extra_layers:
+        return False
+    prefix = layout.layer_prefix.split("{i}")[0]
+    index = name[len(prefix) :].split(".", 1)[0] if name.startswith(prefix) else ""
+    return index.isdigit() and int(index) >= num_layers
