@@ -178,3 +178,10 @@ def test_mla_trains():
     loss = model(x, labels=x).loss
     loss.backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+
+
+def test_tensor_parallel_check_shards_heads_not_the_shared_latent():
+    from archsmith.config import check_tensor_parallel
+
+    problems = check_tensor_parallel(ArchConfig(**TINY), 3)
+    assert [p.split("=")[0] for p in problems] == ["num_attention_heads", "vocab_size"]

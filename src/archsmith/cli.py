@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from . import __version__
-from .config import MAX_LAYERS, MAX_SIZE
+from .config import MAX_LAYERS, MAX_SIZE, MLA_FIELDS
 from .errors import ArchsmithError, ConfigError
 
 app = typer.Typer(
@@ -305,9 +305,12 @@ def compare(
     shape.add_column("field")
     for label, _, _ in results:
         shape.add_column(label, justify="right")
-    for field in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
-                  "head_dim", "intermediate_size", "max_position_embeddings", "position_embedding", "norm_type",
-                  "hidden_act", "tie_word_embeddings"):
+    fields = ["vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
+              "head_dim", "intermediate_size", "max_position_embeddings", "position_embedding", "norm_type",
+              "hidden_act", "tie_word_embeddings"]
+    if any(cfg.is_mla for _, cfg, _ in results):
+        fields[6:6] = MLA_FIELDS
+    for field in fields:
         shape.add_row(field, *[str(getattr(cfg, field)) for _, cfg, _ in results])
     out.print(shape)
     for table in _estimate_tables([(label, est.to_dict()) for label, _, est in results]):

@@ -938,11 +938,10 @@ def check_tensor_parallel(cfg: ArchConfig, tp: int) -> list[str]:
     if tp < 1:
         return [f"tensor-parallel degree {tp} must be at least 1"]
     problems = []
-    for name, value in (
-        ("num_attention_heads", cfg.num_attention_heads),
-        ("num_key_value_heads", cfg.num_key_value_heads),
-        ("vocab_size", cfg.vocab_size),
-    ):
+    sharded = [("num_attention_heads", cfg.num_attention_heads), ("vocab_size", cfg.vocab_size)]
+    if not cfg.is_mla:  # MLA's latent is one shared "head", replicated on every device
+        sharded.insert(1, ("num_key_value_heads", cfg.num_key_value_heads))
+    for name, value in sharded:
         if value % tp:
             if name == "vocab_size":
                 fix = f"pad vocab_size to {_round_up(value, tp * VOCAB_ALIGNMENT)}"
