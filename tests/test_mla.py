@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from archsmith import ArchConfig, ConfigError, count_params, estimate
+from archsmith.config import NORM_SCHEMES
 from archsmith.model import KVCache, build_model
 from archsmith.model.attention import AttentionMask
 from archsmith.model.mla import LatentAttention, softmax_scale
@@ -185,3 +188,38 @@ def test_tensor_parallel_check_shards_heads_not_the_shared_latent():
 
     problems = check_tensor_parallel(ArchConfig(**TINY), 3)
     assert [p.split("=")[0] for p in problems] == ["num_attention_heads", "vocab_size"]
+
+
+@st.composite
+def mla_configs(draw) -> ArchConfig:
+    """MLA with every block option it combines with, tiny dimensions."""
+    parallel = draw(st.booleans())
+    norm_type = draw(st.sampled_from(["rmsnorm", "layernorm"]))
+    window = draw(st.none() | st.integers(1, 6))
+    return ArchConfig(
+        vocab_size=VOCAB, hidden_size=draw(st.sampled_from([16, 24])), num_hidden_layers=draw(st.integers(1, 3)),
+        num_attention_heads=draw(st.sampled_from([1, 2, 3])), intermediate_size=20, max_position_embeddings=24,
+        q_lora_rank=draw(st.none() | st.sampled_from([4, 12])), kv_lora_rank=draw(st.sampled_from([4, 10])),
+        qk_nope_head_dim=draw(st.sampled_from([2, 6])), qk_rope_head_dim=draw(st.sampled_from([2, 4])),
+        v_head_dim=draw(st.sampled_from([3, 8])), qkv_bias=draw(st.booleans()), attn_out_bias=draw(st.booleans()),
+        rope_interleaved=draw(st.booleans()), sliding_window=window,
+        rope_scaling=draw(st.sampled_from([None, {"rope_type": "yarn", "factor": 4.0, "mscale": 0.5, "mscale_all_dim": 1.0}])),
+        norm_type=norm_type, norm_bias=norm_type == "layernorm" and draw(st.booleans()), norm_weight=draw(st.booleans()),
+        norm_scheme="pre" if parallel else draw(st.sampled_from(NORM_SCHEMES)),
+        parallel_residual=parallel, parallel_shared_norm=parallel and draw(st.booleans()),
+        mlp_type=draw(st.sampled_from(["gated", "plain"])), tie_word_embeddings=draw(st.booleans()),
+    )  # fmt: skip
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cfg=mla_configs(), seed=st.integers(0, 2**16))
+@torch.no_grad()
+def test_any_mla_config_counts_exactly_and_decodes_as_it_recomputes(cfg, seed):
+    torch.manual_seed(seed)
+    model = build_model(cfg).eval()
+    assert sum(p.numel() for p in model.parameters()) == count_params(cfg).total
+    assert sum(p.numel() for p in build_model(cfg, device="meta").parameters()) == count_params(cfg).total
+    x = ids(2, 10, seed)
+    cache = KVCache(cfg)
+    stepped = torch.cat([model(x[:, :4], cache=cache)] + [model(x[:, i : i + 1], cache=cache) for i in range(4, 10)], dim=1)
+    torch.testing.assert_close(stepped, model(x), rtol=1e-4, atol=1e-4)
