@@ -848,6 +848,12 @@ def _check_moe(cfg: ArchConfig) -> list[str]:
     problems += _check_expert_groups(cfg)
     if not 0.0 <= cfg.router_jitter_noise < 1.0:
         problems.append(f"router_jitter_noise={cfg.router_jitter_noise} must be in [0, 1); fix: 0.0 (Mixtral's), or e.g. 0.01")
+    if cfg.output_router_logits and cfg.scoring_func != "softmax":
+        problems.append(
+            "output_router_logits=true with scoring_func='sigmoid': the load-balancing loss is defined on softmax "
+            "router probabilities (a sigmoid router, as DeepSeek-V3's, balances through router_correction_bias "
+            "instead); fix: output_router_logits=false, or scoring_func='softmax'"
+        )
     if cfg.router_aux_loss_coef < 0:
         problems.append(f"router_aux_loss_coef={cfg.router_aux_loss_coef} must be >= 0; fix: e.g. 0.001 (HF's default) or 0.02 (Mixtral)")
     problems += _check_dense_layers(cfg)
