@@ -223,3 +223,20 @@ def test_any_mla_config_counts_exactly_and_decodes_as_it_recomputes(cfg, seed):
     cache = KVCache(cfg)
     stepped = torch.cat([model(x[:, :4], cache=cache)] + [model(x[:, i : i + 1], cache=cache) for i in range(4, 10)], dim=1)
     torch.testing.assert_close(stepped, model(x), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "name, total_b, activated_b",
+    [
+        ("deepseek-v3", 671, 37),  # DeepSeek-V3 technical report: 671B total, 37B activated per token
+        ("deepseek-v2-lite", 15.7, 2.4),  # DeepSeek-V2 paper: V2-Lite 15.7B total, 2.4B activated
+    ],
+)
+def test_deepseek_presets_match_their_papers(name, total_b, activated_b):
+    """An independent check of the typed-in presets against the papers' rounded figures, where
+    "activated" leaves out the input embedding (a lookup, not a matmul): 36.6B and 2.45B here."""
+    from archsmith.presets import get_preset
+
+    p = count_params(get_preset(name))
+    assert p.total / 1e9 == pytest.approx(total_b, abs=0.05)
+    assert (p.active - p.embedding) / 1e9 == pytest.approx(activated_b, rel=0.03)
