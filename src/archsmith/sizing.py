@@ -264,6 +264,7 @@ def flop_counts(cfg: ArchConfig, seq_len: int) -> dict[str, FlopCount]:
     kaplan_attn = 2 * L * T * cfg.q_dim
     palm_attn = 4 * L * cfg.num_attention_heads * cfg.head_dim * T  # forward; 12·L·H·Q·T in training
     exact_forward = matmul_flops_per_token(cfg) + attention_flops(cfg, T) / T
+    projections = "the MLA projections (q, kv_a, kv_b, o)" if cfg.is_mla else "q/k/v/o"
     return {
         "6N": FlopCount(
             forward_per_token=2 * n_total,
@@ -296,7 +297,7 @@ def flop_counts(cfg: ArchConfig, seq_len: int) -> dict[str, FlopCount]:
             forward_per_token=exact_forward,
             training_per_token=3 * exact_forward,
             description=(
-                f"every matmul counted exactly: q/k/v/o, MLP{' (router, the chosen experts, shared experts)' if active else ''}, "
+                f"every matmul counted exactly: {projections}, MLP{' (router, the chosen experts, shared experts)' if active else ''}, "
                 "LM head (a matmul even when tied), and QKᵀ and AV "
                 "over the unmasked causal positions only (each layer's sliding window honoured); "
                 "training = 3 × forward (backward ≈ 2 × forward)"

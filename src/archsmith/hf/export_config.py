@@ -267,28 +267,73 @@ def _stablelm(cfg: ArchConfig) -> dict[str, Any]:
 
 
 def _deepseek_mla(cfg: ArchConfig) -> dict[str, Any]:
-    """Keys the DeepSeek MLA classes (V2, V3) share."""
+    """Keys the DeepSeek MLA classes (V2, V3) share, their experts included."""
     out = _llama_like(cfg)
     del out["head_dim"]  # the classes set it to qk_rope_head_dim themselves
+    out.update(
+        {
+            **{name: getattr(cfg, name) for name in ("q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim")},
+            "attention_bias": cfg.qkv_bias,
+            "pretraining_tp": 1,
+        }
+    )
+    if not cfg.is_moe:
+        return {**out, "first_k_dense_replace": cfg.num_hidden_layers}  # every layer a dense MLP
     return {
         **out,
-        **{name: getattr(cfg, name) for name in ("q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim")},
-        "attention_bias": cfg.qkv_bias,
-        "first_k_dense_replace": cfg.num_hidden_layers,  # every layer a dense MLP
-        "pretraining_tp": 1,
+        "first_k_dense_replace": cfg.first_k_dense_replace,
+        "n_routed_experts": cfg.num_experts,
+        "num_experts_per_tok": cfg.num_experts_per_tok,
+        "moe_intermediate_size": cfg.moe_intermediate_size,
+        "n_shared_experts": cfg.n_shared_experts,  # fused into one MLP of n_shared_experts * moe_intermediate_size
+        "routed_scaling_factor": cfg.routed_scaling_factor,
+        "n_group": cfg.n_group,
+        "topk_group": cfg.topk_group,
     }
 
 
 def _deepseek_v2(cfg: ArchConfig) -> dict[str, Any]:
-    return {**_deepseek_mla(cfg), "mlp_bias": cfg.mlp_bias}
+    return {**_deepseek_mla(cfg), "mlp_bias": cfg.mlp_bias, "topk_method": "greedy", "norm_topk_prob": False}
 
 
 def _deepseek_v3(cfg: ArchConfig) -> dict[str, Any]:
     return {
         **_deepseek_mla(cfg),
+        "norm_topk_prob": cfg.norm_topk_prob,
         "rope_interleave": cfg.rope_interleaved,
         "num_nextn_predict_layers": 0,  # no multi-token-prediction module (transformers builds none either)
     }
+
+
+def _deepseek_experts(cfg: ArchConfig) -> list[str]:
+    """What the DeepSeek classes' MoE layers fix: every layer from first_k_dense_replace on is sparse,
+    the shared experts are one MLP of n_shared_experts * moe_intermediate_size without a gate, and
+    there is no auxiliary loss nor input jitter."""
+    if not cfg.is_moe:
+        return []
+    problems = []
+    if cfg.mlp_only_layers or cfg.decoder_sparse_step != 1:
+        problems.append("dense layers other than the first first_k_dense_replace (mlp_only_layers, decoder_sparse_step)")
+    if cfg.n_shared_experts and cfg.shared_expert_intermediate_size != cfg.moe_intermediate_size:
+        problems.append(f"shared_expert_intermediate_size={cfg.shared_expert_intermediate_size} (its shared experts are moe_intermediate_size wide)")
+    for name in ("shared_expert_gate", "output_router_logits", "router_jitter_noise"):
+        if getattr(cfg, name):
+            problems.append(f"{name}={getattr(cfg, name)!r} (it has none)")
+    return problems
+
+
+def _deepseek_v3_router(cfg: ArchConfig) -> list[str]:
+    if cfg.is_moe and (cfg.scoring_func, cfg.router_correction_bias) != ("sigmoid", True):
+        return [f"scoring_func={cfg.scoring_func!r}, router_correction_bias={cfg.router_correction_bias} (it routes "
+                "by sigmoid scores with e_score_correction_bias)"]
+    return []
+
+
+def _deepseek_v2_router(cfg: ArchConfig) -> list[str]:
+    if not cfg.is_moe:
+        return []
+    wanted = {"scoring_func": "softmax", "router_correction_bias": False, "norm_topk_prob": False, "n_group": 1, "topk_group": 1}
+    return [f"{k}={getattr(cfg, k)!r} (its router has only {v!r})" for k, v in wanted.items() if getattr(cfg, k) != v]
 
 
 def _gpt_neox(cfg: ArchConfig) -> dict[str, Any]:
@@ -622,15 +667,15 @@ FAMILIES: tuple[_Family, ...] = (
     _Family(
         "DeepseekV3ForCausalLM",
         "deepseek_v3",
-        {**_free(_LLAMA_FIXED, "kv_lora_rank", "rope_interleaved"), "mlp_bias": False},
-        (_mla_only, _attention_bias_together),
+        {**_free(_LLAMA_FIXED, "kv_lora_rank", "rope_interleaved", "num_experts"), "mlp_bias": False},
+        (_mla_only, _attention_bias_together, _deepseek_experts, _deepseek_v3_router),
         _deepseek_v3,
     ),
     _Family(
         "DeepseekV2ForCausalLM",
         "deepseek_v2",
-        {**_free(_LLAMA_FIXED, "kv_lora_rank"), "rope_interleaved": True},
-        (_mla_only, _attention_bias_together, _heads_divide_hidden),
+        {**_free(_LLAMA_FIXED, "kv_lora_rank", "num_experts"), "rope_interleaved": True},
+        (_mla_only, _attention_bias_together, _heads_divide_hidden, _deepseek_experts, _deepseek_v2_router),
         _deepseek_v2,
     ),
 )
