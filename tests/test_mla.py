@@ -66,6 +66,7 @@ def test_dimensions_resolve_from_the_mla_fields():
         (dict(qk_norm="head"), ["qk_norm='head' with multi-head latent attention"]),
         (dict(attn_logit_softcapping=5.0), ["attn_logit_softcapping=5.0 with multi-head latent attention"]),
         (dict(kv_lora_rank=0), ["kv_lora_rank=0 must be at least 1"]),
+        (dict(v_head_dim=2**30), ["num_attention_heads * (qk_nope_head_dim + v_head_dim)=", "fix: give at most"]),
     ],
 )
 def test_invalid_mla_settings_are_refused_with_a_fix(changes, words):

@@ -560,7 +560,11 @@ def _check_mla(cfg: ArchConfig) -> list[str]:
         verb = "is" if len(missing) == 1 else "are"
         return [f"kv_lora_rank is set (multi-head latent attention) but {', '.join(missing)} {verb} null; fix: give every MLA "
                 f"dimension ({_MLA_EXAMPLE})"]
-    problems = []
+    n = cfg.num_attention_heads
+    problems = _size_problem("kv_lora_rank + qk_rope_head_dim", cfg.kv_lora_rank + cfg.qk_rope_head_dim)
+    problems += _size_problem("num_attention_heads * (qk_nope_head_dim + v_head_dim)", n * (cfg.qk_nope_head_dim + cfg.v_head_dim))
+    if problems:  # the widths of kv_a_proj_with_mqa's and kv_b_proj's outputs, as every size is bounded
+        return problems
     if cfg.head_dim != cfg.qk_nope_head_dim + cfg.qk_rope_head_dim:
         problems.append(
             f"head_dim={cfg.head_dim} but with MLA a query/key head is qk_nope_head_dim + qk_rope_head_dim = "
