@@ -28,9 +28,14 @@ def quiet_transformers():
 
 @torch.no_grad()
 def perturb(model: torch.nn.Module, seed: int = 0, scale: float = 0.05) -> None:
+    """Every parameter, and DeepSeek-V3's e_score_correction_bias: a buffer (updated outside
+    backprop) that changes which experts a token is routed to."""
     g = torch.Generator().manual_seed(seed)
     for p in model.parameters():
         p.add_(torch.randn(p.shape, generator=g) * scale)
+    for name, b in model.named_buffers():
+        if name.endswith("e_score_correction_bias"):
+            b.add_(torch.randn(b.shape, generator=g) * scale)
 
 
 def input_ids(batch: int = 2, seq: int = SEQ, seed: int = 1) -> torch.Tensor:

@@ -120,6 +120,20 @@ HF_CASES = {
         ),  # fmt: skip
     ),
     "deepseek_v3-mla-direct-q-rotate-half": ("deepseek_v3", dict(_DEEPSEEK, q_lora_rank=None, rope_interleave=False, tie_word_embeddings=True)),
+    "deepseek_v3-moe-groups-shared-experts": (
+        "deepseek_v3",
+        dict(
+            _DEEPSEEK, num_hidden_layers=3, first_k_dense_replace=1, moe_intermediate_size=32, n_routed_experts=8,
+            num_experts_per_tok=2, n_group=2, topk_group=1, n_shared_experts=2, routed_scaling_factor=2.5,
+        ),  # fmt: skip
+    ),
+    "deepseek_v2-moe-greedy-softmax": (
+        "deepseek_v2",
+        dict(
+            _DEEPSEEK, q_lora_rank=24, first_k_dense_replace=1, moe_intermediate_size=32, n_routed_experts=8,
+            num_experts_per_tok=3, n_shared_experts=1, routed_scaling_factor=1.7,
+        ),  # fmt: skip
+    ),
     "deepseek_v2-mla-yarn-mlp-bias": (
         "deepseek_v2",
         dict(
@@ -216,6 +230,23 @@ EXPORT_CASES = {
     "deepseek_v3-mla": (
         ArchConfig(**TINY, q_lora_rank=24, kv_lora_rank=16, qk_nope_head_dim=12, qk_rope_head_dim=8, v_head_dim=10, rope_interleaved=True),
         "DeepseekV3ForCausalLM",
+    ),
+    "deepseek_v3-mla-moe": (
+        ArchConfig(
+            **{**TINY, "num_hidden_layers": 3}, kv_lora_rank=16, qk_nope_head_dim=12, qk_rope_head_dim=8, v_head_dim=10,
+            rope_interleaved=True, num_experts=8, num_experts_per_tok=2, moe_intermediate_size=32, n_shared_experts=1,
+            scoring_func="sigmoid", router_correction_bias=True, norm_topk_prob=True, routed_scaling_factor=2.5,
+            n_group=4, topk_group=2, first_k_dense_replace=1,
+        ),  # fmt: skip
+        "DeepseekV3ForCausalLM",
+    ),
+    "deepseek_v2-mla-moe": (
+        ArchConfig(
+            **TINY, q_lora_rank=24, kv_lora_rank=16, qk_nope_head_dim=12, qk_rope_head_dim=8, v_head_dim=10,
+            rope_interleaved=True, num_experts=8, num_experts_per_tok=2, moe_intermediate_size=32, n_shared_experts=2,
+            routed_scaling_factor=1.5,
+        ),  # fmt: skip
+        "DeepseekV2ForCausalLM",
     ),
     "deepseek_v2-mla-mlp-bias": (
         ArchConfig(**TINY, kv_lora_rank=16, qk_nope_head_dim=12, qk_rope_head_dim=8, v_head_dim=10, rope_interleaved=True, mlp_bias=True),

@@ -31,6 +31,19 @@ Slot = tuple[str, int]  # (HF module, position of this part inside the fused ten
 
 
 @dataclass(frozen=True)
+class ExpertLayout:
+    """How a family's checkpoint stores the routed experts of a sparse layer: one module per expert
+    (``module`` with ``{j}``, inside the layer) holding one tensor per projection. archsmith stacks
+    them ([experts, 2 x moe_intermediate, hidden] gate rows first, [experts, hidden, moe_intermediate]),
+    as transformers 5 does in memory; transformers 5 still saves and loads them per expert."""
+
+    module: str  # e.g. "mlp.experts.{j}"
+    gate: str = "gate_proj"
+    up: str = "up_proj"
+    down: str = "down_proj"
+
+
+@dataclass(frozen=True)
 class Layout:
     """Where archsmith modules live in one HF family's checkpoint."""
 
@@ -44,6 +57,7 @@ class Layout:
     # Layers past num_hidden_layers that the class does not build and ignores on load (DeepSeek's
     # multi-token-prediction module, model.layers.61.* in DeepSeek-V3).
     ignores_extra_layers: bool = False
+    experts: ExpertLayout | None = None  # per-expert tensors of sparse layers (stacked in archsmith)
 
 
 _LLAMA_LAYER: dict[str, str | Slot] = {
@@ -203,8 +217,11 @@ _DEEPSEEK = Layout(
             f"attn.{name}": f"self_attn.{name}"
             for name in ("q_a_proj", "q_a_layernorm", "q_b_proj", "kv_a_proj_with_mqa", "kv_a_layernorm", "kv_b_proj")
         },
+        "mlp.router": "mlp.gate",  # its weight, and V3's e_score_correction_bias buffer
+        **{f"mlp.shared_experts.{p}": f"mlp.shared_experts.{p}" for p in ("gate_proj", "up_proj", "down_proj")},
     },
     ignores_extra_layers=True,
+    experts=ExpertLayout("mlp.experts.{j}"),
 )
 
 # Remote-code exports wrap archsmith's Transformer as ``model``: names are archsmith's own.
@@ -285,6 +302,9 @@ def to_hf_state(state: dict[str, torch.Tensor], cfg: ArchConfig, model_type: str
         return {f"model.{n}": state[n] for n in names}
     layout = LAYOUTS[model_type]
     out = {}
+    names, stacked = _split_off_experts(layout, names)
+    for name in stacked:
+        out.update(_per_expert(layout, name, state[name]))
     for hf_name, parts in _groups(layout, names).items():
         tensors = [state[n] for n in parts]
         if len(tensors) == 1:
@@ -298,6 +318,37 @@ def to_hf_state(state: dict[str, torch.Tensor], cfg: ArchConfig, model_type: str
             t = t.t()
         out[hf_name] = t.contiguous()
     return out
+
+
+def _split_off_experts(layout: Layout, names: list[str]) -> tuple[list[str], list[str]]:
+    """(the names mapped one module to one tensor, the stacked expert tensors)."""
+    if layout.experts is None:
+        return names, []
+    stacked = [n for n in names if _split_name(n)[1] == "mlp.experts"]
+    return [n for n in names if n not in stacked], stacked
+
+
+def _expert_names(layout: Layout, name: str, experts: int) -> list[list[str]]:
+    """HF names of each expert's parts of stacked tensor ``name`` (gate and up for gate_up_proj)."""
+    layer, _, param = _split_name(name)
+    e = layout.experts
+    parts = {"gate_up_proj": (e.gate, e.up), "up_proj": (e.up,), "down_proj": (e.down,)}[param]
+    prefix = layout.layer_prefix.format(i=layer)
+    return [[f"{prefix}{e.module.format(j=j)}.{part}.weight" for part in parts] for j in range(experts)]
+
+
+def _per_expert(layout: Layout, name: str, stacked: torch.Tensor) -> dict[str, torch.Tensor]:
+    out = {}
+    for j, hf_names in enumerate(_expert_names(layout, name, stacked.shape[0])):
+        for hf_name, piece in zip(hf_names, stacked[j].chunk(len(hf_names), dim=0)):
+            out[hf_name] = piece.contiguous()
+    return out
+
+
+def _stacked(hf, layout: Layout, name: str, experts: int) -> torch.Tensor:
+    import torch
+
+    return torch.stack([torch.cat([hf[n] for n in parts], dim=0) for parts in _expert_names(layout, name, experts)])
 
 
 # --- HF -> archsmith ----------------------------------------------------------------------------
@@ -328,7 +379,8 @@ def from_hf_state(
 
 
 def _unpack(hf, cfg: ArchConfig, layout: Layout, names: list[str], shapes) -> dict[str, torch.Tensor]:
-    out = {}
+    names, stacked = _split_off_experts(layout, names)
+    out = {name: _stacked(hf, layout, name, shapes[name][0]) for name in stacked}
     for hf_name, parts in _groups(layout, names).items():
         t = hf[hf_name]
         if _is_conv1d(layout, hf_name):
