@@ -274,13 +274,19 @@ def flop_counts(cfg: ArchConfig, seq_len: int) -> dict[str, FlopCount]:
             forward_per_token=exact_forward,
             training_per_token=3 * exact_forward,
             description=(
-                f"every matmul counted exactly: q/k/v/o, MLP{' (router, the chosen experts, shared experts)' if active else ''}, "
+                f"every matmul counted exactly: q/k/v/o, MLP{_moe_matmuls(cfg)}, "
                 "LM head (a matmul even when tied), and QKᵀ and AV "
                 "over the unmasked causal positions only (each layer's sliding window honoured); "
                 "training = 3 × forward (backward ≈ 2 × forward)"
             ),
         ),
     }
+
+
+def _moe_matmuls(cfg: ArchConfig) -> str:
+    if not cfg.is_moe:
+        return ""
+    return f" (router, the {cfg.num_experts_per_tok} chosen experts{', shared experts' if cfg.n_shared_experts else ''})"
 
 
 def kv_cache_bytes_per_token(cfg: ArchConfig, dtype: str) -> int:
