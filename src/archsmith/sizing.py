@@ -297,7 +297,7 @@ def flop_counts(cfg: ArchConfig, seq_len: int) -> dict[str, FlopCount]:
             forward_per_token=exact_forward,
             training_per_token=3 * exact_forward,
             description=(
-                f"every matmul counted exactly: {projections}, MLP{' (router, the chosen experts, shared experts)' if active else ''}, "
+                f"every matmul counted exactly: {projections}, MLP{_moe_matmuls(cfg)}, "
                 "LM head (a matmul even when tied), and QKᵀ and AV "
                 "over the unmasked causal positions only (each layer's sliding window honoured); "
                 "training = 3 × forward (backward ≈ 2 × forward)"
@@ -325,6 +325,12 @@ def kv_cache_contents(cfg: ArchConfig) -> str:
     if cfg.is_mla:
         return f"MLA latent + RoPE key ({cfg.kv_lora_rank}+{cfg.qk_rope_head_dim} per token per layer)"
     return f"K and V ({cfg.num_key_value_heads} KV heads x {cfg.head_dim} each, per token per layer)"
+
+
+def _moe_matmuls(cfg: ArchConfig) -> str:
+    if not cfg.is_moe:
+        return ""
+    return f" (router, the {cfg.num_experts_per_tok} chosen experts{', shared experts' if cfg.n_shared_experts else ''})"
 
 
 def kv_cache_bytes_per_token(cfg: ArchConfig, dtype: str) -> int:

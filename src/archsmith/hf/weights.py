@@ -10,6 +10,11 @@ families differ in names and in how they pack tensors:
     Phi-3        qkv_proj = q, k, v concatenated; gate_up_proj = gate, up concatenated
     OPT          the learned position table has 2 extra rows in front (ArchConfig.position_offset=2:
                  archsmith's table has them too, so it maps one to one)
+    MoE          archsmith stacks every expert in one tensor (experts.gate_up_proj [E, 2I, H],
+                 experts.down_proj [E, H, I]); checkpoints hold one [out, in] tensor per expert
+                 and projection (Mixtral: block_sparse_moe.experts.{j}.w1/w3/w2; Qwen-MoE and
+                 DeepSeek: mlp.experts.{j}.gate_proj/up_proj/down_proj), which is what transformers 5's
+                 save_pretrained writes and its from_pretrained fuses on load
 
 A :class:`Layout` states these facts per family; :func:`to_hf_state` and
 :func:`from_hf_state` apply them. Shapes to expect are derived by mapping
@@ -29,18 +34,17 @@ if TYPE_CHECKING:
 
 Slot = tuple[str, int]  # (HF module, position of this part inside the fused tensor)
 
+EXPERTS = "mlp.experts"  # the archsmith module whose stacked tensors split into one per expert
+
 
 @dataclass(frozen=True)
-class ExpertLayout:
-    """How a family's checkpoint stores the routed experts of a sparse layer: one module per expert
-    (``module`` with ``{j}``, inside the layer) holding one tensor per projection. archsmith stacks
-    them ([experts, 2 x moe_intermediate, hidden] gate rows first, [experts, hidden, moe_intermediate]),
-    as transformers 5 does in memory; transformers 5 still saves and loads them per expert."""
+class ExpertNames:
+    """Where routed expert j's projections live in a checkpoint, relative to the layer."""
 
-    module: str  # e.g. "mlp.experts.{j}"
-    gate: str = "gate_proj"
-    up: str = "up_proj"
-    down: str = "down_proj"
+    prefix: str  # with "{j}"
+    gate: str
+    up: str
+    down: str
 
 
 @dataclass(frozen=True)
@@ -57,7 +61,7 @@ class Layout:
     # Layers past num_hidden_layers that the class does not build and ignores on load (DeepSeek's
     # multi-token-prediction module, model.layers.61.* in DeepSeek-V3).
     ignores_extra_layers: bool = False
-    experts: ExpertLayout | None = None  # per-expert tensors of sparse layers (stacked in archsmith)
+    experts: ExpertNames | None = None  # MoE families: where each routed expert's weights are
 
 
 _LLAMA_LAYER: dict[str, str | Slot] = {
@@ -207,6 +211,31 @@ _OPT = Layout(
     },
 )
 
+_MOE_ROUTER = {"mlp.router": "mlp.gate"}  # the router is "gate" in every HF MoE family
+_MLP_EXPERTS = ExpertNames("mlp.experts.{j}.", gate="gate_proj", up="up_proj", down="down_proj")  # Qwen-MoE, DeepSeek
+_MIXTRAL = Layout(
+    _LLAMA_TOP,
+    "model.layers.{i}.",
+    {
+        **{k: v for k, v in _LLAMA_LAYER.items() if not k.startswith("mlp.")},  # no dense MLP
+        "mlp.router": "block_sparse_moe.gate",
+    },
+    experts=ExpertNames("block_sparse_moe.experts.{j}.", gate="w1", up="w3", down="w2"),
+)
+_QWEN_MOE = Layout(
+    _LLAMA_TOP,
+    "model.layers.{i}.",
+    {
+        **_LLAMA_LAYER,  # dense layers (mlp_only_layers, decoder_sparse_step) keep Llama's MLP
+        **_MOE_ROUTER,
+        "mlp.shared_experts.gate_proj": "mlp.shared_expert.gate_proj",
+        "mlp.shared_experts.up_proj": "mlp.shared_expert.up_proj",
+        "mlp.shared_experts.down_proj": "mlp.shared_expert.down_proj",
+        "mlp.shared_expert_gate": "mlp.shared_expert_gate",
+    },
+    experts=_MLP_EXPERTS,
+)
+
 # DeepSeek-V2/V3: multi-head latent attention under the module names archsmith's MLA uses too.
 _DEEPSEEK = Layout(
     _LLAMA_TOP,
@@ -217,11 +246,11 @@ _DEEPSEEK = Layout(
             f"attn.{name}": f"self_attn.{name}"
             for name in ("q_a_proj", "q_a_layernorm", "q_b_proj", "kv_a_proj_with_mqa", "kv_a_layernorm", "kv_b_proj")
         },
-        "mlp.router": "mlp.gate",  # its weight, and V3's e_score_correction_bias buffer
+        **_MOE_ROUTER,  # its weight, and V3's e_score_correction_bias buffer
         **{f"mlp.shared_experts.{p}": f"mlp.shared_experts.{p}" for p in ("gate_proj", "up_proj", "down_proj")},
     },
     ignores_extra_layers=True,
-    experts=ExpertLayout("mlp.experts.{j}"),
+    experts=_MLP_EXPERTS,
 )
 
 # Remote-code exports wrap archsmith's Transformer as ``model``: names are archsmith's own.
@@ -243,6 +272,9 @@ LAYOUTS: dict[str, Layout] = {
     "gpt2": _GPT2,
     "mpt": _MPT,
     "opt": _OPT,
+    "mixtral": _MIXTRAL,
+    "qwen2_moe": _QWEN_MOE,
+    "qwen3_moe": _QWEN_MOE,
     "deepseek_v2": _DEEPSEEK,
     "deepseek_v3": _DEEPSEEK,
 }
@@ -285,6 +317,21 @@ def _is_conv1d(layout: Layout, hf_name: str) -> bool:
     return param == "weight" and any(module.endswith("." + c) for c in layout.conv1d)
 
 
+def _expert_names(layout: Layout, name: str, num_experts: int) -> list[list[str]]:
+    """For a stacked expert tensor ('layers.3.mlp.experts.gate_up_proj'), the HF names of its
+    parts along dim 1 (gate, then up; or the one projection), each a list over the experts."""
+    layer, _, param = _split_name(name)
+    names = layout.experts
+    projections = {"gate_up_proj": (names.gate, names.up), "up_proj": (names.up,), "down_proj": (names.down,)}[param]
+    base = layout.layer_prefix.format(i=layer) + names.prefix
+    return [[f"{base.format(j=j)}{proj}.weight" for j in range(num_experts)] for proj in projections]
+
+
+def _is_experts(name: str) -> bool:
+    layer, module, _ = _split_name(name)
+    return layer is not None and module == EXPERTS
+
+
 def _tied_out(cfg: ArchConfig, names: list[str]) -> list[str]:
     # A tied LM head is the embedding itself: HF checkpoints store it once.
     return [n for n in names if not (cfg.tie_word_embeddings and n == "lm_head.weight")]
@@ -302,9 +349,11 @@ def to_hf_state(state: dict[str, torch.Tensor], cfg: ArchConfig, model_type: str
         return {f"model.{n}": state[n] for n in names}
     layout = LAYOUTS[model_type]
     out = {}
-    names, stacked = _split_off_experts(layout, names)
-    for name in stacked:
-        out.update(_per_expert(layout, name, state[name]))
+    for name in filter(_is_experts, names):  # [E, parts x out, in] -> one [out, in] per part and expert
+        parts = _expert_names(layout, name, state[name].shape[0])
+        for hf_names, piece in zip(parts, state[name].chunk(len(parts), dim=1)):
+            out.update({hf_name: w.contiguous() for hf_name, w in zip(hf_names, piece)})
+    names = [n for n in names if not _is_experts(n)]
     for hf_name, parts in _groups(layout, names).items():
         tensors = [state[n] for n in parts]
         if len(tensors) == 1:
@@ -318,37 +367,6 @@ def to_hf_state(state: dict[str, torch.Tensor], cfg: ArchConfig, model_type: str
             t = t.t()
         out[hf_name] = t.contiguous()
     return out
-
-
-def _split_off_experts(layout: Layout, names: list[str]) -> tuple[list[str], list[str]]:
-    """(the names mapped one module to one tensor, the stacked expert tensors)."""
-    if layout.experts is None:
-        return names, []
-    stacked = [n for n in names if _split_name(n)[1] == "mlp.experts"]
-    return [n for n in names if n not in stacked], stacked
-
-
-def _expert_names(layout: Layout, name: str, experts: int) -> list[list[str]]:
-    """HF names of each expert's parts of stacked tensor ``name`` (gate and up for gate_up_proj)."""
-    layer, _, param = _split_name(name)
-    e = layout.experts
-    parts = {"gate_up_proj": (e.gate, e.up), "up_proj": (e.up,), "down_proj": (e.down,)}[param]
-    prefix = layout.layer_prefix.format(i=layer)
-    return [[f"{prefix}{e.module.format(j=j)}.{part}.weight" for part in parts] for j in range(experts)]
-
-
-def _per_expert(layout: Layout, name: str, stacked: torch.Tensor) -> dict[str, torch.Tensor]:
-    out = {}
-    for j, hf_names in enumerate(_expert_names(layout, name, stacked.shape[0])):
-        for hf_name, piece in zip(hf_names, stacked[j].chunk(len(hf_names), dim=0)):
-            out[hf_name] = piece.contiguous()
-    return out
-
-
-def _stacked(hf, layout: Layout, name: str, experts: int) -> torch.Tensor:
-    import torch
-
-    return torch.stack([torch.cat([hf[n] for n in parts], dim=0) for parts in _expert_names(layout, name, experts)])
 
 
 # --- HF -> archsmith ----------------------------------------------------------------------------
@@ -379,8 +397,13 @@ def from_hf_state(
 
 
 def _unpack(hf, cfg: ArchConfig, layout: Layout, names: list[str], shapes) -> dict[str, torch.Tensor]:
-    names, stacked = _split_off_experts(layout, names)
-    out = {name: _stacked(hf, layout, name, shapes[name][0]) for name in stacked}
+    import torch
+
+    out = {}
+    for name in filter(_is_experts, names):  # one [out, in] per part and expert -> [E, parts x out, in]
+        parts = _expert_names(layout, name, shapes[name][0])
+        out[name] = torch.cat([torch.stack([hf[n] for n in hf_names]) for hf_names in parts], dim=1)
+    names = [n for n in names if not _is_experts(n)]
     for hf_name, parts in _groups(layout, names).items():
         t = hf[hf_name]
         if _is_conv1d(layout, hf_name):
