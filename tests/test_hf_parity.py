@@ -135,7 +135,9 @@ HF_CASES = {
             },
         ),  # fmt: skip
     ),
-    "deepseek_v3-mla-direct-q-rotate-half": ("deepseek_v3", dict(_DEEPSEEK, q_lora_rank=None, rope_interleave=False, tie_word_embeddings=True)),
+    "deepseek_v3-mla-direct-q-rotate-half": (
+        "deepseek_v3", dict(_DEEPSEEK, q_lora_rank=None, rope_interleave=False, attention_bias=True, tie_word_embeddings=True),
+    ),
     "deepseek_v3-moe-groups-shared-experts": (
         "deepseek_v3",
         dict(

@@ -241,3 +241,13 @@ def test_deepseek_presets_match_their_papers(name, total_b, activated_b):
     p = count_params(get_preset(name))
     assert p.total / 1e9 == pytest.approx(total_b, abs=0.05)
     assert (p.active - p.embedding) / 1e9 == pytest.approx(activated_b, rel=0.03)
+
+
+def test_training_forward_compiles_as_one_graph():
+    torch._dynamo.reset()
+    model = model_for("q-lora-biases-interleaved").train()
+    x = ids()
+    compiled = torch.compile(model, fullgraph=True, backend="aot_eager")  # fullgraph: any graph break fails
+    out = compiled(x, labels=x)
+    out.loss.backward()
+    torch.testing.assert_close(out.logits, model(x), rtol=1e-5, atol=1e-5)
