@@ -63,7 +63,8 @@ class LatentAttention(nn.Module):
         self.rope_interleaved = cfg.rope_interleaved
 
         h, n, q_dim = cfg.hidden_size, cfg.num_attention_heads, cfg.q_dim
-        if cfg.q_lora_rank is None:
+        self.q_lora = cfg.q_lora_rank is not None
+        if not self.q_lora:
             self.q_proj = nn.Linear(h, q_dim, bias=False)
         else:
             self.q_a_proj = nn.Linear(h, cfg.q_lora_rank, bias=cfg.qkv_bias)
@@ -83,7 +84,7 @@ class LatentAttention(nn.Module):
     ) -> torch.Tensor:
         """``x`` [batch, seq, hidden] -> [batch, seq, hidden]. ``cache``: a KVCache to extend with latents."""
         b, t, _ = x.shape
-        q = self.q_proj(x) if hasattr(self, "q_proj") else self.q_b_proj(self.q_a_layernorm(self.q_a_proj(x)))
+        q = self.q_b_proj(self.q_a_layernorm(self.q_a_proj(x))) if self.q_lora else self.q_proj(x)
         q_nope, q_rope = q.view(b, t, self.num_heads, -1).transpose(1, 2).split([self.nope_dim, self.rope_dim], dim=-1)
         latent, k_rope = self.kv_a_proj_with_mqa(x).split([self.rank, self.rope_dim], dim=-1)
         latent = self.kv_a_layernorm(latent)[:, None]  # [b, 1, t, rank]: one "head" shared by all
