@@ -19,8 +19,6 @@ inference code, vLLM, SGLang and FlashMLA do. Two ways to attend over it, equal 
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -28,7 +26,7 @@ from torch import nn
 from ..config import ArchConfig
 from .attention import AttentionMask
 from .norms import Norm
-from .positions import apply_rope
+from .positions import apply_rope, yarn_get_mscale
 
 # DeepSeek's code (and transformers') builds the latent norms with RMSNorm's default eps,
 # whatever the config's rms_norm_eps.
@@ -36,15 +34,13 @@ LATENT_NORM_EPS = 1e-6
 
 
 def softmax_scale(cfg: ArchConfig) -> float:
-    """1/sqrt(head_dim), times mscale² under YaRN with ``mscale_all_dim`` (DeepSeek-V2/V3's
-    long-context correction, as DeepseekV3Attention computes it: the RoPE tables carry
-    mscale/mscale_all_dim, so q·k carries the rest)."""
+    """1/sqrt(head_dim), times yarn_get_mscale(factor, mscale_all_dim)² under YaRN with
+    ``mscale_all_dim``, as DeepseekV3Attention computes it (DeepSeek-V2/V3's long-context
+    temperature on every feature; the RoPE tables carry mscale / mscale_all_dim on the rotated ones)."""
     scale = cfg.head_dim**-0.5
     scaling = cfg.rope_scaling or {}
-    mscale_all_dim = scaling.get("mscale_all_dim")
-    if mscale_all_dim and scaling["factor"] > 1:  # only yarn has mscale_all_dim
-        mscale = 0.1 * mscale_all_dim * math.log(scaling["factor"]) + 1.0
-        scale *= mscale * mscale
+    if scaling.get("mscale_all_dim"):  # only yarn has the key
+        scale *= yarn_get_mscale(scaling["factor"], scaling["mscale_all_dim"]) ** 2
     return scale
 
 
