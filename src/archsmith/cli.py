@@ -321,9 +321,12 @@ def compare(
     shape.add_column("field")
     for label, _, _ in results:
         shape.add_column(label, justify="right")
-    for field in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
-                  "head_dim", "intermediate_size", "max_position_embeddings", "position_embedding", "norm_type",
-                  "hidden_act", "tie_word_embeddings"):
+    fields = ["vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
+              "head_dim", "intermediate_size", "max_position_embeddings", "position_embedding", "norm_type",
+              "hidden_act", "tie_word_embeddings"]
+    if any(cfg.is_moe for _, cfg, _ in results):
+        fields += ["num_experts", "num_experts_per_tok", "moe_intermediate_size", "n_shared_experts"]
+    for field in fields:
         shape.add_row(field, *[str(getattr(cfg, field)) for _, cfg, _ in results])
     out.print(shape)
     for table in _estimate_tables([(label, est.to_dict()) for label, _, est in results]):
