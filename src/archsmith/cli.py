@@ -327,6 +327,8 @@ def compare(
               "hidden_act", "tie_word_embeddings"]
     if any(cfg.is_mla for _, cfg, _ in results):
         fields[6:6] = MLA_FIELDS
+    if any(cfg.is_moe for _, cfg, _ in results):
+        fields += ["num_experts", "num_experts_per_tok", "moe_intermediate_size", "n_shared_experts"]
     for field in fields:
         shape.add_row(field, *[str(getattr(cfg, field)) for _, cfg, _ in results])
     out.print(shape)

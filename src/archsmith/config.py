@@ -343,7 +343,7 @@ class ArchConfig:
             if self.num_key_value_heads == self.num_attention_heads:
                 changes["num_key_value_heads"] = None
         if changes.get("num_experts") == 0:  # back to dense: the MoE knobs go back to their inert defaults
-            for name, default in _MOE_DEFAULTS.items():
+            for name, default in MOE_DEFAULTS.items():
                 changes.setdefault(name, default)
         if "moe_intermediate_size" not in changes and "intermediate_size" in changes:
             if self.moe_intermediate_size == self.intermediate_size:
@@ -788,7 +788,7 @@ def _canonical_window(cfg: ArchConfig) -> None:
 
 # Every MoE knob and its inert value: a dense config (num_experts == 0) must leave them there,
 # so that a dense model has one spelling and no knob is silently ignored.
-_MOE_DEFAULTS: dict[str, Any] = {
+MOE_DEFAULTS: dict[str, Any] = {
     "num_experts_per_tok": 0,
     "moe_intermediate_size": None,
     "n_shared_experts": 0,
@@ -812,7 +812,7 @@ _MOE_DEFAULTS: dict[str, Any] = {
 def _check_moe(cfg: ArchConfig) -> list[str]:
     """The Mixture-of-Experts knobs (run after moe_intermediate_size is resolved)."""
     if cfg.num_experts == 0:
-        stray = [name for name, default in _MOE_DEFAULTS.items() if getattr(cfg, name) != default]
+        stray = [name for name, default in MOE_DEFAULTS.items() if getattr(cfg, name) != default]
         if not stray:
             return []
         return [
@@ -832,7 +832,7 @@ def _check_moe(cfg: ArchConfig) -> list[str]:
     if cfg.n_shared_experts < 0:
         problems.append(f"n_shared_experts={cfg.n_shared_experts} must be >= 0; fix: 0 (none), or 1 as in Qwen2-MoE and DeepSeek-V3")
     elif cfg.n_shared_experts == 0:
-        extra = [n for n in ("shared_expert_intermediate_size", "shared_expert_gate") if getattr(cfg, n) != _MOE_DEFAULTS[n]]
+        extra = [n for n in ("shared_expert_intermediate_size", "shared_expert_gate") if getattr(cfg, n) != MOE_DEFAULTS[n]]
         if extra:
             problems.append(f"{', '.join(extra)} set but n_shared_experts=0; fix: n_shared_experts=1, or remove {', '.join(extra)}")
     else:

@@ -1,7 +1,7 @@
 """Shared reading of HuggingFace config.json files: typo checks, RoPE, dtype, refusals.
 
-Each family module (llama.py, gpt2.py, ...) reads its own fields with its own
-defaults; this module holds what every family does the same way, following
+Each family declaration (families/llama.py, families/gpt2.py, ...) reads its own keys with
+its own defaults; this module holds what every family does the same way, following
 transformers 5.23 (``PreTrainedConfig`` and ``RotaryEmbeddingConfigMixin``).
 No torch or transformers import: reading a config must stay instant.
 """
@@ -175,14 +175,6 @@ def field_type_problems(d: dict[str, Any]) -> list[str]:
             shown = text if len(text) <= 60 else text[:57] + "..."
             problems.append(f"{key}={shown} must be {expected}; fix: give {key} {expected}")
     return problems
-
-
-def read_aliased(d: dict[str, Any], name: str, alias: str, default: Any) -> Any:
-    """A field given under its name or under the alias a config class's ``attribute_map`` maps
-    onto it (transformers saves whichever name the class stores); both must then agree."""
-    if name in d and alias in d and d[name] != d[alias]:
-        raise ConfigError(f"{name}={d[name]!r} and its alias {alias}={d[alias]!r} disagree; fix: keep one of them")
-    return d.get(name, d.get(alias, default))
 
 
 def read_dtype(d: dict[str, Any]) -> str | None:
