@@ -138,7 +138,7 @@ def presets(json_out: bool = typer.Option(False, "--json", help="Print JSON inst
     table = Table(title="archsmith presets")
     columns = [("name", "left"), ("family", "left"), ("parameters", "right"), ("non-embedding", "right"), ("active", "right")]
     for col, justify in columns:
-        table.add_column(col, justify=justify)
+        table.add_column(col, justify=justify, no_wrap=col in ("name", "family"))  # whole: `count NAME` takes the name
     table.add_column("Hub id (or source)", overflow="fold")  # an id cut short is no use: wrap it instead
     for r in rows:
         active = human(r["active"]) if r["active"] != r["total"] else ""  # only a Mixture-of-Experts differs

@@ -21,12 +21,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from ..config import ArchConfig
+from ..config import MLA_FIELDS, ArchConfig
 from .common import refuse_unless
-from .family import ExpertNames, Fields
-from .llama_like import llama_layout
-
-MLA_KEYS = ("q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim")
+from .family import Fields
+from .llama_like import QWEN_MOE_LAYOUT, llama_layout
 
 # Keys the MoE reading below handles, the ones the classes overwrite or never build, and the
 # original remote code's (checked where they would change the model, else no-ops).
@@ -51,7 +49,7 @@ LAYOUT = dataclasses.replace(
             "mlp.router": "mlp.gate",  # its weight, and V3's e_score_correction_bias buffer
             **{f"mlp.shared_experts.{p}": f"mlp.shared_experts.{p}" for p in ("gate_proj", "up_proj", "down_proj")},
         },
-        experts=ExpertNames("mlp.experts.{j}.", gate="gate_proj", up="up_proj", down="down_proj"),
+        experts=QWEN_MOE_LAYOUT.experts,  # mlp.experts.{j}.{gate,up,down}_proj, as Qwen-MoE
     ),
     ignores_extra_layers=True,  # the multi-token-prediction layer of DeepSeek-V3's checkpoint
 )
@@ -65,8 +63,8 @@ MOE_FACTS = {
 
 
 def mla_keys(defaults: dict[str, Any]) -> dict[str, tuple[Fields, Any]]:
-    """The MLA keys with one class's defaults."""
-    return {key: (key, defaults[key]) for key in MLA_KEYS}
+    """The MLA keys (HF's names are ArchConfig's) with one class's defaults."""
+    return {key: (key, defaults[key]) for key in MLA_FIELDS}
 
 
 def refuse_other_routing(d: dict[str, Any], model_type: str, fixed: dict[str, Any]) -> None:
