@@ -29,6 +29,11 @@ _LLAMA = dict(
     num_key_value_heads=2, max_position_embeddings=64, tie_word_embeddings=False, pad_token_id=None,
 )  # fmt: skip
 
+_DEEPSEEK = dict(
+    _LLAMA, num_key_value_heads=4, kv_lora_rank=16, qk_nope_head_dim=12, qk_rope_head_dim=8, v_head_dim=10,
+    first_k_dense_replace=2,
+)  # fmt: skip
+
 HF_CASES = {
     "llama": ("llama", dict(_LLAMA, attention_bias=True, mlp_bias=True)),
     "llama-rope-linear": ("llama", dict(_LLAMA, rope_parameters={"rope_type": "linear", "factor": 2.0, **_ROPE})),
@@ -120,6 +125,43 @@ HF_CASES = {
     ),
     "arcee-relu2": ("arcee", dict(_LLAMA, head_dim=32, mlp_bias=True)),
     "mpt-alibi": ("mpt", dict(vocab_size=128, d_model=64, n_heads=4, n_layers=2, max_seq_len=64)),
+    # MLA; first_k_dense_replace=num_hidden_layers: every layer a dense MLP
+    "deepseek_v3-mla-q-lora-yarn-mscale": (
+        "deepseek_v3",
+        dict(
+            _DEEPSEEK, q_lora_rank=24, attention_bias=True, rms_norm_eps=1e-5,
+            rope_parameters={
+                "rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 16, "mscale": 0.8,
+                "mscale_all_dim": 1.0, **_ROPE,
+            },
+        ),  # fmt: skip
+    ),
+    "deepseek_v3-mla-direct-q-rotate-half": (
+        "deepseek_v3", dict(_DEEPSEEK, q_lora_rank=None, rope_interleave=False, attention_bias=True, tie_word_embeddings=True),
+    ),
+    "deepseek_v3-moe-groups-shared-experts": (
+        "deepseek_v3",
+        dict(
+            _DEEPSEEK, num_hidden_layers=3, first_k_dense_replace=1, moe_intermediate_size=32, n_routed_experts=8,
+            num_experts_per_tok=2, n_group=2, topk_group=1, n_shared_experts=2, routed_scaling_factor=2.5,
+        ),  # fmt: skip
+    ),
+    "deepseek_v2-moe-greedy-softmax": (
+        "deepseek_v2",
+        dict(
+            _DEEPSEEK, q_lora_rank=24, first_k_dense_replace=1, moe_intermediate_size=32, n_routed_experts=8,
+            num_experts_per_tok=3, n_shared_experts=1, routed_scaling_factor=1.7,
+        ),  # fmt: skip
+    ),
+    "deepseek_v2-mla-yarn-mlp-bias": (
+        "deepseek_v2",
+        dict(
+            _DEEPSEEK, mlp_bias=True, rope_parameters={
+                "rope_type": "yarn", "factor": 40.0, "original_max_position_embeddings": 16, "mscale": 0.707,
+                "mscale_all_dim": 0.707, **_ROPE,
+            },
+        ),  # fmt: skip
+    ),
     "opt-post-ln": (
         "opt",
         dict(
@@ -218,6 +260,31 @@ EXPORT_CASES = {
         ArchConfig(**TINY, **_LN, **_BIASES, norm_scheme="post", final_norm=False, mlp_type="plain", hidden_act="relu", position_embedding="learned", position_offset=2),
         "OPTForCausalLM",
     ),
+    "deepseek_v3-mla": (
+        ArchConfig(**TINY, q_lora_rank=24, kv_lora_rank=16, qk_nope_head_dim=12, qk_rope_head_dim=8, v_head_dim=10, rope_interleaved=True),
+        "DeepseekV3ForCausalLM",
+    ),
+    "deepseek_v3-mla-moe": (
+        ArchConfig(
+            **{**TINY, "num_hidden_layers": 3}, kv_lora_rank=16, qk_nope_head_dim=12, qk_rope_head_dim=8, v_head_dim=10,
+            rope_interleaved=True, num_experts=8, num_experts_per_tok=2, moe_intermediate_size=32, n_shared_experts=1,
+            scoring_func="sigmoid", router_correction_bias=True, norm_topk_prob=True, routed_scaling_factor=2.5,
+            n_group=4, topk_group=2, first_k_dense_replace=1,
+        ),  # fmt: skip
+        "DeepseekV3ForCausalLM",
+    ),
+    "deepseek_v2-mla-moe": (
+        ArchConfig(
+            **TINY, q_lora_rank=24, kv_lora_rank=16, qk_nope_head_dim=12, qk_rope_head_dim=8, v_head_dim=10,
+            rope_interleaved=True, num_experts=8, num_experts_per_tok=2, moe_intermediate_size=32, n_shared_experts=2,
+            routed_scaling_factor=1.5,
+        ),  # fmt: skip
+        "DeepseekV2ForCausalLM",
+    ),
+    "deepseek_v2-mla-mlp-bias": (
+        ArchConfig(**TINY, kv_lora_rank=16, qk_nope_head_dim=12, qk_rope_head_dim=8, v_head_dim=10, rope_interleaved=True, mlp_bias=True),
+        "DeepseekV2ForCausalLM",
+    ),
     "mixtral": (
         ArchConfig(**TINY, num_key_value_heads=2, num_experts=4, num_experts_per_tok=2, norm_topk_prob=True, tie_word_embeddings=False),
         "MixtralForCausalLM",
@@ -254,6 +321,10 @@ EXPORT_CASES = {
     ),
     "remote-parallel-shared-rmsnorm": (ArchConfig(**TINY, parallel_residual=True, parallel_shared_norm=True, lm_head_bias=True, tie_word_embeddings=False), "ArchsmithForCausalLM"),
     "remote-nope-layernorm-qknorm": (ArchConfig(**TINY, **_LN, position_embedding="none", qk_norm="head"), "ArchsmithForCausalLM"),
+    "remote-mla-layernorm-peri": (
+        ArchConfig(**TINY, **_LN, norm_scheme="peri", kv_lora_rank=16, qk_nope_head_dim=12, qk_rope_head_dim=8, v_head_dim=10),
+        "ArchsmithForCausalLM",
+    ),
     "remote-learned-rmsnorm-gqa": (ArchConfig(**TINY, position_embedding="learned", num_key_value_heads=2, norm_weight=False), "ArchsmithForCausalLM"),
 }
 

@@ -52,6 +52,9 @@ class Layout:
     # Tensors HF checkpoints carry that are no parameters (buffers of older versions).
     ignored_suffixes: tuple[str, ...] = (".rotary_emb.inv_freq",)
     experts: ExpertNames | None = None  # Mixture-of-Experts families: where each routed expert's weights are
+    # Layers past num_hidden_layers that the class does not build and ignores on load (DeepSeek's
+    # multi-token-prediction module, model.layers.61.* in DeepSeek-V3).
+    ignores_extra_layers: bool = False
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,7 @@ class RopeKeys:
 # (these are also ArchConfig's defaults, so the reader may leave them out).
 NEUTRAL: dict[str, Any] = {
     "position_embedding": "rope",
+    "kv_lora_rank": None,  # q/k/v projections, no multi-head latent attention
     "rope_interleaved": False,
     "position_offset": 0,
     "partial_rotary_factor": 1.0,
@@ -265,6 +269,12 @@ def mha_only(cfg: ArchConfig) -> list[str]:
 def all_sliding_or_none(cfg: ArchConfig) -> list[str]:
     if cfg.sliding_window is not None and cfg.layer_types is not None and "full_attention" in cfg.layer_types:
         return ["a mix of full and sliding layers (its window applies to every layer)"]
+    return []
+
+
+def heads_divide_hidden(cfg: ArchConfig) -> list[str]:
+    if cfg.hidden_size % cfg.num_attention_heads:
+        return [f"hidden_size={cfg.hidden_size} not divisible by num_attention_heads (its config class refuses it)"]
     return []
 
 

@@ -145,7 +145,7 @@ def from_hf_state(
 ) -> dict[str, torch.Tensor]:
     """HF tensors -> archsmith parameters with the given ``shapes``; LoadError naming the tensor
     when one is missing, unexpected, of the wrong shape or not floating point."""
-    _validate(hf, expected_hf_shapes(shapes, cfg, model_type), model_type)
+    _validate(hf, expected_hf_shapes(shapes, cfg, model_type), model_type, cfg.num_hidden_layers)
     names = _tied_out(cfg, list(shapes))
     if model_type == REMOTE:
         out = {n: hf[f"model.{n}"] for n in names}
@@ -182,11 +182,12 @@ def _unpack(hf, cfg: ArchConfig, layout: Layout, names: list[str], shapes) -> di
     return out
 
 
-def _validate(hf: dict[str, torch.Tensor], expected: dict[str, tuple[int, ...]], model_type: str) -> None:
+def _validate(hf: dict[str, torch.Tensor], expected: dict[str, tuple[int, ...]], model_type: str, num_layers: int) -> None:
     import torch
 
     family = BY_MODEL_TYPE.get(model_type)
-    ignored = family.layout.ignored_suffixes if family else ()
+    layout = family.layout if family else None
+    ignored = layout.ignored_suffixes if layout else ()
     for name, shape in expected.items():
         if name not in hf:
             raise LoadError(
@@ -206,8 +207,17 @@ def _validate(hf: dict[str, torch.Tensor], expected: dict[str, tuple[int, ...]],
             )
     lm_head = {"lm_head.weight", "embed_out.weight", "model.lm_head.weight"}  # a tied head stored anyway
     for name in hf:
-        if name not in expected and name not in lm_head and not name.endswith(ignored):
+        if name not in expected and name not in lm_head and not name.endswith(ignored) and not _extra_layer(layout, name, num_layers):
             raise LoadError(
                 f"tensor {name} in the checkpoint has no place in the model config.json describes; "
                 "fix: check that config.json matches the weights"
             )
+
+
+def _extra_layer(layout: Layout | None, name: str, num_layers: int) -> bool:
+    """A tensor of a layer past the model's last, in a family whose class ignores those."""
+    if layout is None or not layout.ignores_extra_layers:
+        return False
+    prefix = layout.layer_prefix.split("{i}")[0]
+    index = name[len(prefix) :].split(".", 1)[0] if name.startswith(prefix) else ""
+    return index.isdigit() and int(index) >= num_layers
