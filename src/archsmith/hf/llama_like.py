@@ -140,8 +140,9 @@ def write_qwen_window(cfg: ArchConfig) -> dict[str, Any]:
 
 # --- Mixture-of-Experts (Mixtral, Qwen2-MoE, Qwen3-MoE) -------------------------------------------
 
-# Softmax top-k routing, every layer a candidate for sparsity by the Qwen rules only, no DeepSeek
-# knobs, no shared expert and no jitter unless a class says otherwise: what these classes hard-code.
+# What these classes hard-code unless a family reads or overrides the field: softmax top-k routing
+# without DeepSeek's knobs (scaling, correction bias, expert groups, first dense layers), every layer
+# sparse, no shared expert, no router jitter.
 MOE_FACTS: dict[str, Any] = {
     name: MOE_DEFAULTS[name]
     for name in (
