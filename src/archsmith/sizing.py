@@ -68,7 +68,7 @@ def norms_per_layer(cfg: ArchConfig) -> int:
 def qk_norm_params_per_layer(cfg: ArchConfig) -> int:
     if cfg.qk_norm == "head":
         return 2 * norm_params(cfg, cfg.head_dim)
-    if cfg.qk_norm == "full":
+    if cfg.qk_norm in ("full", "per_head"):  # over all heads, or over head_dim with a weight per head: same size
         return norm_params(cfg, cfg.q_dim) + norm_params(cfg, cfg.kv_dim)
     return 0
 

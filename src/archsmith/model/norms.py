@@ -25,18 +25,21 @@ class Norm(nn.Module):
 
     Parameters: ``weight`` unless ``norm_weight`` is false (a non-parametric norm, OLMo-1),
     ``bias`` iff ``norm_bias``. With ``norm_unit_offset`` the scale is ``1 + weight`` and the
-    weight starts at zero (Gemma).
+    weight starts at zero (Gemma). With ``heads``, the input is [..., heads, width] and each
+    head has its own weight and bias, [heads, width] (Cohere's per-head qk-norm).
     """
 
-    def __init__(self, width: int, cfg: ArchConfig):
+    def __init__(self, width: int, cfg: ArchConfig, heads: int | None = None):
         super().__init__()
         self.width = width
         self.layernorm = cfg.norm_type == "layernorm"
         self.eps = cfg.norm_eps
         self.unit_offset = cfg.norm_unit_offset
         self.weight_in_fp32 = cfg.norm_weight_in_fp32
-        self.weight = nn.Parameter(torch.empty(width)) if cfg.norm_weight else None
-        self.bias = nn.Parameter(torch.empty(width)) if cfg.norm_bias else None
+        self.per_head = heads is not None
+        shape = (width,) if heads is None else (heads, width)
+        self.weight = nn.Parameter(torch.empty(shape)) if cfg.norm_weight else None
+        self.bias = nn.Parameter(torch.empty(shape)) if cfg.norm_bias else None
         self.reset_parameters()
 
     @torch.no_grad()
@@ -55,6 +58,8 @@ class Norm(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shape = (self.width,)
+        if self.per_head:
+            return self._per_head(x)
         if self.layernorm and not self.weight_in_fp32:
             return F.layer_norm(x, shape, self._scale(False), self.bias, self.eps)
         if self.layernorm:
@@ -67,6 +72,21 @@ class Norm(nn.Module):
         scale = self._scale(False)
         normed = normed.to(x.dtype)
         return normed if scale is None else normed * scale
+
+    def _per_head(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalise each head, then scale (and shift) it by its own row of the [heads, width]
+        weight (F.layer_norm and F.rms_norm take only a weight of the normalised shape)."""
+        fp32 = self.weight_in_fp32
+        h = x.float() if fp32 or not self.layernorm else x
+        normed = F.layer_norm(h, (self.width,), eps=self.eps) if self.layernorm else F.rms_norm(h, (self.width,), eps=self.eps)
+        if not fp32:
+            normed = normed.to(x.dtype)
+        scale = self._scale(fp32)
+        if scale is not None:
+            normed = normed * scale
+        if self.bias is not None:
+            normed = normed + (self.bias.float() if fp32 else self.bias)
+        return normed.to(x.dtype)
 
     def extra_repr(self) -> str:
         kind = "layernorm" if self.layernorm else "rmsnorm"
