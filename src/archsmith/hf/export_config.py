@@ -59,6 +59,13 @@ _NEUTRAL: dict[str, Any] = {
     "lm_head_bias": False,
     "hidden_dropout": 0.0,
     "embedding_dropout": 0.0,
+    "attention_scale": None,
+    "sliding_rope_theta": None,
+    "sliding_rope_scaling": None,
+    "nope_layers": None,
+    "embedding_multiplier": 1.0,
+    "residual_multiplier": 1.0,
+    "logit_scale": 1.0,
 }
 _RMS_CAST_FIRST = {"norm_type": "rmsnorm", "norm_bias": False, "norm_weight_in_fp32": False}  # Llama's RMSNorm
 _RMS_FP32_WEIGHT = {"norm_type": "rmsnorm", "norm_bias": False, "norm_weight_in_fp32": True}  # OLMo-2's
@@ -103,6 +110,33 @@ def _default_or_longrope(cfg: ArchConfig) -> list[str]:
 def _not_exact_gelu(cfg: ArchConfig) -> list[str]:
     if cfg.hidden_act == "gelu":
         return ["hidden_act='gelu' (GemmaConfig rewrites it to gelu_pytorch_tanh)"]
+    return []
+
+
+def _query_pre_attn_scalar(cfg: ArchConfig) -> int | None:
+    """The integer whose ** -0.5 is the softmax scale exactly (Gemma's config field), or None."""
+    if cfg.attention_scale is None:
+        return cfg.head_dim
+    scalar = round(cfg.attention_scale**-2)
+    return scalar if scalar >= 1 and scalar**-0.5 == cfg.attention_scale else None
+
+
+def _scale_is_query_pre_attn_scalar(cfg: ArchConfig) -> list[str]:
+    if _query_pre_attn_scalar(cfg) is None:
+        return [f"attention_scale={cfg.attention_scale} (its query_pre_attn_scalar is an integer n, the scale n ** -0.5)"]
+    return []
+
+
+def _rope_on_sliding_layers_only(cfg: ArchConfig) -> list[str]:
+    full = tuple(i for i in range(cfg.num_hidden_layers) if not cfg.layer_is_sliding(i)) or None
+    if cfg.sliding_window is None or cfg.nope_layers != full:
+        return [f"nope_layers={cfg.nope_layers} (it applies RoPE on exactly the sliding-window layers, so the NoPE layers are {full})"]
+    return []
+
+
+def _qk_norm_none_or_per_head(cfg: ArchConfig) -> list[str]:
+    if cfg.qk_norm not in ("none", "per_head"):
+        return [f"qk_norm={cfg.qk_norm!r} (use_qk_norm gives a LayerNorm per head, 'per_head')"]
     return []
 
 
@@ -217,6 +251,54 @@ def _gemma2(cfg: ArchConfig) -> dict[str, Any]:
         "attn_logit_softcapping": cfg.attn_logit_softcapping,
         "final_logit_softcapping": cfg.final_logit_softcapping,
     }
+
+
+def _gemma3(cfg: ArchConfig) -> dict[str, Any]:
+    out = _gemma2(cfg)
+    out["query_pre_attn_scalar"] = _query_pre_attn_scalar(cfg)
+    params = out["rope_parameters"]
+    theta, scaling = cfg.rope_settings(sliding=True)
+    sliding = {"rope_type": "default" if scaling is None else scaling["rope_type"], "rope_theta": theta}
+    sliding.update({k: v for k, v in (scaling or {}).items() if k != "rope_type"})
+    # 5.x reads the nested rope_parameters; 4.x reads rope_theta, rope_scaling (full layers) and rope_local_base_freq.
+    out["rope_parameters"] = {"full_attention": params, "sliding_attention": sliding}
+    out["rope_local_base_freq"] = theta
+    return out
+
+
+def _smollm3(cfg: ArchConfig) -> dict[str, Any]:
+    nope = set(cfg.nope_layers or ())
+    return {
+        **_llama_like(cfg),
+        "attention_bias": cfg.qkv_bias,
+        "mlp_bias": cfg.mlp_bias,
+        "no_rope_layers": [int(i not in nope) for i in range(cfg.num_hidden_layers)],  # 1 = RoPE, 0 = NoPE
+        **_qwen2_window(cfg),
+    }
+
+
+def _granite(cfg: ArchConfig) -> dict[str, Any]:
+    return {
+        **_llama_like(cfg),
+        "attention_bias": cfg.qkv_bias,
+        "mlp_bias": cfg.mlp_bias,
+        "embedding_multiplier": cfg.embedding_multiplier,
+        "residual_multiplier": cfg.residual_multiplier,
+        "attention_multiplier": cfg.head_dim**-0.5 if cfg.attention_scale is None else cfg.attention_scale,
+        "logits_scaling": 1.0 / cfg.logit_scale,  # it divides where archsmith multiplies
+    }
+
+
+def _cohere(cfg: ArchConfig) -> dict[str, Any]:
+    out = _llama_like(cfg)
+    out["layer_norm_eps"] = out.pop("rms_norm_eps")
+    return {**out, "attention_bias": cfg.qkv_bias, "logit_scale": cfg.logit_scale, "use_qk_norm": cfg.qk_norm == "per_head"}
+
+
+def _cohere2(cfg: ArchConfig) -> dict[str, Any]:
+    out = _cohere(cfg)
+    del out["use_qk_norm"], out["head_dim"]
+    return {**out, "sliding_window": cfg.sliding_window, "layer_types": _layer_types(cfg)}
 
 
 def _olmo2(cfg: ArchConfig) -> dict[str, Any]:
@@ -467,6 +549,76 @@ FAMILIES: tuple[_Family, ...] = (
         },
         (_attention_bias_together, _heads_divide_hidden),
         _gemma2,
+    ),
+    _Family(
+        "Gemma3ForCausalLM",
+        "gemma3_text",
+        {
+            **_free(
+                _LLAMA_FIXED, "sliding_window", "attn_logit_softcapping", "final_logit_softcapping", "attention_scale",
+                "sliding_rope_theta", "sliding_rope_scaling",
+            ),
+            **_RMS_FP32_WEIGHT,
+            "norm_unit_offset": True,
+            "norm_scheme": "peri",
+            "qk_norm": "head",
+            "scale_embeddings": True,
+            "mlp_bias": False,
+        },
+        (_attention_bias_together, _heads_divide_hidden, _scale_is_query_pre_attn_scalar),
+        _gemma3,
+    ),
+    _Family(
+        "SmolLM3ForCausalLM",
+        "smollm3",
+        _free(_LLAMA_FIXED, "sliding_window", "nope_layers"),
+        (_attention_bias_together,),
+        _smollm3,
+    ),
+    _Family(
+        "GraniteForCausalLM",
+        "granite",
+        _free(_LLAMA_FIXED, "attention_scale", "embedding_multiplier", "residual_multiplier", "logit_scale"),
+        (_attention_bias_together,),
+        _granite,
+        lambda cfg: (
+            f" Granite divides the logits by logits_scaling={1.0 / cfg.logit_scale!r} where archsmith multiplies by "
+            f"logit_scale={cfg.logit_scale!r}: the same numbers to the last bit or two."
+        ),
+    ),
+    _Family(
+        "CohereForCausalLM",
+        "cohere",
+        {
+            **_free(_NEUTRAL, "qk_norm", "logit_scale"),
+            "norm_type": "layernorm",
+            "norm_bias": False,
+            "norm_weight_in_fp32": True,  # CohereLayerNorm computes in fp32
+            "parallel_residual": True,
+            "parallel_shared_norm": True,
+            "rope_interleaved": True,
+            "mlp_type": "gated",
+            "mlp_bias": False,
+        },
+        (_attention_bias_together, _qk_norm_none_or_per_head),
+        _cohere,
+    ),
+    _Family(
+        "Cohere2ForCausalLM",
+        "cohere2",
+        {
+            **_free(_NEUTRAL, "logit_scale", "sliding_window", "nope_layers"),
+            "norm_type": "layernorm",
+            "norm_bias": False,
+            "norm_weight_in_fp32": True,
+            "parallel_residual": True,
+            "parallel_shared_norm": True,
+            "rope_interleaved": True,
+            "mlp_type": "gated",
+            "mlp_bias": False,
+        },
+        (_attention_bias_together, _implicit_head_dim, _rope_on_sliding_layers_only),
+        _cohere2,
     ),
     _Family(
         "Olmo2ForCausalLM",

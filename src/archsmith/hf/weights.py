@@ -202,6 +202,11 @@ LAYOUTS: dict[str, Layout] = {
     "arcee": _LLAMA,
     "stablelm": _LLAMA,
     "gemma2": _GEMMA2,
+    "gemma3_text": _GEMMA2,  # Gemma 2's sandwich plus q_norm/k_norm, which the Llama names cover
+    "smollm3": _LLAMA,
+    "granite": _LLAMA,
+    "cohere": _LLAMA,  # one shared input_layernorm: the parallel block has no mlp_norm to map
+    "cohere2": _LLAMA,
     "olmo2": _OLMO2,
     "phi3": _PHI3,
     "gpt_neox": _GPT_NEOX,
