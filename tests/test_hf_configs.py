@@ -72,40 +72,60 @@ def test_count_equals_transformers(path):
                                                                if getattr(model.lm_head, "bias", None) is not None else 0))
 
 
-def _hf_settings(c, num_layers: int) -> dict:
-    """The settings transformers resolved, in ArchConfig's terms."""
-    rope = dict(getattr(c, "rope_parameters", None) or {})
-    rope_theta = rope.pop("rope_theta", None)
+def _hf_layer_rope(c, i: int) -> tuple | None:
+    """(theta, partial_rotary_factor, scaling) of layer i's RoPE as transformers resolved it, None for NoPE."""
+    params = getattr(c, "rope_parameters", None)
+    if not params:
+        return None
+    layer_types = getattr(c, "layer_types", None) or []
+    if c.model_type == "smollm3" and not c.no_rope_layers[i]:
+        return None
+    if c.model_type == "cohere2" and (c.sliding_window is None or layer_types[i] != "sliding_attention"):
+        return None  # Cohere 2 rotates its sliding layers only
+    if any(t in params for t in layer_types):  # RoPE per layer type (Gemma 3)
+        params = params[layer_types[i]]
+    rope = dict(params)
+    theta = rope.pop("rope_theta", None)
     partial = rope.pop("partial_rotary_factor", 1.0)
     rope_type = rope.pop("rope_type", None)
     rope.pop("type", None)
-    if c.model_type in ("qwen2", "qwen3", "gemma2"):
+    return theta, partial, None if rope_type in (None, "default") else {"rope_type": rope_type, **rope}
+
+
+def _hf_settings(c, num_layers: int) -> dict:
+    """The settings transformers resolved, in ArchConfig's terms."""
+    if c.model_type in ("qwen2", "qwen3", "gemma2", "gemma3_text", "cohere2"):
         windows = [c.sliding_window if t == "sliding_attention" else None for t in c.layer_types]
+    elif c.model_type == "smollm3":
+        windows = [c.sliding_window if c.use_sliding_window and t == "sliding_attention" else None for t in c.layer_types]
     else:
         windows = [getattr(c, "sliding_window", None)] * num_layers
     eps_keys = ("rms_norm_eps", "layer_norm_eps", "layer_norm_epsilon")
     eps = next((getattr(c, k) for k in eps_keys if hasattr(c, k)), 1e-5)  # OPT hard-codes 1e-5
     return {
-        "rope_theta": rope_theta,
-        "partial_rotary_factor": partial if rope_type else None,
-        "rope_scaling": None if rope_type in (None, "default") else {"rope_type": rope_type, **rope},
+        "ropes": [_hf_layer_rope(c, i) for i in range(num_layers)],
         "windows": windows,
         "norm_eps": eps,
-        "hidden_act": getattr(c, "hidden_act", getattr(c, "activation_function", None)),
+        "hidden_act": getattr(c, "hidden_act", getattr(c, "hidden_activation", getattr(c, "activation_function", None))),
         "tie_word_embeddings": c.tie_word_embeddings,
     }
 
 
+def _layer_rope(cfg, i: int) -> tuple | None:
+    if not cfg.layer_has_rope(i):
+        return None
+    theta, scaling = cfg.rope_settings(cfg.layer_is_sliding(i))
+    return theta, cfg.partial_rotary_factor, scaling
+
+
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
 def test_settings_equal_transformers(path):
-    """RoPE, windows, eps, activation and tying as transformers resolves them (defaults and quirks)."""
+    """RoPE of every layer, windows, eps, activation and tying as transformers resolves them (defaults and quirks)."""
     d = json.loads(path.read_text())
     cfg = load_config(path)
     hf = _hf_settings(AutoConfig.for_model(**transformers_loadable(d)), cfg.num_hidden_layers)
     ours = {
-        "rope_theta": cfg.rope_theta if cfg.position_embedding == "rope" else None,
-        "partial_rotary_factor": cfg.partial_rotary_factor if cfg.position_embedding == "rope" else None,
-        "rope_scaling": cfg.rope_scaling,
+        "ropes": [_layer_rope(cfg, i) for i in range(cfg.num_hidden_layers)],
         "windows": [cfg.sliding_window if cfg.layer_is_sliding(i) else None for i in range(cfg.num_hidden_layers)],
         "norm_eps": cfg.norm_eps,
         # BLOOM's and MPT's GELUs are built into their modeling code
