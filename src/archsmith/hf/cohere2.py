@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..config import ArchConfig
+from ..errors import ConfigError
 from .cohere import FIELDS as COHERE_FIELDS, cohere_block
 from .common import layer_window, read_rope
 
@@ -25,6 +26,8 @@ def config_from_hf(d: dict[str, Any]) -> ArchConfig:
     layers = d.get("num_hidden_layers", 40)
     pattern = d.get("sliding_window_pattern", 4)
     types = d.get("layer_types") or ["sliding_attention" if (i + 1) % pattern else "full_attention" for i in range(layers)]
+    if len(types) != layers:
+        raise ConfigError(f"layer_types has {len(types)} entries but num_hidden_layers={layers}; fix: one entry per layer")
     window, layer_types = layer_window(d.get("sliding_window", 4096), types)
     rotating = [i for i in range(layers) if window is not None and (layer_types is None or layer_types[i] == "sliding_attention")]
     rope = read_rope(
