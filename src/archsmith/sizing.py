@@ -68,8 +68,10 @@ def norms_per_layer(cfg: ArchConfig) -> int:
 def qk_norm_params_per_layer(cfg: ArchConfig) -> int:
     if cfg.qk_norm == "head":
         return 2 * norm_params(cfg, cfg.head_dim)
-    if cfg.qk_norm in ("full", "per_head"):  # over all heads, or over head_dim with a weight per head: same size
+    if cfg.qk_norm == "full":
         return norm_params(cfg, cfg.q_dim) + norm_params(cfg, cfg.kv_dim)
+    if cfg.qk_norm == "per_head":  # a weight per head, never a bias (StableLM's and Cohere's per-head norms have none)
+        return (cfg.q_dim + cfg.kv_dim) * int(cfg.norm_weight)
     return 0
 
 

@@ -25,8 +25,10 @@ class Norm(nn.Module):
 
     Parameters: ``weight`` unless ``norm_weight`` is false (a non-parametric norm, OLMo-1),
     ``bias`` iff ``norm_bias``. With ``norm_unit_offset`` the scale is ``1 + weight`` and the
-    weight starts at zero (Gemma). With ``heads``, the input is [..., heads, width] and each
-    head has its own weight and bias, [heads, width] (Cohere's per-head qk-norm).
+    weight starts at zero (Gemma).
+
+    ``heads``: a separate weight per head, [heads, width], for inputs [..., heads, width]
+    and never a bias (the per-head qk-norms of StableLM-2-12B and Cohere have none).
     """
 
     def __init__(self, width: int, cfg: ArchConfig, heads: int | None = None):
@@ -36,10 +38,9 @@ class Norm(nn.Module):
         self.eps = cfg.norm_eps
         self.unit_offset = cfg.norm_unit_offset
         self.weight_in_fp32 = cfg.norm_weight_in_fp32
-        self.per_head = heads is not None
         shape = (width,) if heads is None else (heads, width)
         self.weight = nn.Parameter(torch.empty(shape)) if cfg.norm_weight else None
-        self.bias = nn.Parameter(torch.empty(shape)) if cfg.norm_bias else None
+        self.bias = nn.Parameter(torch.empty(width)) if cfg.norm_bias and heads is None else None
         self.reset_parameters()
 
     @torch.no_grad()
@@ -58,13 +59,13 @@ class Norm(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shape = (self.width,)
-        if self.per_head:
-            return self._per_head(x)
-        if self.layernorm and not self.weight_in_fp32:
-            return F.layer_norm(x, shape, self._scale(False), self.bias, self.eps)
         if self.layernorm:
-            bias = None if self.bias is None else self.bias.float()
-            return F.layer_norm(x.float(), shape, self._scale(True), bias, self.eps).to(x.dtype)
+            fp32 = self.weight_in_fp32
+            h = x.float() if fp32 else x
+            if self.weight is not None and self.weight.dim() > 1:  # per head: F.layer_norm takes one weight row only
+                return (F.layer_norm(h, shape, eps=self.eps) * self._scale(fp32)).to(x.dtype)
+            bias = self.bias.float() if fp32 and self.bias is not None else self.bias
+            return F.layer_norm(h, shape, self._scale(fp32), bias, self.eps).to(x.dtype)
         normed = F.rms_norm(x.float(), shape, eps=self.eps)
         if self.weight_in_fp32:
             scale = self._scale(True)
@@ -72,21 +73,6 @@ class Norm(nn.Module):
         scale = self._scale(False)
         normed = normed.to(x.dtype)
         return normed if scale is None else normed * scale
-
-    def _per_head(self, x: torch.Tensor) -> torch.Tensor:
-        """Normalise each head, then scale (and shift) it by its own row of the [heads, width]
-        weight (F.layer_norm and F.rms_norm take only a weight of the normalised shape)."""
-        fp32 = self.weight_in_fp32
-        h = x.float() if fp32 or not self.layernorm else x
-        normed = F.layer_norm(h, (self.width,), eps=self.eps) if self.layernorm else F.rms_norm(h, (self.width,), eps=self.eps)
-        if not fp32:
-            normed = normed.to(x.dtype)
-        scale = self._scale(fp32)
-        if scale is not None:
-            normed = normed * scale
-        if self.bias is not None:
-            normed = normed + (self.bias.float() if fp32 else self.bias)
-        return normed.to(x.dtype)
 
     def extra_repr(self) -> str:
         kind = "layernorm" if self.layernorm else "rmsnorm"
