@@ -189,6 +189,51 @@ def test_quirks():
     assert from_hf_config({**_fixture("mistral-7b-v0.1"), "sliding_window": None}).sliding_window is None
 
 
+# Per-layer RoPE quirks, each compared with transformers' own resolution of the same dict.
+PER_LAYER_QUIRKS = {
+    # Gemma 3 merges a 4.x rope_scaling into its full layers' default entry: a "type" key alone stays default RoPE.
+    "gemma3-old-type-key-ignored": {"model_type": "gemma3_text", "num_hidden_layers": 7, "rope_scaling": {"type": "linear", "factor": 8.0}},
+    "gemma3-nested-sliding-entry-only": {
+        "model_type": "gemma3_text", "num_hidden_layers": 6,
+        "rope_parameters": {"sliding_attention": {"rope_type": "linear", "factor": 2.0, "rope_theta": 500.0}},
+    },
+    "smollm3-sliding-defaults-to-nope-layers": {
+        "model_type": "smollm3", "num_hidden_layers": 8, "use_sliding_window": True, "sliding_window": 128,
+        "no_rope_layers": [1, 0, 1, 1, 0, 1, 1, 0],
+    },
+    "smollm3-default-theta": {"model_type": "smollm3", "num_hidden_layers": 4},
+    "cohere-default-theta": {"model_type": "cohere", "num_hidden_layers": 2},
+    "cohere2-null-window-rotates-nothing": {"model_type": "cohere2", "num_hidden_layers": 4, "sliding_window": None},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", list(PER_LAYER_QUIRKS))
+def test_per_layer_rope_quirks_equal_transformers(name):
+    d = PER_LAYER_QUIRKS[name]
+    cfg = from_hf_config(d)
+    hf = _hf_settings(AutoConfig.for_model(**d), cfg.num_hidden_layers)
+    assert [_layer_rope(cfg, i) for i in range(cfg.num_hidden_layers)] == hf["ropes"]
+    assert [cfg.sliding_window if cfg.layer_is_sliding(i) else None for i in range(cfg.num_hidden_layers)] == hf["windows"]
+
+
+@pytest.mark.parametrize(
+    "d, error, message",
+    [
+        ({"model_type": "smollm3", "num_hidden_layers": 2, "layer_types": ["sliding_attention", "full_attention"]}, ConfigError,
+         "set use_sliding_window=true"),
+        ({"model_type": "smollm3", "num_hidden_layers": 4, "no_rope_layers": [1, 0]}, ConfigError, "one 1 \\(RoPE\\) or 0"),
+        ({"model_type": "cohere", "logit_scale": None}, ConfigError, "logit_scale=None must be a finite number"),
+        ({"model_type": "granite", "logits_scaling": 0}, ConfigError, "logits_scaling=0 must be positive"),
+        ({"model_type": "cohere2", "num_hidden_layers": 4, "layer_types": ["full_attention"]}, ConfigError, "one entry per layer"),
+        ({"model_type": "gemma3_text", "use_bidirectional_attention": True}, UnsupportedError, "use_bidirectional_attention"),
+        ({"model_type": "smollm3", "no_rope_layers": "1110"}, ConfigError, "no_rope_layers='1110' must be a list of integers"),
+    ],
+)  # fmt: skip
+def test_per_layer_readers_refuse_what_transformers_reads_inconsistently(d, error, message):
+    with pytest.raises(error, match=message):
+        from_hf_config(d)
+
+
 def test_unsupported_model_type_lists_the_supported_ones():
     with pytest.raises(UnsupportedError) as e:
         from_hf_config({"model_type": "falcon", "hidden_size": 4544})
