@@ -52,7 +52,7 @@ _COHERE2_WINDOWS = {"sliding_window": 8, "layer_types": ("sliding_attention", "f
         ({"hidden_dropout": 0.1}, "Phi3ForCausalLM", None),  # Phi-3's resid_pdrop; Llama has no such knob
         ({"nope_layers": (1,)}, "SmolLM3ForCausalLM", "LlamaForCausalLM cannot express nope_layers=(1,)"),
         ({"attention_scale": 0.2, "logit_scale": 0.5}, "GraniteForCausalLM", "logits_scaling=2.0"),
-        ({"nope_layers": (1,), "qk_norm": "head"}, "ArchsmithForCausalLM", "nope_layers"),
+        ({"nope_layers": (1,), "qk_norm": "head"}, "ArchsmithForCausalLM", None),
         (_GEMMA3_BLOCK, "Gemma3ForCausalLM", None),
         ({**_GEMMA3_BLOCK, "attention_scale": 0.3}, "ArchsmithForCausalLM", "query_pre_attn_scalar is an integer"),
         ({**_COHERE_BLOCK, "sliding_window": 8, "layer_types": ("sliding_attention", "full_attention")}, "ArchsmithForCausalLM", None),
