@@ -159,6 +159,7 @@ HF_CASES = {
     "cohere2-nope-full-layers": (
         "cohere2",
         dict(_LLAMA, num_hidden_layers=3, sliding_window=8, sliding_window_pattern=3, logit_scale=0.5, rope_theta=1000.0),
+    ),
     # MLA; first_k_dense_replace=num_hidden_layers: every layer a dense MLP
     "deepseek_v3-mla-q-lora-yarn-mscale": (
         "deepseek_v3",
@@ -327,11 +328,6 @@ EXPORT_CASES = {
         ),  # fmt: skip
         "Cohere2ForCausalLM",
     ),
-    # No transformers class runs these exactly: remote code.
-    "remote-nope-local-rope-base-per-head-qknorm": (
-        ArchConfig(
-            **TINY, sliding_window=8, layer_types=("sliding_attention", "full_attention"), sliding_rope_theta=50.0,
-            nope_layers=(0,), qk_norm="per_head", attention_scale=0.3, residual_multiplier=0.7, logit_scale=2.0,
     "deepseek_v3-mla": (
         ArchConfig(**TINY, q_lora_rank=24, kv_lora_rank=16, qk_nope_head_dim=12, qk_rope_head_dim=8, v_head_dim=10, rope_interleaved=True),
         "DeepseekV3ForCausalLM",
@@ -381,6 +377,13 @@ EXPORT_CASES = {
             **TINY, num_experts=8, num_experts_per_tok=2, moe_intermediate_size=32, scoring_func="sigmoid",
             router_correction_bias=True, n_group=4, topk_group=2, routed_scaling_factor=2.5, norm_topk_prob=True,
             n_shared_experts=1, first_k_dense_replace=1,
+        ),  # fmt: skip
+        "ArchsmithForCausalLM",
+    ),
+    "remote-nope-local-rope-base-per-head-qknorm": (
+        ArchConfig(
+            **TINY, sliding_window=8, layer_types=("sliding_attention", "full_attention"), sliding_rope_theta=50.0,
+            nope_layers=(0,), qk_norm="per_head", attention_scale=0.3, residual_multiplier=0.7, logit_scale=2.0,
         ),  # fmt: skip
         "ArchsmithForCausalLM",
     ),
