@@ -83,6 +83,8 @@ def tiny_config(family) -> ArchConfig:
     types = cfg.layer_types and cfg.layer_types[:layers]  # the class's pattern, cut to the tiny depth
     if types and len(set(types)) == 1:
         types = None  # ArchConfig's canonical form of a uniform pattern
+    nope = cfg.nope_layers and tuple(i for i in cfg.nope_layers if i < layers)  # the NoPE layers among the tiny ones
     return cfg.replace(
-        **{**TINY, "num_key_value_heads": 4, "intermediate_size": 256, "head_dim": None, "sliding_window": window, "layer_types": types}
+        **{**TINY, "num_key_value_heads": 4, "intermediate_size": 256, "head_dim": None, "sliding_window": window, "layer_types": types},
+        nope_layers=nope or None,
     )

@@ -27,6 +27,16 @@ CASES = {
     "sliding-mixed-layers": dict(sliding_window=3, layer_types=("sliding_attention", "full_attention")),
     "sliding-alibi-softcap": dict(sliding_window=5, position_embedding="alibi", attn_logit_softcapping=2.0),
     "window-1": dict(sliding_window=1),
+    # Per-layer attention: Gemma 3's local RoPE base, NoPE layers (SmolLM3, Cohere 2's full layers)
+    "sliding-local-rope-base": dict(sliding_window=4, layer_types=("sliding_attention", "full_attention"), sliding_rope_theta=100.0),
+    "nope-layer": dict(nope_layers=(1,)),
+    "nope-full-layers-sliding-rope": dict(
+        sliding_window=3, layer_types=("sliding_attention", "full_attention"), nope_layers=(1,),
+        sliding_rope_theta=50.0, sliding_rope_scaling={"rope_type": "linear", "factor": 2.0},
+    ),  # fmt: skip
+    "granite-multipliers-per-head-qk-norm": dict(
+        embedding_multiplier=3.0, residual_multiplier=0.5, logit_scale=0.25, attention_scale=0.5, qk_norm="per_head"
+    ),
 }
 
 

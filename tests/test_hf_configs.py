@@ -79,40 +79,60 @@ def test_count_equals_transformers(path):
     assert breakdown.inactive == skipped and breakdown.active == expected - skipped
 
 
-def _hf_settings(c, num_layers: int) -> dict:
-    """The settings transformers resolved, in ArchConfig's terms."""
-    rope = dict(getattr(c, "rope_parameters", None) or {})
-    rope_theta = rope.pop("rope_theta", None)
+def _hf_layer_rope(c, i: int) -> tuple | None:
+    """(theta, partial_rotary_factor, scaling) of layer i's RoPE as transformers resolved it, None for NoPE."""
+    params = getattr(c, "rope_parameters", None)
+    if not params:
+        return None
+    layer_types = getattr(c, "layer_types", None) or []
+    if c.model_type == "smollm3" and not c.no_rope_layers[i]:
+        return None
+    if c.model_type == "cohere2" and (c.sliding_window is None or layer_types[i] != "sliding_attention"):
+        return None  # Cohere 2 rotates its sliding layers only
+    if any(t in params for t in layer_types):  # RoPE per layer type (Gemma 3)
+        params = params[layer_types[i]]
+    rope = dict(params)
+    theta = rope.pop("rope_theta", None)
     partial = rope.pop("partial_rotary_factor", 1.0)
     rope_type = rope.pop("rope_type", None)
     rope.pop("type", None)
-    if c.model_type in ("qwen2", "qwen3", "gemma2", "qwen2_moe"):
+    return theta, partial, None if rope_type in (None, "default") else {"rope_type": rope_type, **rope}
+
+
+def _hf_settings(c, num_layers: int) -> dict:
+    """The settings transformers resolved, in ArchConfig's terms."""
+    if c.model_type in ("qwen2", "qwen3", "gemma2", "qwen2_moe", "gemma3_text", "cohere2"):
         windows = [c.sliding_window if t == "sliding_attention" else None for t in c.layer_types]
+    elif c.model_type == "smollm3":
+        windows = [c.sliding_window if c.use_sliding_window and t == "sliding_attention" else None for t in c.layer_types]
     else:
         windows = [getattr(c, "sliding_window", None)] * num_layers
     eps_keys = ("rms_norm_eps", "layer_norm_eps", "layer_norm_epsilon")
     eps = next((getattr(c, k) for k in eps_keys if hasattr(c, k)), 1e-5)  # OPT hard-codes 1e-5
     return {
-        "rope_theta": rope_theta,
-        "partial_rotary_factor": partial if rope_type else None,
-        "rope_scaling": None if rope_type in (None, "default") else {"rope_type": rope_type, **rope},
+        "ropes": [_hf_layer_rope(c, i) for i in range(num_layers)],
         "windows": windows,
         "norm_eps": eps,
-        "hidden_act": getattr(c, "hidden_act", getattr(c, "activation_function", None)),
+        "hidden_act": getattr(c, "hidden_act", getattr(c, "hidden_activation", getattr(c, "activation_function", None))),
         "tie_word_embeddings": c.tie_word_embeddings,
     }
 
 
+def _layer_rope(cfg, i: int) -> tuple | None:
+    if not cfg.layer_has_rope(i):
+        return None
+    theta, scaling = cfg.rope_settings(cfg.layer_is_sliding(i))
+    return theta, cfg.partial_rotary_factor, scaling
+
+
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
 def test_settings_equal_transformers(path):
-    """RoPE, windows, eps, activation and tying as transformers resolves them (defaults and quirks)."""
+    """RoPE of every layer, windows, eps, activation and tying as transformers resolves them (defaults and quirks)."""
     d = json.loads(path.read_text())
     cfg = load_config(path)
     hf = _hf_settings(AutoConfig.for_model(**transformers_loadable(d)), cfg.num_hidden_layers)
     ours = {
-        "rope_theta": cfg.rope_theta if cfg.position_embedding == "rope" else None,
-        "partial_rotary_factor": cfg.partial_rotary_factor if cfg.position_embedding == "rope" else None,
-        "rope_scaling": cfg.rope_scaling,
+        "ropes": [_layer_rope(cfg, i) for i in range(cfg.num_hidden_layers)],
         "windows": [cfg.sliding_window if cfg.layer_is_sliding(i) else None for i in range(cfg.num_hidden_layers)],
         "norm_eps": cfg.norm_eps,
         # BLOOM's and MPT's GELUs are built into their modeling code
@@ -176,6 +196,49 @@ def test_quirks():
     assert from_hf_config({**_fixture("mistral-7b-v0.1"), "sliding_window": None}).sliding_window is None
 
 
+# Per-layer RoPE quirks, each compared with transformers' own resolution of the same dict.
+PER_LAYER_QUIRKS = {
+    # Gemma 3 merges a 4.x rope_scaling into its full layers' default entry: a "type" key alone stays default RoPE.
+    "gemma3-old-type-key-ignored": {"model_type": "gemma3_text", "num_hidden_layers": 7, "rope_scaling": {"type": "linear", "factor": 8.0}},
+    "gemma3-nested-sliding-entry-only": {
+        "model_type": "gemma3_text", "num_hidden_layers": 6,
+        "rope_parameters": {"sliding_attention": {"rope_type": "linear", "factor": 2.0, "rope_theta": 500.0}},
+    },
+    "smollm3-sliding-defaults-to-nope-layers": {
+        "model_type": "smollm3", "num_hidden_layers": 8, "use_sliding_window": True, "sliding_window": 128,
+        "no_rope_layers": [1, 0, 1, 1, 0, 1, 1, 0],
+    },
+    "smollm3-default-theta": {"model_type": "smollm3", "num_hidden_layers": 4},
+    "cohere-default-theta": {"model_type": "cohere", "num_hidden_layers": 2},
+    "cohere2-null-window-rotates-nothing": {"model_type": "cohere2", "num_hidden_layers": 4, "sliding_window": None},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", list(PER_LAYER_QUIRKS))
+def test_per_layer_rope_quirks_equal_transformers(name):
+    d = PER_LAYER_QUIRKS[name]
+    cfg = from_hf_config(d)
+    hf = _hf_settings(AutoConfig.for_model(**d), cfg.num_hidden_layers)
+    assert [_layer_rope(cfg, i) for i in range(cfg.num_hidden_layers)] == hf["ropes"]
+    assert [cfg.sliding_window if cfg.layer_is_sliding(i) else None for i in range(cfg.num_hidden_layers)] == hf["windows"]
+
+
+@pytest.mark.parametrize(
+    "d, error, message",
+    [
+        ({"model_type": "smollm3", "num_hidden_layers": 2, "layer_types": ["sliding_attention", "full_attention"]}, ConfigError,
+         "set use_sliding_window=true"),
+        ({"model_type": "smollm3", "num_hidden_layers": 4, "no_rope_layers": [1, 0]}, ConfigError, "one 1 \\(RoPE\\) or 0"),
+        ({"model_type": "cohere", "logit_scale": None}, ConfigError, "logit_scale=None must be a finite number"),
+        ({"model_type": "granite", "logits_scaling": 0}, ConfigError, "logits_scaling=0 must be positive"),
+        ({"model_type": "cohere2", "num_hidden_layers": 4, "layer_types": ["full_attention"]}, ConfigError, "one entry per layer"),
+        ({"model_type": "gemma3_text", "use_bidirectional_attention": True}, UnsupportedError, "use_bidirectional_attention"),
+        ({"model_type": "smollm3", "no_rope_layers": "1110"}, ConfigError, "no_rope_layers='1110' must be a list of integers"),
+    ],
+)  # fmt: skip
+def test_per_layer_readers_refuse_what_transformers_reads_inconsistently(d, error, message):
+    with pytest.raises(error, match=message):
+        from_hf_config(d)
 # What each MoE model's publisher states (total and active, rounded as published) against the exact counts.
 PUBLISHED_MOE = {
     "mixtral-8x7b": (46_702_792_704, 12_879_925_248, "46.7B total, 12.9B active"),

@@ -24,6 +24,18 @@ quiet_transformers()
 
 # --- plan_export --------------------------------------------------------------------------------
 
+_GEMMA3_BLOCK = {
+    "norm_weight_in_fp32": True, "norm_unit_offset": True, "scale_embeddings": True, "norm_scheme": "peri", "qk_norm": "head",
+    "attention_scale": 24**-0.5, "sliding_window": 8, "layer_types": ("sliding_attention", "full_attention"),
+    "sliding_rope_theta": 100.0,
+}  # fmt: skip
+_COHERE_BLOCK = {
+    "norm_type": "layernorm", "norm_weight_in_fp32": True, "parallel_residual": True, "parallel_shared_norm": True,
+    "rope_interleaved": True, "logit_scale": 0.5,
+}  # fmt: skip
+# Cohere 2 rotates only its sliding layers.
+_COHERE2_WINDOWS = {"sliding_window": 8, "layer_types": ("sliding_attention", "full_attention"), "nope_layers": (1,)}
+
 
 @pytest.mark.parametrize(
     "changes, architecture, why",
@@ -38,6 +50,13 @@ quiet_transformers()
         ({"position_embedding": "alibi", "num_key_value_heads": 2}, "ArchsmithForCausalLM", "alibi"),
         ({"norm_scheme": "peri"}, "ArchsmithForCausalLM", "peri"),
         ({"hidden_dropout": 0.1}, "Phi3ForCausalLM", None),  # Phi-3's resid_pdrop; Llama has no such knob
+        ({"nope_layers": (1,)}, "SmolLM3ForCausalLM", "LlamaForCausalLM cannot express nope_layers=(1,)"),
+        ({"attention_scale": 0.2, "logit_scale": 0.5}, "GraniteForCausalLM", "logits_scaling=2.0"),
+        ({"nope_layers": (1,), "qk_norm": "head"}, "ArchsmithForCausalLM", None),
+        (_GEMMA3_BLOCK, "Gemma3ForCausalLM", None),
+        ({**_GEMMA3_BLOCK, "attention_scale": 0.3}, "ArchsmithForCausalLM", "query_pre_attn_scalar is an integer"),
+        ({**_COHERE_BLOCK, "sliding_window": 8, "layer_types": ("sliding_attention", "full_attention")}, "ArchsmithForCausalLM", None),
+        ({**_COHERE_BLOCK, **_COHERE2_WINDOWS}, "Cohere2ForCausalLM", None),
     ],
 )
 def test_plan_picks_the_class_that_expresses_the_config_exactly(changes, architecture, why):
@@ -86,6 +105,11 @@ _BLOCKS = [
     {**_LN, "mlp_type": "plain", "mlp_bias": True, "qkv_bias": True, "attn_out_bias": True, "position_embedding": "learned"},  # GPT-2
     {**_LN, "mlp_type": "plain", "mlp_bias": True, "parallel_residual": True},  # GPT-NeoX
     {**_LN, "mlp_type": "plain", "mlp_bias": True, "qkv_bias": True, "attn_out_bias": True, "position_embedding": "alibi", "embedding_norm": True, "intermediate_size": 256},  # Bloom
+    _GEMMA3_BLOCK,
+    {"nope_layers": (1,)},  # SmolLM3
+    {"attention_scale": 0.2, "embedding_multiplier": 3.0, "residual_multiplier": 0.5, "logit_scale": 0.25},  # Granite
+    {**_COHERE_BLOCK, "qk_norm": "per_head"},  # Cohere (Command R+)
+    {**_COHERE_BLOCK, **_COHERE2_WINDOWS},  # Cohere 2
 ]
 _KNOBS = {
     "num_key_value_heads": [1, 2],
@@ -153,6 +177,14 @@ def _assert_same_model(a, b):
         ("gpt2", dict(n_embd=64, n_layer=2, n_head=4, n_positions=64)),  # Conv1D transposes
         ("gpt_neox", dict(hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4)),  # per-head fused qkv
         ("bloom", dict(hidden_size=64, n_layer=2, n_head=4)),
+        ("cohere", dict(hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4, use_qk_norm=True)),
+        (
+            "gemma3_text",
+            dict(
+                hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                head_dim=16, sliding_window=8, sliding_window_pattern=2, query_pre_attn_scalar=24,
+            ),  # fmt: skip
+        ),
         (
             "phi3",  # fused qkv and gate_up; partial rotary keeps it a Phi-3 (full rotary would export as Llama)
             dict(

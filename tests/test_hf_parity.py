@@ -125,6 +125,41 @@ HF_CASES = {
     ),
     "arcee-relu2": ("arcee", dict(_LLAMA, head_dim=32, mlp_bias=True)),
     "mpt-alibi": ("mpt", dict(vocab_size=128, d_model=64, n_heads=4, n_layers=2, max_seq_len=64)),
+    # Per-layer attention: Gemma 3's RoPE per layer type (4.x keys, then nested 5.x rope_parameters with a scaled
+    # sliding RoPE too), SmolLM3's NoPE layers, Cohere 2's NoPE full layers; Granite's and Cohere's multipliers.
+    "gemma3-qknorm-local-base-scaled-global": (
+        "gemma3_text",
+        dict(
+            _LLAMA, head_dim=32, query_pre_attn_scalar=24, sliding_window=8, sliding_window_pattern=2,
+            rope_theta=10000.0, rope_local_base_freq=100.0, rope_scaling={"rope_type": "linear", "factor": 2.0},
+        ),  # fmt: skip
+    ),
+    "gemma3-nested-rope-parameters": (
+        "gemma3_text",
+        dict(
+            _LLAMA, num_hidden_layers=3, head_dim=16, sliding_window=6, tie_word_embeddings=True,
+            layer_types=["sliding_attention", "full_attention", "sliding_attention"], final_logit_softcapping=3.0,
+            rope_parameters={
+                "full_attention": {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 16, "rope_theta": 50000.0},
+                "sliding_attention": {"rope_type": "linear", "factor": 2.0, "rope_theta": 500.0},
+            },
+        ),  # fmt: skip
+    ),
+    "smollm3-nope-every-2nd-biases": ("smollm3", dict(_LLAMA, no_rope_layer_interval=2, attention_bias=True, mlp_bias=True)),
+    "smollm3-sliding-nope-layers": (
+        "smollm3",
+        dict(_LLAMA, num_hidden_layers=3, no_rope_layers=[1, 0, 0], use_sliding_window=True, sliding_window=8, tie_word_embeddings=True),
+    ),
+    "granite-multipliers": (
+        "granite",
+        dict(_LLAMA, attention_multiplier=0.2, embedding_multiplier=3.0, residual_multiplier=0.5, logits_scaling=4.0, mlp_bias=True),
+    ),
+    "cohere-per-head-qknorm": ("cohere", dict(_LLAMA, use_qk_norm=True, logit_scale=0.25, attention_bias=True)),
+    "cohere-mha-tied": ("cohere", dict(_LLAMA, num_key_value_heads=4, logit_scale=0.5, tie_word_embeddings=True, rope_theta=500.0)),
+    "cohere2-nope-full-layers": (
+        "cohere2",
+        dict(_LLAMA, num_hidden_layers=3, sliding_window=8, sliding_window_pattern=3, logit_scale=0.5, rope_theta=1000.0),
+    ),
     # MLA; first_k_dense_replace=num_hidden_layers: every layer a dense MLP
     "deepseek_v3-mla-q-lora-yarn-mscale": (
         "deepseek_v3",
@@ -260,6 +295,39 @@ EXPORT_CASES = {
         ArchConfig(**TINY, **_LN, **_BIASES, norm_scheme="post", final_norm=False, mlp_type="plain", hidden_act="relu", position_embedding="learned", position_offset=2),
         "OPTForCausalLM",
     ),
+    "gemma3": (
+        ArchConfig(
+            **TINY, norm_unit_offset=True, norm_weight_in_fp32=True, scale_embeddings=True, hidden_act="gelu_pytorch_tanh",
+            norm_scheme="peri", qk_norm="head", attention_scale=24**-0.5, sliding_window=8, layer_types=("sliding_attention", "full_attention"),
+            num_key_value_heads=2, head_dim=32, sliding_rope_theta=100.0, rope_scaling={"rope_type": "linear", "factor": 2.0},
+        ),  # fmt: skip
+        "Gemma3ForCausalLM",
+    ),
+    "smollm3": (
+        ArchConfig(
+            **TINY, nope_layers=(1,), qkv_bias=True, attn_out_bias=True, sliding_window=8,
+            layer_types=("full_attention", "sliding_attention"), rope_theta=2e6,
+        ),  # fmt: skip
+        "SmolLM3ForCausalLM",
+    ),
+    "granite": (
+        ArchConfig(**TINY, num_key_value_heads=2, attention_scale=0.2, embedding_multiplier=3.0, residual_multiplier=0.5, logit_scale=0.25, tie_word_embeddings=False),
+        "GraniteForCausalLM",
+    ),
+    "cohere": (
+        ArchConfig(
+            **TINY, norm_type="layernorm", norm_weight_in_fp32=True, parallel_residual=True, parallel_shared_norm=True,
+            rope_interleaved=True, qk_norm="per_head", logit_scale=0.25, num_key_value_heads=2,
+        ),  # fmt: skip
+        "CohereForCausalLM",
+    ),
+    "cohere2": (
+        ArchConfig(
+            **TINY, norm_type="layernorm", norm_weight_in_fp32=True, parallel_residual=True, parallel_shared_norm=True,
+            rope_interleaved=True, logit_scale=0.5, sliding_window=8, layer_types=("sliding_attention", "full_attention"), nope_layers=(1,),
+        ),  # fmt: skip
+        "Cohere2ForCausalLM",
+    ),
     "deepseek_v3-mla": (
         ArchConfig(**TINY, q_lora_rank=24, kv_lora_rank=16, qk_nope_head_dim=12, qk_rope_head_dim=8, v_head_dim=10, rope_interleaved=True),
         "DeepseekV3ForCausalLM",
@@ -309,6 +377,13 @@ EXPORT_CASES = {
             **TINY, num_experts=8, num_experts_per_tok=2, moe_intermediate_size=32, scoring_func="sigmoid",
             router_correction_bias=True, n_group=4, topk_group=2, routed_scaling_factor=2.5, norm_topk_prob=True,
             n_shared_experts=1, first_k_dense_replace=1,
+        ),  # fmt: skip
+        "ArchsmithForCausalLM",
+    ),
+    "remote-nope-local-rope-base-per-head-qknorm": (
+        ArchConfig(
+            **TINY, sliding_window=8, layer_types=("sliding_attention", "full_attention"), sliding_rope_theta=50.0,
+            nope_layers=(0,), qk_norm="per_head", attention_scale=0.3, residual_multiplier=0.7, logit_scale=2.0,
         ),  # fmt: skip
         "ArchsmithForCausalLM",
     ),

@@ -82,6 +82,10 @@ def configs(draw) -> ArchConfig:
             "llama3": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 8},
             "longrope": {"rope_type": "longrope", "short_factor": [1.5] * max(rot // 2, 1), "long_factor": [4.0] * max(rot // 2, 1), "original_max_position_embeddings": 8},
         }[scaling]
+        if layer_types is not None and draw(st.booleans()):  # Gemma 3: the sliding layers' own RoPE base
+            rope["sliding_rope_theta"] = draw(st.sampled_from([100.0, 1e6]))
+        if layers > 1 and draw(st.booleans()):  # SmolLM3-style NoPE layers
+            rope["nope_layers"] = (draw(st.integers(0, layers - 1)),)
     norm_type = draw(st.sampled_from(["rmsnorm", "layernorm"]))
     norm_weight = draw(st.booleans())
     parallel = draw(st.booleans())
@@ -90,7 +94,8 @@ def configs(draw) -> ArchConfig:
             vocab_size=VOCAB, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
             num_key_value_heads=kv_heads, head_dim=head_dim if explicit_head_dim else None,
             intermediate_size=draw(st.sampled_from([8, 20])), max_position_embeddings=24,
-            qkv_bias=draw(st.booleans()), attn_out_bias=draw(st.booleans()), qk_norm=draw(st.sampled_from(["none", "head", "full"])),
+            qkv_bias=draw(st.booleans()), attn_out_bias=draw(st.booleans()), qk_norm=draw(st.sampled_from(["none", "head", "full", "per_head"])),
+            attention_scale=draw(st.none() | st.just(0.3)),
             sliding_window=window, layer_types=layer_types,
             attn_logit_softcapping=draw(st.none() | st.just(5.0)), final_logit_softcapping=draw(st.none() | st.just(3.0)),
             position_embedding=position, **rope,
@@ -101,6 +106,8 @@ def configs(draw) -> ArchConfig:
             parallel_residual=parallel, parallel_shared_norm=parallel and draw(st.booleans()),
             scale_embeddings=draw(st.booleans()), embedding_norm=draw(st.booleans()),
             tie_word_embeddings=draw(st.booleans()), lm_head_bias=draw(st.booleans()),
+            embedding_multiplier=draw(st.sampled_from([1.0, 3.0])), residual_multiplier=draw(st.sampled_from([1.0, 0.5])),
+            logit_scale=draw(st.sampled_from([1.0, 0.25])),
         )  # fmt: skip
     except ConfigError:
         assume(False)
@@ -156,6 +163,8 @@ OPTIONS = {
     "attn_out_bias": dict(attn_out_bias=True),
     "qk_norm_head": dict(qk_norm="head"),
     "qk_norm_full": dict(qk_norm="full"),
+    "qk_norm_per_head": dict(qk_norm="per_head"),
+    "attention_scale": dict(attention_scale=0.9),
     "sliding_window": dict(sliding_window=4),
     "layer_types": dict(sliding_window=4, layer_types=WINDOW_TYPES),
     "attn_softcap": dict(attn_logit_softcapping=1.0),
@@ -173,6 +182,7 @@ OPTIONS = {
     "rope_longrope": dict(rope_scaling={"rope_type": "longrope", "short_factor": [1.0, 2.0, 3.0, 4.0], "long_factor": [5.0] * 4}),
     "partial_rotary": dict(partial_rotary_factor=0.5),
     "rope_interleaved": dict(rope_interleaved=True),
+    "nope_layers": dict(nope_layers=(1,)),
     "layernorm": dict(norm_type="layernorm"),
     "norm_eps": dict(norm_eps=0.5),
     "norm_bias": dict(norm_type="layernorm", norm_bias=True),
@@ -188,6 +198,9 @@ OPTIONS = {
     "parallel_residual": dict(parallel_residual=True),
     "parallel_shared_norm": dict(parallel_residual=True, parallel_shared_norm=True),
     "scale_embeddings": dict(scale_embeddings=True),
+    "embedding_multiplier": dict(embedding_multiplier=3.0),
+    "residual_multiplier": dict(residual_multiplier=0.5),
+    "logit_scale": dict(logit_scale=0.5),
     "embedding_norm": dict(embedding_norm=True),
     "untied": dict(tie_word_embeddings=False),
     "lm_head_bias": dict(lm_head_bias=True),
@@ -221,6 +234,42 @@ def test_option_changes_output_and_trains(name):
     for pname, p in model.named_parameters():
         assert p.grad is not None and torch.isfinite(p.grad).all(), pname
         assert p.grad.abs().sum() > 0, f"{pname} gets no gradient"
+
+
+def test_sliding_rope_theta_changes_only_the_sliding_layers():
+    """Gemma 3's local base: a sliding layer's own RoPE changes the output, and with every
+    sliding layer a NoPE layer it has nothing left to change."""
+    x = ids(2, 16)
+    windows = dict(sliding_window=4, layer_types=WINDOW_TYPES)
+    with torch.no_grad():
+        _, same = _loss_and_logits(tiny(**windows), x, False)
+        _, local = _loss_and_logits(tiny(**windows, sliding_rope_theta=100.0), x, False)
+        _, nope = _loss_and_logits(tiny(**windows, nope_layers=(0,)), x, False)
+        _, nope_local = _loss_and_logits(tiny(**windows, nope_layers=(0,), sliding_rope_theta=100.0), x, False)
+    assert not torch.allclose(same.logits, local.logits, atol=1e-6)
+    assert torch.equal(nope.logits, nope_local.logits)
+
+
+def test_per_layer_rope_fields_have_one_spelling():
+    windows = dict(sliding_window=4, layer_types=WINDOW_TYPES)
+    assert tiny(**windows, sliding_rope_theta=10000.0) == tiny(**windows)  # the full layers' base anyway
+    assert tiny(sliding_rope_theta=100.0) == tiny()  # no sliding layer
+    every = tiny(sliding_window=4, sliding_rope_theta=100.0, sliding_rope_scaling={"type": "linear", "factor": 2.0})
+    assert every == tiny(sliding_window=4, rope_theta=100.0, rope_scaling={"rope_type": "linear", "factor": 2.0})
+    assert tiny(nope_layers=[1, 1]).nope_layers == (1,) and tiny(nope_layers=[]).nope_layers is None
+    assert tiny(attention_scale=8**-0.5) == tiny()  # head_dim 8: the default scale spelled out
+
+
+def test_per_layer_rope_fields_are_checked():
+    with pytest.raises(ConfigError) as e:
+        tiny(nope_layers=(0, 1))
+    assert "position_embedding='none'" in str(e.value)
+    with pytest.raises(ConfigError) as e:
+        tiny(nope_layers=(2,), sliding_rope_scaling={"rope_type": "linear", "factor": 2.0})
+    assert "outside the layers 0..1" in str(e.value) and "set sliding_rope_theta too" in str(e.value)
+    with pytest.raises(ConfigError) as e:
+        tiny(position_embedding="alibi", nope_layers=(1,))
+    assert "nope_layers" in str(e.value)
 
 
 def test_norm_weight_in_fp32_changes_bf16_rounding():

@@ -44,7 +44,7 @@ MLP_TYPES = ("gated", "plain")
 #   gelu = exact erf GELU; gelu_pytorch_tanh and gelu_new = tanh approximation (two HF
 #   implementations that differ in the last bits, kept apart for exact parity).
 ACTIVATIONS = ("silu", "gelu", "gelu_pytorch_tanh", "gelu_new", "relu", "relu2")
-QK_NORMS = ("none", "head", "full")
+QK_NORMS = ("none", "head", "full", "per_head")
 # How a Mixture-of-Experts router turns its logits into expert scores (DeepSeek's ``scoring_func``).
 ROUTER_SCORINGS = ("softmax", "sigmoid")
 LAYER_TYPES = ("full_attention", "sliding_attention")
@@ -115,10 +115,11 @@ class ArchConfig:
     # --- attention
     qkv_bias: bool = False  # bias on q/k/v projections (Qwen2, GPT-2, NeoX, Bloom)
     attn_out_bias: bool = False  # bias on the output projection (GPT-2, NeoX, Bloom)
-    qk_norm: str = "none"  # "head": per-head norm over head_dim (Qwen3); "full": over all heads (OLMo-2)
+    qk_norm: str = "none"  # "head": norm over head_dim, one weight for all heads (Qwen3); "full": over all heads (OLMo-2); "per_head": over head_dim, a weight per head (Cohere)
     sliding_window: int | None = None  # window size in tokens (Mistral)
     layer_types: tuple[str, ...] | None = None  # per-layer "full_attention"/"sliding_attention"; None -> all sliding if a window is set (stored only for a mix)
     attn_logit_softcapping: float | None = None  # cap * tanh(scores / cap) (Gemma 2)
+    attention_scale: float | None = None  # multiplies q·k before the softmax; None = 1/sqrt(head_dim) (Granite's attention_multiplier, Gemma's query_pre_attn_scalar ** -0.5)
     final_logit_softcapping: float | None = None  # same on the LM-head logits (Gemma 2)
 
     # --- multi-head latent attention (DeepSeek-V2/V3); kv_lora_rank=None -> ordinary q/k/v attention
@@ -139,6 +140,9 @@ class ArchConfig:
     partial_rotary_factor: float = 1.0  # fraction of head_dim that is rotated (GPT-NeoX, Phi)
     rope_interleaved: bool = False  # False: rotate-half layout (HF/Llama); True: interleaved pairs (GPT-J, Meta)
     position_offset: int = 0  # rows in front of position 0 in the learned table (OPT: 2); position p is row p + offset
+    sliding_rope_theta: float | None = None  # RoPE base of the sliding-window layers (Gemma 3: 10k local, 1M global); None = the same RoPE as full layers
+    sliding_rope_scaling: dict[str, Any] | None = None  # rope_scaling of the sliding layers, read only with sliding_rope_theta (None = unscaled)
+    nope_layers: tuple[int, ...] | None = None  # layers that apply no RoPE (SmolLM3: every 4th; Cohere 2: the full-attention layers)
 
     # --- norms
     norm_type: str = "rmsnorm"  # rmsnorm | layernorm
@@ -182,9 +186,12 @@ class ArchConfig:
     parallel_residual: bool = False  # x + attn(ln1(x)) + mlp(ln2(x)) (GPT-J, GPT-NeoX)
     parallel_shared_norm: bool = False  # parallel residual with one norm for both branches (GPT-J, Falcon)
     scale_embeddings: bool = False  # multiply token embeddings by sqrt(hidden_size) (Gemma)
+    embedding_multiplier: float = 1.0  # multiplies the token embeddings (Granite)
+    residual_multiplier: float = 1.0  # multiplies each branch output before the residual add (Granite)
     embedding_norm: bool = False  # a norm right after the embedding (Bloom)
     tie_word_embeddings: bool = True
     lm_head_bias: bool = False
+    logit_scale: float = 1.0  # multiplies the LM-head logits, before any softcapping (Cohere; Granite's 1 / logits_scaling)
 
     # --- training-time details
     attention_dropout: float = 0.0
@@ -205,10 +212,13 @@ class ArchConfig:
         if self.head_dim is None and self.is_mla and None not in (self.qk_nope_head_dim, self.qk_rope_head_dim):
             # A query/key head is its two parts side by side (what the softmax scale defaults to).
             object.__setattr__(self, "head_dim", self.qk_nope_head_dim + self.qk_rope_head_dim)
-        if self.rope_scaling is not None:
-            object.__setattr__(self, "rope_scaling", _normalise_rope_scaling(self.rope_scaling))
+        for name in ("rope_scaling", "sliding_rope_scaling"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, _normalise_rope_scaling(getattr(self, name)))
         if self.layer_types is not None:
             object.__setattr__(self, "layer_types", tuple(self.layer_types))
+        if self.nope_layers is not None:  # one spelling: sorted, and None for no layer
+            object.__setattr__(self, "nope_layers", tuple(sorted(set(self.nope_layers))) or None)
         # One spelling per set of dense layers (HF keeps a list and tests membership).
         object.__setattr__(self, "mlp_only_layers", tuple(sorted(set(self.mlp_only_layers))))
         problems = _normalise_dtype(self) + _check_values(self)
@@ -216,6 +226,8 @@ class ArchConfig:
             raise ConfigError(problems)
         if self.head_dim is None:
             object.__setattr__(self, "head_dim", self.hidden_size // self.num_attention_heads)
+        if self.attention_scale == self.head_dim**-0.5:  # the default, spelled out
+            object.__setattr__(self, "attention_scale", None)
         if self.num_experts and self.moe_intermediate_size is None:
             object.__setattr__(self, "moe_intermediate_size", self.intermediate_size)
         if self.n_shared_experts and self.shared_expert_intermediate_size is None:
@@ -224,6 +236,7 @@ class ArchConfig:
         if moe_problems:
             raise ConfigError(moe_problems)
         _canonical_window(self)
+        _canonical_sliding_rope(self)
         rotary_problems = _check_rotary(self)
         if rotary_problems:
             raise ConfigError(rotary_problems)
@@ -305,6 +318,16 @@ class ArchConfig:
     def rope_type(self) -> str:
         """'default' when RoPE is unscaled, else the scaling type."""
         return "default" if self.rope_scaling is None else self.rope_scaling["rope_type"]
+
+    def layer_has_rope(self, layer: int) -> bool:
+        """Whether ``layer`` rotates its queries and keys (False for NoPE layers)."""
+        return self.position_embedding == "rope" and (self.nope_layers is None or layer not in self.nope_layers)
+
+    def rope_settings(self, sliding: bool) -> tuple[float, dict[str, Any] | None]:
+        """(base, scaling) of the RoPE in sliding-window layers (``sliding``) or in full-attention layers."""
+        if sliding and self.sliding_rope_theta is not None:
+            return self.sliding_rope_theta, self.sliding_rope_scaling
+        return self.rope_theta, self.rope_scaling
 
     def layer_is_sliding(self, layer: int) -> bool:
         """Whether ``layer`` attends through the sliding window."""
@@ -583,6 +606,8 @@ def _check_mla(cfg: ArchConfig) -> list[str]:
         "partial_rotary_factor": (cfg.partial_rotary_factor != 1.0, "MLA rotates exactly qk_rope_head_dim features", "remove it (set qk_rope_head_dim instead)"),
         "qk_norm": (cfg.qk_norm != "none", "MLA normalises the latents instead", "qk_norm='none'"),
         "attn_logit_softcapping": (cfg.attn_logit_softcapping is not None, "archsmith's MLA has no softcapped path", "null"),
+        "attention_scale": (cfg.attention_scale is not None, "MLA's softmax scale is DeepSeek's (1/sqrt(head_dim), YaRN's mscale)", "null"),
+        "nope_layers": (cfg.nope_layers is not None, "MLA's decoupled key is a RoPE key in every layer", "null"),
     }
     for name, (bad, why, fix) in refused.items():
         if bad:
@@ -626,6 +651,14 @@ def _check_scalars(cfg: ArchConfig) -> list[str]:
         cap = getattr(cfg, name)
         if cap is not None and cap <= 0:
             problems.append(f"{name}={cap} must be positive; fix: a cap such as 50.0, or null to disable")
+    if cfg.attention_scale is not None and cfg.attention_scale <= 0:
+        problems.append(
+            f"attention_scale={cfg.attention_scale} must be positive (it multiplies q·k); "
+            "fix: e.g. 0.0078125, or null for 1/sqrt(head_dim)"
+        )
+    for name in ("embedding_multiplier", "residual_multiplier", "logit_scale"):
+        if getattr(cfg, name) <= 0:
+            problems.append(f"{name}={getattr(cfg, name)} must be positive; fix: 1.0 to leave the values as they are")
     if cfg.norm_unit_offset and not cfg.norm_weight:
         problems.append("norm_unit_offset=true needs norm_weight=true (the offset applies to the weight)")
     if cfg.norm_bias and cfg.norm_type != "layernorm":
@@ -649,6 +682,9 @@ def _check_positions(cfg: ArchConfig) -> list[str]:
         rope_knobs.append("partial_rotary_factor")
     if cfg.rope_interleaved:
         rope_knobs.append("rope_interleaved")
+    for name in ("sliding_rope_theta", "sliding_rope_scaling", "nope_layers"):
+        if getattr(cfg, name) is not None:
+            rope_knobs.append(name)
     if cfg.position_embedding != "rope" and rope_knobs:
         what = "ALiBi together with RoPE" if cfg.position_embedding == "alibi" else f"{cfg.position_embedding} positions with RoPE settings"
         problems.append(
@@ -669,10 +705,39 @@ def _check_positions(cfg: ArchConfig) -> list[str]:
         problems.append(f"partial_rotary_factor={cfg.partial_rotary_factor} must be in (0, 1]; fix: e.g. 0.25, 0.5 or 1.0")
     if cfg.rope_scaling is not None:
         problems += _check_rope_scaling(cfg.rope_scaling)
-    return problems
+    if cfg.sliding_rope_theta is not None and cfg.sliding_rope_theta <= 0:
+        problems.append(f"sliding_rope_theta={cfg.sliding_rope_theta} must be positive; fix: e.g. 10000.0, or null")
+    if cfg.sliding_rope_scaling is not None:
+        if cfg.sliding_rope_theta is None:
+            problems.append(
+                "sliding_rope_scaling is set but sliding_rope_theta is null (without it the sliding layers use the "
+                "full layers' RoPE); fix: set sliding_rope_theta too, or drop sliding_rope_scaling"
+            )
+        problems += _check_rope_scaling(cfg.sliding_rope_scaling, "sliding_rope_scaling")
+    return problems + _check_nope_layers(cfg)
 
 
-def _check_rope_scaling(scaling: dict[str, Any]) -> list[str]:
+def _check_nope_layers(cfg: ArchConfig) -> list[str]:
+    if cfg.nope_layers is None:
+        return []
+    layers = cfg.num_hidden_layers
+    outside = [i for i in cfg.nope_layers if not 0 <= i < layers]
+    if outside:
+        return [
+            f"nope_layers has {', '.join(map(str, outside[:5]))}, outside the layers 0..{layers - 1}; "
+            "fix: list layer indices counted from 0"
+        ]
+    if len(cfg.nope_layers) == layers:
+        return ["nope_layers lists every layer; fix: position_embedding='none' (and no nope_layers)"]
+    return []
+
+
+def _check_rope_scaling(scaling: dict[str, Any], name: str = "rope_scaling") -> list[str]:
+    """The problems of one scaling dict, each naming the field it came from."""
+    return [p.replace("rope_scaling", name) for p in _rope_scaling_problems(scaling)]
+
+
+def _rope_scaling_problems(scaling: dict[str, Any]) -> list[str]:
     rope_type = scaling.get("rope_type")
     if not isinstance(rope_type, str) or rope_type not in ROPE_SCALING_KEYS:
         return [f"rope_scaling: rope_type={rope_type!r} is not known; fix: use one of {', '.join(ROPE_SCALING_TYPES)} (or rope_scaling=null)"]
@@ -784,6 +849,20 @@ def _canonical_window(cfg: ArchConfig) -> None:
         object.__setattr__(cfg, "layer_types", None)
     elif "full_attention" not in cfg.layer_types:
         object.__setattr__(cfg, "layer_types", None)
+
+
+def _canonical_sliding_rope(cfg: ArchConfig) -> None:
+    """One spelling per RoPE layout: the sliding layers' own RoPE is kept only when some layers
+    slide and others do not and the two RoPEs differ; when every layer slides it is the RoPE."""
+    if cfg.sliding_rope_theta is None:
+        return
+    if cfg.sliding_window is not None and cfg.layer_types is None:  # every layer slides
+        object.__setattr__(cfg, "rope_theta", cfg.sliding_rope_theta)
+        object.__setattr__(cfg, "rope_scaling", cfg.sliding_rope_scaling)
+    keep = cfg.layer_types is not None and cfg.rope_settings(sliding=True) != cfg.rope_settings(sliding=False)
+    if not keep:
+        object.__setattr__(cfg, "sliding_rope_theta", None)
+        object.__setattr__(cfg, "sliding_rope_scaling", None)
 
 
 # Every MoE knob and its inert value: a dense config (num_experts == 0) must leave them there,
@@ -919,19 +998,20 @@ def _check_rotary(cfg: ArchConfig) -> list[str]:
             f"partial_rotary_factor={cfg.partial_rotary_factor} gives rotary dimension {rot} of head_dim={cfg.head_dim}, "
             f"which must be even and at least 2; fix: partial_rotary_factor={' or '.join(_fmt(f) for f in sorted(near))}"
         )
-    if cfg.rope_type == "dynamic" and rot == 2:  # dynamic NTK raises the base to dim / (dim - 2)
-        problems.append(
-            f"rope_scaling (dynamic) needs a rotary dimension of at least 4, but head_dim={cfg.head_dim} with "
-            f"partial_rotary_factor={cfg.partial_rotary_factor} rotates 2; fix: a larger partial_rotary_factor or head_dim"
-        )
-    scaling = cfg.rope_scaling
-    if scaling and scaling["rope_type"] == "longrope" and rot >= 2 and rot % 2 == 0:
-        for key in ("short_factor", "long_factor"):
-            if isinstance(scaling.get(key), list) and len(scaling[key]) != rot // 2:
-                problems.append(
-                    f"rope_scaling (longrope): {key} has {len(scaling[key])} entries but the rotary dimension "
-                    f"{rot} needs {rot // 2}; fix: give {rot // 2} factors"
-                )
+    for name in ("rope_scaling", "sliding_rope_scaling"):
+        scaling = getattr(cfg, name)
+        if scaling and scaling["rope_type"] == "dynamic" and rot == 2:  # dynamic NTK raises the base to dim / (dim - 2)
+            problems.append(
+                f"{name} (dynamic) needs a rotary dimension of at least 4, but head_dim={cfg.head_dim} with "
+                f"partial_rotary_factor={cfg.partial_rotary_factor} rotates 2; fix: a larger partial_rotary_factor or head_dim"
+            )
+        if scaling and scaling["rope_type"] == "longrope" and rot >= 2 and rot % 2 == 0:
+            for key in ("short_factor", "long_factor"):
+                if isinstance(scaling.get(key), list) and len(scaling[key]) != rot // 2:
+                    problems.append(
+                        f"{name} (longrope): {key} has {len(scaling[key])} entries but the rotary dimension "
+                        f"{rot} needs {rot // 2}; fix: give {rot // 2} factors"
+                    )
     return problems
 
 

@@ -334,6 +334,53 @@ _PRESET_LIST = [
         "max_position_embeddings": 8192, "rms_norm_eps": 1e-06, "rope_theta": 10000.0, "rope_scaling": None,
         "attention_bias": False, "hidden_act": "gelu", "torch_dtype": "bfloat16",
     }),
+    # --- Gemma 3 (text): the 27B's is the text_config of a multimodal config.json; 5 sliding layers per full
+    # one, RoPE base 10k on sliding and 1M (x8 linear) on full layers, query_pre_attn_scalar 168 != head_dim 128
+    Preset("gemma-3-1b", _hub("google/gemma-3-1b-it"), {
+        "model_type": "gemma3_text", "hidden_size": 1152, "intermediate_size": 6912, "num_hidden_layers": 26,
+        "num_attention_heads": 4, "num_key_value_heads": 1, "head_dim": 256, "vocab_size": 262144,
+        "max_position_embeddings": 32768, "query_pre_attn_scalar": 256, "rms_norm_eps": 1e-06,
+        "rope_local_base_freq": 10000, "rope_scaling": None, "rope_theta": 1000000, "sliding_window": 512,
+        "sliding_window_pattern": 6, "hidden_activation": "gelu_pytorch_tanh", "torch_dtype": "bfloat16",
+    }),
+    Preset("gemma-3-27b", _hub("google/gemma-3-27b-it"), {
+        "model_type": "gemma3_text", "hidden_size": 5376, "intermediate_size": 21504, "num_hidden_layers": 62,
+        "num_attention_heads": 32, "num_key_value_heads": 16, "head_dim": 128, "query_pre_attn_scalar": 168,
+        "rope_scaling": {"factor": 8.0, "rope_type": "linear"}, "sliding_window": 1024,
+        "vocab_size": 262208,  # not in the text_config: Gemma3TextConfig's default, which the model uses
+    }),
+    # --- SmolLM3: no RoPE on every 4th layer
+    Preset("smollm3-3b", _hub("HuggingFaceTB/SmolLM3-3B-Base"), {
+        "model_type": "smollm3", "hidden_size": 2048, "intermediate_size": 11008, "num_hidden_layers": 36,
+        "num_attention_heads": 16, "num_key_value_heads": 4, "vocab_size": 128256, "max_position_embeddings": 65536,
+        "no_rope_layer_interval": 4, "rms_norm_eps": 1e-06, "rope_scaling": None, "rope_theta": 5000000.0,
+        "sliding_window": None, "use_sliding_window": False, "attention_bias": False, "hidden_act": "silu",
+        "tie_word_embeddings": True, "torch_dtype": "bfloat16",
+    }),
+    # --- Granite 3: embedding, residual, attention and logit multipliers
+    Preset("granite-3.3-8b", _hub("ibm-granite/granite-3.3-8b-instruct"), {
+        "model_type": "granite", "hidden_size": 4096, "intermediate_size": 12800, "num_hidden_layers": 40,
+        "num_attention_heads": 32, "num_key_value_heads": 8, "vocab_size": 49159, "max_position_embeddings": 131072,
+        "attention_multiplier": 0.0078125, "embedding_multiplier": 12.0, "residual_multiplier": 0.22,
+        "logits_scaling": 16.0, "rms_norm_eps": 1e-05, "rope_scaling": None, "rope_theta": 10000000.0,
+        "attention_bias": False, "mlp_bias": False, "hidden_act": "silu", "tie_word_embeddings": True,
+        "torch_dtype": "bfloat16",
+    }),
+    # --- Command-R (Cohere): parallel block, bias-free LayerNorm, logit_scale; R7B (Cohere 2) adds 3:1 sliding
+    # layers and leaves its full layers without RoPE
+    Preset("command-r-35b", _hub("CohereForAI/c4ai-command-r-v01"), {
+        "model_type": "cohere", "hidden_size": 8192, "intermediate_size": 22528, "num_hidden_layers": 40,
+        "num_attention_heads": 64, "num_key_value_heads": 64, "vocab_size": 256000, "max_position_embeddings": 8192,
+        "layer_norm_eps": 1e-05, "logit_scale": 0.0625, "rope_theta": 8000000.0, "use_qk_norm": False,
+        "attention_bias": False, "hidden_act": "silu", "torch_dtype": "float16",
+    }),
+    Preset("command-r7b", _hub("CohereForAI/c4ai-command-r7b-12-2024"), {
+        "model_type": "cohere2", "hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32,
+        "num_attention_heads": 32, "num_key_value_heads": 8, "vocab_size": 256000, "max_position_embeddings": 132096,
+        "layer_norm_eps": 1e-05, "logit_scale": 0.25, "rope_theta": 50000, "rope_scaling": None,
+        "sliding_window": 4096, "sliding_window_pattern": 4, "attention_bias": False, "hidden_act": "silu",
+        "torch_dtype": "bfloat16",
+    }),
     # --- GPT-2
     Preset("gpt2", _hub("openai-community/gpt2"), _gpt2(768, 12, 12)),
     Preset("gpt2-medium", _hub("openai-community/gpt2-medium"), _gpt2(1024, 24, 16, n_special=0)),

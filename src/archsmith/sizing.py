@@ -137,6 +137,8 @@ def qk_norm_params_per_layer(cfg: ArchConfig) -> int:
         return 2 * norm_params(cfg, cfg.head_dim)
     if cfg.qk_norm == "full":
         return norm_params(cfg, cfg.q_dim) + norm_params(cfg, cfg.kv_dim)
+    if cfg.qk_norm == "per_head":  # a weight per head, never a bias (StableLM's and Cohere's per-head norms have none)
+        return (cfg.q_dim + cfg.kv_dim) * int(cfg.norm_weight)
     return 0
 
 

@@ -107,6 +107,10 @@ def _names(v: Any) -> str | None:
     return None if isinstance(v, list) and all(isinstance(x, str) for x in v) else "a list of strings"
 
 
+def _integers(v: Any) -> str | None:
+    return None if isinstance(v, list) and all(_is_int(x) for x in v) else "a list of integers"
+
+
 def _object(v: Any) -> str | None:
     return None if isinstance(v, dict) else "an object"
 
@@ -124,7 +128,7 @@ _FIELD_KINDS: dict[Callable[[Any], str | None], tuple[str, ...]] = {
         "vocab_size", "hidden_size", "n_embd", "n_embed", "d_model", "intermediate_size", "ffn_dim",
         "num_attention_heads", "n_head", "n_heads", "max_position_embeddings", "n_positions", "max_seq_len",
         "word_embed_proj_dim", "original_max_position_embeddings", "kv_lora_rank", "qk_nope_head_dim",
-        "qk_rope_head_dim", "v_head_dim",
+        "qk_rope_head_dim", "v_head_dim", "sliding_window_pattern", "no_rope_layer_interval",
     ),
     _or_null(_size): ("num_key_value_heads", "head_dim", "n_inner", "q_lora_rank"),
     _or_null(_count): ("sliding_window",),  # Qwen2MoeConfig saves 0 for "no window"
@@ -134,7 +138,8 @@ _FIELD_KINDS: dict[Callable[[Any], str | None], tuple[str, ...]] = {
         "rope_theta", "rotary_emb_base", "partial_rotary_factor", "rotary_pct", "rms_norm_eps", "layer_norm_eps",
         "layer_norm_epsilon", "initializer_range", "init_std", "attention_dropout", "hidden_dropout", "attn_pdrop",
         "resid_pdrop", "embd_pdrop", "emb_pdrop", "dropout", "expansion_ratio", "embedding_fraction",
-        "query_pre_attn_scalar",
+        "query_pre_attn_scalar", "rope_local_base_freq", "embedding_multiplier", "residual_multiplier",
+        "attention_multiplier", "logits_scaling",
     ),
     _or_null(_number): ("attn_logit_softcapping", "final_logit_softcapping"),
     _flag: (
@@ -143,10 +148,11 @@ _FIELD_KINDS: dict[Callable[[Any], str | None], tuple[str, ...]] = {
         "layer_norm_elementwise_affine", "no_bias", "add_cross_attention", "scale_attn_weights",
         "scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn", "apply_residual_connection_post_layernorm",
     ),
-    _or_null(_flag): ("use_bidirectional_attention", "rope_interleave"),
+    _or_null(_flag): ("use_bidirectional_attention", "rope_interleave", "use_qk_norm"),
     _text: ("hidden_act", "activation_function"),
     _or_null(_text): ("hidden_activation",),
     _or_null(_names): ("layer_types",),
+    _or_null(_integers): ("no_rope_layers",),
     _or_null(_object): ("rope_scaling", "rope_parameters", "attn_config"),
 }  # fmt: skip
 FIELD_CHECKS: dict[str, Callable[[Any], str | None]] = {
@@ -199,6 +205,7 @@ def read_rope(
     partial_rotary: bool,
     max_position_embeddings: int,
     theta_key: str = "rope_theta",
+    default_theta: float = 10000.0,
     partial_key: str = "partial_rotary_factor",
     default_partial: float = 1.0,
     original_max_position_embeddings: int | None = None,
@@ -232,7 +239,7 @@ def read_rope(
     if not isinstance(rope_type, str):
         raise ConfigError(f"rope_type={rope_type!r} must be a string; fix: e.g. \"default\", \"linear\" or \"yarn\"")
     rope_type = (type_aliases or {}).get(rope_type, rope_type)
-    theta = params.pop("rope_theta", d.get(theta_key, 10000.0))
+    theta = params.pop("rope_theta", d.get(theta_key, default_theta))
     partial = params.pop("partial_rotary_factor", d.get(partial_key, default_partial))
     if not partial_rotary:
         if rope_type in ROPE_SCALING_TYPES and partial != 1.0:

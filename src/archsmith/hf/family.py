@@ -70,6 +70,7 @@ class RopeKeys:
     original_default: int | None = None  # ... and its default
     aliases: dict[str, str] = field(default_factory=dict)  # old rope type names the class renames
     types: tuple[str, ...] | None = None  # the scaled types the class accepts; None: all of archsmith's
+    default_theta: float = 10000.0  # the class's base when the file gives none (its config's default_theta)
 
     @property
     def keys(self) -> frozenset[str]:
@@ -95,6 +96,7 @@ class RopeKeys:
             default_partial=self.default_partial,
             original_max_position_embeddings=original,
             type_aliases=self.aliases,
+            default_theta=self.default_theta,
         )
         if self.types is not None and rope.scaling is not None and rope.scaling["rope_type"] not in self.types:
             raise ConfigError(
@@ -146,6 +148,13 @@ NEUTRAL: dict[str, Any] = {
     "lm_head_bias": False,
     "hidden_dropout": 0.0,
     "embedding_dropout": 0.0,
+    "attention_scale": None,
+    "sliding_rope_theta": None,
+    "sliding_rope_scaling": None,
+    "nope_layers": None,
+    "embedding_multiplier": 1.0,
+    "residual_multiplier": 1.0,
+    "logit_scale": 1.0,
     "num_experts": 0,  # a dense MLP in every layer (the MoE knobs are then inert, ArchConfig checks)
 }
 # nn.LayerNorm on the input dtype, i.e. plain F.layer_norm (archsmith's norm_weight_in_fp32=False).

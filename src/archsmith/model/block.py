@@ -11,7 +11,8 @@ Where the norms sit (``norm_scheme``), with the parameter names each one gets:
 Mixture-of-Experts, whose router logits go to ``router_logits`` when a list is passed).
 ``parallel_residual`` computes both
 branches from the same input, x + attn(attn_norm(x)) + mlp(mlp_norm(x)) (GPT-NeoX), or with
-one shared norm (``parallel_shared_norm``: GPT-J, Falcon).
+one shared norm (``parallel_shared_norm``: GPT-J, Falcon). Each branch output is multiplied by
+``residual_multiplier`` (Granite) before it joins the stream.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class Block(nn.Module):
         self.mlp_out_norm = Norm(h, cfg) if has_output_norms else None
         # hidden_dropout: on each branch output, just before it joins the residual stream.
         self.drop = nn.Dropout(cfg.hidden_dropout)
+        self.residual_multiplier = cfg.residual_multiplier
 
     def forward(
         self,
@@ -68,7 +70,7 @@ class Block(nn.Module):
         if self.parallel:  # only defined for pre-norm (config validation)
             h = self.attn_norm(x)
             mlp_in = h if self.mlp_norm is None else self.mlp_norm(x)
-            return x + self.drop(attend(h)) + self.drop(feed_forward(mlp_in))
+            return x + self.out(attend(h)) + self.out(feed_forward(mlp_in))
         x = self._residual(x, attend, self.attn_norm, self.attn_out_norm)
         return self._residual(x, feed_forward, self.mlp_norm, self.mlp_out_norm)
 
@@ -80,8 +82,14 @@ class Block(nn.Module):
         out_norm: Norm | None,
     ) -> torch.Tensor:
         if self.scheme == "post":
-            return norm(x + self.drop(branch(x)))
+            return norm(x + self.out(branch(x)))
         h = branch(x if norm is None else norm(x))
         if out_norm is not None:
             h = out_norm(h)
-        return x + self.drop(h)
+        return x + self.out(h)
+
+    def out(self, h: torch.Tensor) -> torch.Tensor:
+        """A branch output as it joins the residual stream."""
+        if self.residual_multiplier != 1.0:
+            h = h * self.residual_multiplier
+        return self.drop(h)

@@ -27,16 +27,17 @@ from torch import nn
 from ..config import ArchConfig
 
 
-def rope_parameters(cfg: ArchConfig, seq_len: int | None = None) -> tuple[torch.Tensor, float]:
-    """Inverse frequencies (float32, ``rotary_dim // 2`` of them) and the cos/sin scale.
+def rope_parameters(cfg: ArchConfig, seq_len: int | None = None, sliding: bool = False) -> tuple[torch.Tensor, float]:
+    """Inverse frequencies (float32, ``rotary_dim // 2`` of them) and the cos/sin scale, for
+    the sliding-window layers' RoPE (``sliding``, Gemma 3's local base) or the full layers'.
 
     ``seq_len`` matters for ``dynamic`` (the base grows with it) and ``longrope`` (it picks
     the short or long factors), exactly as the ``seq_len`` argument of HF's init functions.
     """
     dim = cfg.rotary_dim
-    base = cfg.rope_theta
+    base, scaling = cfg.rope_settings(sliding)
     exponents = torch.arange(0, dim, 2, dtype=torch.int64).float() / dim
-    scaling = cfg.rope_scaling or {"rope_type": "default"}
+    scaling = scaling or {"rope_type": "default"}
     rope_type = scaling["rope_type"]
 
     if rope_type == "default":
@@ -44,13 +45,13 @@ def rope_parameters(cfg: ArchConfig, seq_len: int | None = None) -> tuple[torch.
     if rope_type == "linear":
         return 1.0 / (base**exponents) / scaling["factor"], 1.0
     if rope_type == "dynamic":
-        return _dynamic_ntk(cfg, scaling, exponents, seq_len), 1.0
+        return _dynamic_ntk(cfg, base, scaling, exponents, seq_len), 1.0
     if rope_type == "yarn":
-        return _yarn(cfg, scaling, dim)
+        return _yarn(cfg, base, scaling, dim)
     if rope_type == "llama3":
-        return _llama3(cfg, scaling, 1.0 / (base**exponents)), 1.0
+        return _llama3(scaling, 1.0 / (base**exponents)), 1.0
     if rope_type == "longrope":
-        return _longrope(cfg, scaling, exponents, seq_len)
+        return _longrope(cfg, base, scaling, exponents, seq_len)
     raise AssertionError(f"unhandled rope_type {rope_type!r}")  # config validation lists every type
 
 
@@ -59,13 +60,13 @@ def _original_length(cfg: ArchConfig, scaling: dict) -> int:
     return scaling.get("original_max_position_embeddings", cfg.max_position_embeddings)
 
 
-def _dynamic_ntk(cfg: ArchConfig, scaling: dict, exponents: torch.Tensor, seq_len: int | None) -> torch.Tensor:
+def _dynamic_ntk(cfg: ArchConfig, theta: float, scaling: dict, exponents: torch.Tensor, seq_len: int | None) -> torch.Tensor:
     # HF measures growth against max_position_embeddings (not original_max_position_embeddings).
     max_len = cfg.max_position_embeddings
     seq_len = max(seq_len or max_len, max_len)
     factor = scaling["factor"]
     dim = cfg.rotary_dim
-    base = cfg.rope_theta * ((factor * seq_len / max_len) - (factor - 1)) ** (dim / (dim - 2))
+    base = theta * ((factor * seq_len / max_len) - (factor - 1)) ** (dim / (dim - 2))
     return 1.0 / (base**exponents)
 
 
@@ -74,8 +75,7 @@ def yarn_get_mscale(scale: float, m: float = 1.0) -> float:
     return 1.0 if scale <= 1 else 0.1 * m * math.log(scale) + 1.0
 
 
-def _yarn(cfg: ArchConfig, scaling: dict, dim: int) -> tuple[torch.Tensor, float]:
-    base = cfg.rope_theta
+def _yarn(cfg: ArchConfig, base: float, scaling: dict, dim: int) -> tuple[torch.Tensor, float]:
     factor = scaling["factor"]
     original = _original_length(cfg, scaling)
     mscale, mscale_all_dim = scaling.get("mscale"), scaling.get("mscale_all_dim")
@@ -109,7 +109,7 @@ def _yarn(cfg: ArchConfig, scaling: dict, dim: int) -> tuple[torch.Tensor, float
     return inv_freq, attention_factor
 
 
-def _llama3(cfg: ArchConfig, scaling: dict, inv_freq: torch.Tensor) -> torch.Tensor:
+def _llama3(scaling: dict, inv_freq: torch.Tensor) -> torch.Tensor:
     factor = scaling["factor"]
     low_ff, high_ff = scaling["low_freq_factor"], scaling["high_freq_factor"]
     old_len = scaling["original_max_position_embeddings"]
@@ -123,7 +123,7 @@ def _llama3(cfg: ArchConfig, scaling: dict, inv_freq: torch.Tensor) -> torch.Ten
     return torch.where(is_medium, smoothed, scaled)
 
 
-def _longrope(cfg: ArchConfig, scaling: dict, exponents: torch.Tensor, seq_len: int | None) -> tuple[torch.Tensor, float]:
+def _longrope(cfg: ArchConfig, base: float, scaling: dict, exponents: torch.Tensor, seq_len: int | None) -> tuple[torch.Tensor, float]:
     original = _original_length(cfg, scaling)
     factor = scaling.get("factor")
     if factor is None:  # Phi-3 leaves it implicit in the two lengths
@@ -133,14 +133,15 @@ def _longrope(cfg: ArchConfig, scaling: dict, exponents: torch.Tensor, seq_len: 
         attention_factor = 1.0 if factor <= 1.0 else math.sqrt(1 + math.log(factor) / math.log(original))
     use_long = seq_len is not None and seq_len > original
     ext = torch.tensor(scaling["long_factor" if use_long else "short_factor"], dtype=torch.float32)
-    return 1.0 / (ext * cfg.rope_theta**exponents), attention_factor
+    return 1.0 / (ext * base**exponents), attention_factor
 
 
-def longrope_switch_length(cfg: ArchConfig) -> int | None:
+def longrope_switch_length(cfg: ArchConfig, sliding: bool = False) -> int | None:
     """Sequence length above which LongRoPE uses its long factors (None for other types)."""
-    if cfg.rope_type != "longrope":
+    _, scaling = cfg.rope_settings(sliding)
+    if scaling is None or scaling["rope_type"] != "longrope":
         return None
-    return _original_length(cfg, cfg.rope_scaling)
+    return _original_length(cfg, scaling)
 
 
 def _angles(positions: torch.Tensor, inv_freq: torch.Tensor, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -154,14 +155,16 @@ class RotaryEmbedding(nn.Module):
 
     Tables hold ``rotary_dim // 2`` frequencies per position; :func:`apply_rope` expands
     them to the rotate-half or interleaved layout. LongRoPE keeps a second table for its
-    long factors.
+    long factors. ``sliding``: the RoPE of the sliding-window layers (their own base and
+    scaling where the config gives them), else that of the full layers.
     """
 
-    def __init__(self, cfg: ArchConfig):
+    def __init__(self, cfg: ArchConfig, sliding: bool = False):
         super().__init__()
         self.cfg = cfg
+        self.sliding = sliding
         self.max_len = cfg.max_position_embeddings
-        self.switch_length = longrope_switch_length(cfg)
+        self.switch_length = longrope_switch_length(cfg, sliding)
         shape = (self.max_len, cfg.rotary_dim // 2)
         for name in self._table_names():
             self.register_buffer(name, torch.empty(shape, dtype=torch.float32), persistent=False)
@@ -179,11 +182,11 @@ class RotaryEmbedding(nn.Module):
         if self.cos.is_meta:
             return
         positions = torch.arange(self.max_len, device=self.cos.device)
-        cos, sin = _angles(positions, *rope_parameters(self.cfg))
+        cos, sin = _angles(positions, *rope_parameters(self.cfg, sliding=self.sliding))
         self.cos.copy_(cos)
         self.sin.copy_(sin)
         if self.switch_length is not None:
-            cos, sin = _angles(positions, *rope_parameters(self.cfg, seq_len=self.switch_length + 1))
+            cos, sin = _angles(positions, *rope_parameters(self.cfg, self.switch_length + 1, self.sliding))
             self.cos_long.copy_(cos)
             self.sin_long.copy_(sin)
 
@@ -194,7 +197,7 @@ class RotaryEmbedding(nn.Module):
         it selects the dynamic-NTK base and the LongRoPE factor set.
         """
         if seq_len > self.max_len:  # past the table, or dynamic NTK growing its base: compute directly
-            return _angles(positions, *rope_parameters(self.cfg, seq_len=seq_len))
+            return _angles(positions, *rope_parameters(self.cfg, seq_len, self.sliding))
         if self.switch_length is not None and seq_len > self.switch_length:
             return self.cos_long[positions], self.sin_long[positions]
         return self.cos[positions], self.sin[positions]

@@ -86,12 +86,20 @@ class Transformer(nn.Module):
         if cfg.embedding_norm:
             self.embed_norm = Norm(h, cfg)
         self.embed_drop = nn.Dropout(cfg.embedding_dropout)
-        self.rotary = RotaryEmbedding(cfg) if cfg.position_embedding == "rope" else None
+        # One RoPE table per kind of layer that rotates: "full", and "sliding" when the sliding
+        # layers have their own base (Gemma 3); NoPE layers (nope_layers) get none.
+        self.layer_sliding = [cfg.layer_is_sliding(i) for i in range(cfg.num_hidden_layers)]
+        self.layer_rope = [
+            None if not cfg.layer_has_rope(i) else "sliding" if sliding and cfg.sliding_rope_theta is not None else "full"
+            for i, sliding in enumerate(self.layer_sliding)
+        ]
+        self.rotary = nn.ModuleDict(
+            {kind: RotaryEmbedding(cfg, sliding=kind == "sliding") for kind in sorted(set(self.layer_rope) - {None})}
+        )
         # ALiBi slopes: a plain float32 CPU attribute, not a buffer, so neither model.to(bf16)
         # nor a meta-device build can touch them (they move to the input's device per forward).
         self.alibi_slopes = alibi_slopes(cfg.num_attention_heads, device="cpu") if cfg.position_embedding == "alibi" else None
         self.layers = nn.ModuleList(Block(cfg, i) for i in range(cfg.num_hidden_layers))
-        self.layer_sliding = [cfg.layer_is_sliding(i) for i in range(cfg.num_hidden_layers)]
         self.norm = Norm(h, cfg) if cfg.final_norm else None
         self.lm_head = nn.Linear(h, cfg.vocab_size, bias=cfg.lm_head_bias)
         self.init_weights()
@@ -165,8 +173,11 @@ class Transformer(nn.Module):
         return LMOutput(loss + cfg.router_aux_loss_coef * aux_loss, logits, aux_loss)
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
-        """LM head on final hidden states, with Gemma-2 style final softcapping when configured."""
+        """LM head on final hidden states, then logit_scale (Cohere, Granite) and Gemma-2 style
+        final softcapping when configured."""
         logits = self.lm_head(hidden)
+        if self.config.logit_scale != 1.0:
+            logits = logits * self.config.logit_scale
         cap = self.config.final_logit_softcapping
         if cap is not None:
             logits = torch.tanh(logits / cap) * cap
@@ -215,12 +226,14 @@ class Transformer(nn.Module):
         x = self.embed_tokens(input_ids)
         if cfg.scale_embeddings:  # Gemma rounds the scale to the activation dtype first
             x = x * torch.tensor(cfg.hidden_size**0.5, dtype=x.dtype)
-        rope = None
-        if self.rotary is not None or cfg.position_embedding == "learned":
+        if cfg.embedding_multiplier != 1.0:  # Granite
+            x = x * cfg.embedding_multiplier
+        ropes = {None: None}
+        if self.rotary or cfg.position_embedding == "learned":
             if seq_len is None:
                 seq_len = int(positions.max()) + 1
-            if self.rotary is not None:
-                rope = self.rotary(positions, seq_len)
+            if self.rotary:
+                ropes.update({kind: rotary(positions, seq_len) for kind, rotary in self.rotary.items()})
             else:
                 if eager and seq_len > cfg.max_position_embeddings:
                     raise InputError(
@@ -252,8 +265,8 @@ class Transformer(nn.Module):
                 device,
             )
 
-        for layer, sliding in zip(self.layers, self.layer_sliding):
-            x = layer(x, rope, masks[sliding], cache, router_logits)
+        for layer, sliding, rope in zip(self.layers, self.layer_sliding, self.layer_rope):
+            x = layer(x, ropes[rope], masks[sliding], cache, router_logits)
         if cache is not None:
             cache.advance(seq, key_valid, key_positions, next_position)
         return x if self.norm is None else self.norm(x)
