@@ -93,7 +93,7 @@ def configs(draw) -> ArchConfig:
             qkv_bias=draw(st.booleans()), attn_out_bias=draw(st.booleans()), qk_norm=draw(st.sampled_from(["none", "head", "full"])),
             sliding_window=window, layer_types=layer_types,
             attn_logit_softcapping=draw(st.none() | st.just(5.0)), final_logit_softcapping=draw(st.none() | st.just(3.0)),
-            position_embedding=position, **rope,
+            position_embedding=position, alibi_before_scale=position == "alibi" and draw(st.booleans()), **rope,
             norm_type=norm_type, norm_bias=norm_type == "layernorm" and draw(st.booleans()), norm_weight=norm_weight,
             norm_unit_offset=norm_weight and draw(st.booleans()), norm_weight_in_fp32=draw(st.booleans()),
             norm_scheme="pre" if parallel else draw(st.sampled_from(NORM_SCHEMES)), final_norm=draw(st.booleans()),
@@ -221,6 +221,15 @@ def test_option_changes_output_and_trains(name):
     for pname, p in model.named_parameters():
         assert p.grad is not None and torch.isfinite(p.grad).all(), pname
         assert p.grad.abs().sum() > 0, f"{pname} gets no gradient"
+
+
+def test_alibi_before_scale_changes_the_bias():
+    """Falcon's ALiBi (added before the 1/sqrt(head_dim) scale) is weaker than Bloom's by that factor."""
+    x = ids(2, 16)
+    with torch.no_grad():
+        _, bloom = _loss_and_logits(tiny(position_embedding="alibi"), x, False)
+        _, falcon = _loss_and_logits(tiny(position_embedding="alibi", alibi_before_scale=True), x, False)
+    assert not torch.allclose(bloom.logits, falcon.logits, atol=1e-6)
 
 
 def test_norm_weight_in_fp32_changes_bf16_rounding():

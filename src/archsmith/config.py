@@ -126,6 +126,7 @@ class ArchConfig:
     partial_rotary_factor: float = 1.0  # fraction of head_dim that is rotated (GPT-NeoX, Phi)
     rope_interleaved: bool = False  # False: rotate-half layout (HF/Llama); True: interleaved pairs (GPT-J, Meta)
     position_offset: int = 0  # rows in front of position 0 in the learned table (OPT: 2); position p is row p + offset
+    alibi_before_scale: bool = False  # Falcon's ALiBi: slope x key position (in bf16, as Falcon forms it) added to q·k before the softmax scale
 
     # --- norms
     norm_type: str = "rmsnorm"  # rmsnorm | layernorm
@@ -490,6 +491,11 @@ def _check_positions(cfg: ArchConfig) -> list[str]:
         problems.append(
             f"{what}: position_embedding={cfg.position_embedding!r} but {', '.join(rope_knobs)} set; "
             f"fix: remove {', '.join(rope_knobs)} or set position_embedding='rope'"
+        )
+    if cfg.alibi_before_scale and cfg.position_embedding != "alibi":
+        problems.append(
+            f"alibi_before_scale=true needs position_embedding='alibi' (got {cfg.position_embedding!r}); "
+            "fix: alibi_before_scale=false"
         )
     if cfg.position_offset and cfg.position_embedding != "learned":
         problems.append(

@@ -121,18 +121,21 @@ def _or_null(check: Callable[[Any], str | None]) -> Callable[[Any], str | None]:
 
 _FIELD_KINDS: dict[Callable[[Any], str | None], tuple[str, ...]] = {
     _size: (
-        "vocab_size", "hidden_size", "n_embd", "n_embed", "d_model", "intermediate_size", "ffn_dim",
+        "vocab_size", "hidden_size", "n_embd", "d_model", "intermediate_size", "ffn_dim",
         "num_attention_heads", "n_head", "n_heads", "max_position_embeddings", "n_positions", "max_seq_len",
         "word_embed_proj_dim", "original_max_position_embeddings",
     ),
-    _or_null(_size): ("num_key_value_heads", "head_dim", "sliding_window", "n_inner"),
+    _or_null(_size): (
+        "num_key_value_heads", "head_dim", "sliding_window", "n_inner", "rotary_dim", "num_kv_heads", "ffn_hidden_size",
+        "num_ln_in_parallel_attn", "n_embed",
+    ),
     _layers: ("num_hidden_layers", "n_layer", "n_layers"),
     _count: ("max_window_layers",),
     _number: (
         "rope_theta", "rotary_emb_base", "partial_rotary_factor", "rotary_pct", "rms_norm_eps", "layer_norm_eps",
         "layer_norm_epsilon", "initializer_range", "init_std", "attention_dropout", "hidden_dropout", "attn_pdrop",
         "resid_pdrop", "embd_pdrop", "emb_pdrop", "dropout", "expansion_ratio", "embedding_fraction",
-        "query_pre_attn_scalar",
+        "query_pre_attn_scalar", "norm_epsilon", "residual_dropout", "embedding_dropout",
     ),
     _or_null(_number): ("attn_logit_softcapping", "final_logit_softcapping"),
     _flag: (
@@ -140,9 +143,10 @@ _FIELD_KINDS: dict[Callable[[Any], str | None], tuple[str, ...]] = {
         "use_qkv_bias", "qk_layernorm", "do_layer_norm_before", "_remove_final_layer_norm", "enable_bias",
         "layer_norm_elementwise_affine", "no_bias", "add_cross_attention", "scale_attn_weights",
         "scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn", "apply_residual_connection_post_layernorm",
+        "use_bias", "multi_query", "attention_softmax_in_fp32", "scale_attention_softmax_in_fp32",
     ),
-    _or_null(_flag): ("use_bidirectional_attention",),
-    _text: ("hidden_act", "activation_function"),
+    _or_null(_flag): ("use_bidirectional_attention", "alibi", "new_decoder_architecture", "parallel_attn", "bias"),
+    _text: ("hidden_act", "activation_function", "activation"),
     _or_null(_text): ("hidden_activation",),
     _or_null(_names): ("layer_types",),
     _or_null(_object): ("rope_scaling", "rope_parameters", "attn_config"),
@@ -173,6 +177,24 @@ def field_type_problems(d: dict[str, Any]) -> list[str]:
             shown = text if len(text) <= 60 else text[:57] + "..."
             problems.append(f"{key}={shown} must be {expected}; fix: give {key} {expected}")
     return problems
+
+
+# The attribute_map of GPT-2 and the classes that kept its names (GPTBigCode, GPT-J, CodeGen):
+# standard name -> the family's own name. transformers stores a standard name under the own one.
+GPT2_NAMES = {
+    "hidden_size": "n_embd",
+    "max_position_embeddings": "n_positions",
+    "num_attention_heads": "n_head",
+    "num_hidden_layers": "n_layer",
+}
+
+
+def read_gpt2_name(d: dict[str, Any], own_name: str, default: Any) -> Any:
+    """A field given under its GPT-2 name or its standard alias (not both, unless equal)."""
+    alias = next(std for std, own in GPT2_NAMES.items() if own == own_name)
+    if own_name in d and alias in d and d[own_name] != d[alias]:
+        raise ConfigError(f"{own_name}={d[own_name]} and its alias {alias}={d[alias]} disagree; fix: keep one of them")
+    return d.get(own_name, d.get(alias, default))
 
 
 def read_dtype(d: dict[str, Any]) -> str | None:
@@ -250,6 +272,16 @@ def read_rope(
         else:
             params.setdefault("original_max_position_embeddings", max_position_embeddings)
     return Rope(theta=theta, scaling={"rope_type": rope_type, **params}, partial_rotary_factor=partial)
+
+
+def rotary_fraction(rotary_dim: int, head_dim: int) -> float:
+    """ArchConfig's partial_rotary_factor for a class that gives the rotated dims as a count (GPT-J's
+    rotary_dim): the fraction that gives back exactly ``rotary_dim`` (ArchConfig truncates
+    head_dim * factor, and rotary_dim / head_dim can land one ulp short)."""
+    factor = rotary_dim / head_dim
+    while int(head_dim * factor) < rotary_dim:
+        factor = math.nextafter(factor, 2.0)
+    return factor
 
 
 def refuse_unless(condition: bool, model_type: str, what: str, fix: str) -> None:

@@ -14,12 +14,18 @@ from ..config import ArchConfig
 from ..errors import ConfigError, UnsupportedError
 from .common import field_type_problems, typo_problems
 from .export_config import REMOTE_MODEL_TYPE
-from . import arcee, bloom, gemma, gemma2, gpt2, gpt_neox, llama, mistral, mpt, olmo2, opt, phi3, qwen2, qwen3, stablelm
+from . import (
+    arcee, bloom, codegen, falcon, gemma, gemma2, gpt2, gpt_bigcode, gpt_neox, gptj, llama, mistral, mpt, olmo2, opt,
+    phi, phi3, qwen2, qwen3, stablelm, starcoder2,
+)  # fmt: skip
 
 _FAMILIES = {
     m.MODEL_TYPE: m
-    for m in (llama, mistral, qwen2, qwen3, gemma, gemma2, gpt2, gpt_neox, bloom, phi3, olmo2, stablelm, arcee, mpt, opt)
-}
+    for m in (
+        llama, mistral, qwen2, qwen3, gemma, gemma2, gpt2, gpt_neox, bloom, phi3, olmo2, stablelm, arcee, mpt, opt,
+        starcoder2, gpt_bigcode, phi, falcon, gptj, codegen,
+    )
+}  # fmt: skip
 
 SUPPORTED_MODEL_TYPES: tuple[str, ...] = tuple(_FAMILIES)
 

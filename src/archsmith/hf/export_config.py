@@ -43,6 +43,7 @@ _NEUTRAL: dict[str, Any] = {
     "position_embedding": "rope",
     "rope_interleaved": False,
     "position_offset": 0,
+    "alibi_before_scale": False,
     "partial_rotary_factor": 1.0,
     "qk_norm": "none",
     "sliding_window": None,
@@ -367,6 +368,136 @@ def _opt(cfg: ArchConfig) -> dict[str, Any]:
     }
 
 
+def _starcoder2(cfg: ArchConfig) -> dict[str, Any]:
+    out = _llama_like(cfg)
+    del out["rms_norm_eps"]
+    return {
+        **out,
+        "norm_epsilon": cfg.norm_eps,
+        "use_bias": cfg.qkv_bias,
+        "sliding_window": cfg.sliding_window,
+        "residual_dropout": cfg.hidden_dropout,
+        "embedding_dropout": cfg.embedding_dropout,
+    }
+
+
+def _gpt_bigcode(cfg: ArchConfig) -> dict[str, Any]:
+    return {
+        **_gpt2(cfg),
+        "multi_query": cfg.num_key_value_heads == 1,
+        "attention_softmax_in_fp32": True,
+        "scale_attention_softmax_in_fp32": True,
+        "add_cross_attention": False,
+    }
+
+
+def _phi(cfg: ArchConfig) -> dict[str, Any]:
+    out = _llama_like(cfg)
+    del out["head_dim"], out["rms_norm_eps"]
+    out.update(_rope_parameters(cfg, partial_in_rope=True))
+    return {
+        **out,
+        "partial_rotary_factor": cfg.partial_rotary_factor,  # 4.x key
+        "layer_norm_eps": cfg.norm_eps,
+        "qk_layernorm": cfg.qk_norm == "head",
+        "resid_pdrop": cfg.hidden_dropout,
+        "embd_pdrop": cfg.embedding_dropout,
+    }
+
+
+def _gptj(cfg: ArchConfig) -> dict[str, Any]:
+    return {
+        "vocab_size": cfg.vocab_size,
+        "n_positions": cfg.max_position_embeddings,
+        "n_embd": cfg.hidden_size,
+        "n_layer": cfg.num_hidden_layers,
+        "n_head": cfg.num_attention_heads,
+        "rotary_dim": cfg.rotary_dim,
+        "n_inner": cfg.intermediate_size,
+        "activation_function": cfg.hidden_act,
+        "resid_pdrop": cfg.hidden_dropout,
+        "embd_pdrop": cfg.embedding_dropout,
+        "attn_pdrop": cfg.attention_dropout,
+        "layer_norm_epsilon": cfg.norm_eps,
+        "initializer_range": cfg.initializer_range,
+        "tie_word_embeddings": cfg.tie_word_embeddings,
+    }
+
+
+def _falcon_block(cfg: ArchConfig) -> dict[str, Any]:
+    """The switches of the Falcon block that runs ``cfg``: the original architecture (Falcon-7B, -RW)
+    where it can (MQA or MHA), else the new one (GQA, or a parallel block with two norms)."""
+    old_attention = cfg.num_key_value_heads in (1, cfg.num_attention_heads)
+    if old_attention and (cfg.parallel_shared_norm or not cfg.parallel_residual):
+        return {
+            "new_decoder_architecture": False,
+            "multi_query": cfg.num_key_value_heads == 1,
+            "parallel_attn": cfg.parallel_residual,
+            "num_ln_in_parallel_attn": None,
+        }
+    return {
+        "new_decoder_architecture": True,
+        "multi_query": cfg.num_key_value_heads == 1,  # read by nothing in the new architecture
+        "parallel_attn": True,
+        "num_ln_in_parallel_attn": 1 if cfg.parallel_shared_norm else 2,
+    }
+
+
+def _falcon_problems(cfg: ArchConfig) -> list[str]:
+    problems = []
+    if not cfg.parallel_residual and cfg.num_key_value_heads not in (1, cfg.num_attention_heads):
+        problems.append("GQA in a sequential block (its GQA architecture is always parallel)")
+    if cfg.position_embedding not in ("rope", "alibi"):
+        problems.append(f"position_embedding={cfg.position_embedding!r} (it has RoPE or ALiBi)")
+    elif cfg.position_embedding == "alibi" and not cfg.alibi_before_scale:
+        problems.append("ALiBi added after the softmax scale (its bias is scaled with q·k: alibi_before_scale)")
+    if not cfg.qkv_bias == cfg.attn_out_bias == cfg.mlp_bias:
+        problems.append("qkv_bias, attn_out_bias and mlp_bias differ (one bias covers all)")
+    return problems
+
+
+def _falcon(cfg: ArchConfig) -> dict[str, Any]:
+    out = {
+        "vocab_size": cfg.vocab_size,
+        "hidden_size": cfg.hidden_size,
+        "num_hidden_layers": cfg.num_hidden_layers,
+        "num_attention_heads": cfg.num_attention_heads,
+        "num_kv_heads": cfg.num_key_value_heads,
+        **_falcon_block(cfg),
+        "alibi": cfg.position_embedding == "alibi",
+        "bias": cfg.qkv_bias,
+        "ffn_hidden_size": cfg.intermediate_size,
+        "activation": cfg.hidden_act,
+        "layer_norm_epsilon": cfg.norm_eps,
+        "hidden_dropout": 0.0,
+        "attention_dropout": 0.0,
+        "max_position_embeddings": cfg.max_position_embeddings,
+        "initializer_range": cfg.initializer_range,
+        "tie_word_embeddings": cfg.tie_word_embeddings,
+    }
+    if cfg.position_embedding == "rope":
+        out.update(_rope_parameters(cfg))
+    return out
+
+
+def _one_bias(cfg: ArchConfig) -> list[str]:
+    if not cfg.qkv_bias == cfg.attn_out_bias == cfg.mlp_bias:
+        return ["qkv_bias, attn_out_bias and mlp_bias differ (one use_bias covers all)"]
+    return []
+
+
+def _mqa_or_mha(cfg: ArchConfig) -> list[str]:
+    if cfg.num_key_value_heads not in (1, cfg.num_attention_heads):
+        return [f"num_key_value_heads={cfg.num_key_value_heads} (GQA; it has MQA or MHA)"]
+    return []
+
+
+def _qk_norm_head_or_none(cfg: ArchConfig) -> list[str]:
+    if cfg.qk_norm == "full":
+        return ["qk_norm='full' (its qk_layernorm is one norm over head_dim)"]
+    return []
+
+
 def _opt_norm_layout(cfg: ArchConfig) -> list[str]:
     problems = []
     if cfg.norm_scheme not in ("pre", "post"):
@@ -585,6 +716,81 @@ FAMILIES: tuple[_Family, ...] = (
         },
         (_implicit_head_dim, _mha_only, _opt_norm_layout),
         _opt,
+    ),
+    _Family(
+        "Starcoder2ForCausalLM",
+        "starcoder2",
+        {
+            **_free(_NEUTRAL, "sliding_window", "hidden_dropout", "embedding_dropout"),  # dropped as archsmith does
+            **_LAYERNORM,
+            "mlp_type": "plain",
+        },
+        (_one_bias, _all_sliding_or_none),
+        _starcoder2,
+    ),
+    _Family(
+        "GPTBigCodeForCausalLM",
+        "gpt_bigcode",
+        {
+            **_free(_NEUTRAL, "hidden_dropout", "embedding_dropout"),
+            **_LAYERNORM,
+            "position_embedding": "learned",
+            "mlp_type": "plain",
+            "qkv_bias": True,
+            "attn_out_bias": True,
+            "mlp_bias": True,
+        },
+        (_implicit_head_dim, _mqa_or_mha),
+        _gpt_bigcode,
+    ),
+    _Family(
+        "PhiForCausalLM",
+        "phi",
+        {
+            **_free(_NEUTRAL, "partial_rotary_factor", "qk_norm", "hidden_dropout", "embedding_dropout"),
+            **_LAYERNORM,
+            "parallel_residual": True,
+            "parallel_shared_norm": True,
+            "lm_head_bias": True,
+            "mlp_type": "plain",
+            "qkv_bias": True,
+            "attn_out_bias": True,
+            "mlp_bias": True,
+        },
+        (_implicit_head_dim, _qk_norm_head_or_none),
+        _phi,
+    ),
+    _Family(
+        "GPTJForCausalLM",
+        "gptj",
+        {
+            **_free(_NEUTRAL, "partial_rotary_factor", "hidden_dropout", "embedding_dropout"),
+            **_LAYERNORM,
+            "rope_interleaved": True,
+            "rope_theta": 10000.0,  # hard-coded in GPTJRotaryEmbedding
+            "rope_scaling": None,
+            "parallel_residual": True,
+            "parallel_shared_norm": True,
+            "lm_head_bias": True,
+            "mlp_type": "plain",
+            "qkv_bias": False,
+            "attn_out_bias": False,
+            "mlp_bias": True,
+        },
+        (_implicit_head_dim, _mha_only),
+        _gptj,
+    ),
+    _Family(
+        "FalconForCausalLM",
+        "falcon",
+        {
+            **_free(_NEUTRAL, "position_embedding", "alibi_before_scale", "parallel_residual", "parallel_shared_norm"),
+            **_LAYERNORM,
+            "attention_dropout": 0.0,
+            "mlp_type": "plain",
+        },
+        (_implicit_head_dim, _falcon_problems),
+        _falcon,
     ),
 )
 

@@ -12,20 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 from ..config import ArchConfig
-from ..errors import ConfigError
-from .common import BASE_FIELDS, read_dtype, refuse_unless
+from .common import BASE_FIELDS, GPT2_NAMES, read_gpt2_name, read_dtype, refuse_unless
 
 MODEL_TYPE = "gpt2"
 
-# GPT2Config.attribute_map: standard name -> GPT-2 name.
-ATTRIBUTE_MAP = {
-    "hidden_size": "n_embd",
-    "max_position_embeddings": "n_positions",
-    "num_attention_heads": "n_head",
-    "num_hidden_layers": "n_layer",
-}
-
-FIELDS = BASE_FIELDS | frozenset(ATTRIBUTE_MAP) | frozenset(
+FIELDS = BASE_FIELDS | frozenset(GPT2_NAMES) | frozenset(
     {
         "vocab_size",
         "n_positions",
@@ -58,16 +49,6 @@ FIELDS = BASE_FIELDS | frozenset(ATTRIBUTE_MAP) | frozenset(
 )
 
 
-def _get(d: dict[str, Any], gpt2_name: str, default: Any) -> Any:
-    """A GPT-2 field given under its own name or its standard alias (not both, unless equal)."""
-    alias = next(std for std, own in ATTRIBUTE_MAP.items() if own == gpt2_name)
-    if gpt2_name in d and alias in d and d[gpt2_name] != d[alias]:
-        raise ConfigError(
-            f"{gpt2_name}={d[gpt2_name]} and its alias {alias}={d[alias]} disagree; fix: keep one of them"
-        )
-    return d.get(gpt2_name, d.get(alias, default))
-
-
 def config_from_hf(d: dict[str, Any]) -> ArchConfig:
     refuse_unless(not d.get("add_cross_attention", False), MODEL_TYPE, "add_cross_attention=true", "set it to false")
     refuse_unless(
@@ -79,15 +60,15 @@ def config_from_hf(d: dict[str, Any]) -> ArchConfig:
         "scale_attn_by_inverse_layer_idx=true",
         "set it to false",
     )
-    hidden = _get(d, "n_embd", 768)
+    hidden = read_gpt2_name(d, "n_embd", 768)
     n_inner = d.get("n_inner")
     return ArchConfig(
         vocab_size=d.get("vocab_size", 50257),
         hidden_size=hidden,
         intermediate_size=n_inner if n_inner is not None else 4 * hidden,
-        num_hidden_layers=_get(d, "n_layer", 12),
-        num_attention_heads=_get(d, "n_head", 12),
-        max_position_embeddings=_get(d, "n_positions", 1024),
+        num_hidden_layers=read_gpt2_name(d, "n_layer", 12),
+        num_attention_heads=read_gpt2_name(d, "n_head", 12),
+        max_position_embeddings=read_gpt2_name(d, "n_positions", 1024),
         qkv_bias=True,
         attn_out_bias=True,
         position_embedding="learned",

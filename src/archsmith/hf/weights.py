@@ -4,8 +4,11 @@ archsmith names its parameters one way for every architecture (see model/); HF
 families differ in names and in how they pack tensors:
 
     GPT-2        Conv1D stores weights as [in, out]; q, k, v concatenated in c_attn
-    GPT-NeoX,    one query_key_value per layer, interleaved per head: rows are
-    Bloom        [heads, 3 (q, k, v), head_dim]
+    GPT-NeoX,    one query_key_value per layer, grouped per KV head: rows are
+    Bloom,       [kv_heads, (the group's query heads, key, value), head_dim], i.e.
+    Falcon,      [heads, 3, head_dim] with MHA and q, k, v concatenated with MQA
+    GPTBigCode
+    CodeGen      qkv_proj in 4 groups (its 4 training shards), each [q, v, k] of hidden/4 rows
     MPT          Wqkv = q, k, v concatenated
     Phi-3        qkv_proj = q, k, v concatenated; gate_up_proj = gate, up concatenated
     OPT          the learned position table has 2 extra rows in front (ArchConfig.position_offset=2:
@@ -19,10 +22,11 @@ meta tensors, so a checkpoint is validated against exactly what the model needs.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from ..config import ArchConfig
 from ..errors import LoadError
+from . import codegen
 
 if TYPE_CHECKING:
     import torch
@@ -37,7 +41,9 @@ class Layout:
     top: dict[str, str]  # archsmith module outside the layers -> HF module
     layer_prefix: str  # HF prefix of layer i, with "{i}"
     layer: dict[str, str | Slot]  # archsmith module inside a layer -> HF module, or a slot of a fused one
-    per_head_fused: bool = False  # fused q/k/v rows interleaved per head (NeoX, Bloom) instead of concatenated
+    # How many row groups a fused tensor interleaves: each part (q, k, v) is cut into this many equal
+    # blocks and the blocks are laid out group by group. 1 = plain concatenation.
+    fused_groups: Callable[[ArchConfig], int] = lambda cfg: 1
     conv1d: frozenset[str] = frozenset()  # HF modules whose weight is stored [in, out] (GPT-2's Conv1D)
     # Tensors HF checkpoints carry that are no parameters (buffers of older versions).
     ignored_suffixes: tuple[str, ...] = (".rotary_emb.inv_freq",)
@@ -95,6 +101,10 @@ _PHI3 = Layout(
     },
 )
 
+def _per_kv_head(cfg: ArchConfig) -> int:
+    return cfg.num_key_value_heads
+
+
 _GPT_NEOX = Layout(
     {"embed_tokens": "gpt_neox.embed_in", "norm": "gpt_neox.final_layer_norm", "lm_head": "embed_out"},
     "gpt_neox.layers.{i}.",
@@ -108,7 +118,7 @@ _GPT_NEOX = Layout(
         "mlp.up_proj": "mlp.dense_h_to_4h",
         "mlp.down_proj": "mlp.dense_4h_to_h",
     },
-    per_head_fused=True,
+    fused_groups=_per_kv_head,
     ignored_suffixes=(".rotary_emb.inv_freq", ".attention.bias", ".attention.masked_bias"),
 )
 
@@ -130,7 +140,7 @@ _BLOOM = Layout(
         "mlp.up_proj": "mlp.dense_h_to_4h",
         "mlp.down_proj": "mlp.dense_4h_to_h",
     },
-    per_head_fused=True,
+    fused_groups=_per_kv_head,
 )
 
 _GPT2 = Layout(
@@ -190,10 +200,97 @@ _OPT = Layout(
     },
 )
 
+_STARCODER2 = Layout(
+    _LLAMA_TOP,
+    "model.layers.{i}.",
+    {
+        **{k: v for k, v in _LLAMA_LAYER.items() if not k.startswith("mlp.")},
+        "mlp.up_proj": "mlp.c_fc",
+        "mlp.down_proj": "mlp.c_proj",
+    },
+)
+
+_PHI = Layout(
+    {"embed_tokens": "model.embed_tokens", "norm": "model.final_layernorm", "lm_head": "lm_head"},
+    "model.layers.{i}.",
+    {
+        "attn.q_proj": "self_attn.q_proj",
+        "attn.k_proj": "self_attn.k_proj",
+        "attn.v_proj": "self_attn.v_proj",
+        "attn.o_proj": "self_attn.dense",
+        "attn.q_norm": "self_attn.q_layernorm",
+        "attn.k_norm": "self_attn.k_layernorm",
+        "attn_norm": "input_layernorm",  # one norm for both branches
+        "mlp.up_proj": "mlp.fc1",
+        "mlp.down_proj": "mlp.fc2",
+    },
+)
+
+# GPT-2's names, in nn.Linear's [out, in] layout (no Conv1D).
+_GPT_BIGCODE = Layout(
+    _GPT2.top,
+    "transformer.h.{i}.",
+    _GPT2.layer,
+    fused_groups=_per_kv_head,  # MQA: q, k, v concatenated; MHA: [heads, 3, head_dim]
+    ignored_suffixes=(".attn.bias", ".attn.masked_bias"),
+)
+
+_GPTJ_TOP = {"embed_tokens": "transformer.wte", "norm": "transformer.ln_f", "lm_head": "lm_head"}
+_GPTJ_LAYER: dict[str, str | Slot] = {
+    "attn.q_proj": "attn.q_proj",
+    "attn.k_proj": "attn.k_proj",
+    "attn.v_proj": "attn.v_proj",
+    "attn.o_proj": "attn.out_proj",
+    "attn_norm": "ln_1",  # one norm for both branches
+    "mlp.up_proj": "mlp.fc_in",
+    "mlp.down_proj": "mlp.fc_out",
+}
+_GPTJ = Layout(_GPTJ_TOP, "transformer.h.{i}.", _GPTJ_LAYER, ignored_suffixes=(".attn.bias", ".attn.masked_bias"))
+
+# CodeGen was trained on 4 model-parallel shards and its qkv_proj keeps their order: 4 groups,
+# each [q, v, k] (value before key) of hidden/4 rows (CodeGenAttention's mp_num = 4).
+_CODEGEN = Layout(
+    _GPTJ_TOP,
+    "transformer.h.{i}.",
+    {
+        **_GPTJ_LAYER,
+        "attn.q_proj": ("attn.qkv_proj", 0),
+        "attn.v_proj": ("attn.qkv_proj", 1),
+        "attn.k_proj": ("attn.qkv_proj", 2),
+    },
+    fused_groups=lambda cfg: codegen.SHARDS,
+    ignored_suffixes=(".attn.causal_mask", ".attn.masked_bias", ".attn.bias"),
+)
+
+
+def _falcon(cfg: ArchConfig) -> Layout:
+    """Falcon names its norms by block kind: one shared input_layernorm (parallel, Falcon-7B), ln_attn
+    and ln_mlp (parallel with two norms, Falcon-40B), or input/post_attention_layernorm (sequential)."""
+    if cfg.parallel_residual and not cfg.parallel_shared_norm:
+        norms = {"attn_norm": "ln_attn", "mlp_norm": "ln_mlp"}
+    else:
+        norms = {"attn_norm": "input_layernorm", "mlp_norm": "post_attention_layernorm"}
+    return Layout(
+        {"embed_tokens": "transformer.word_embeddings", "norm": "transformer.ln_f", "lm_head": "lm_head"},
+        "transformer.h.{i}.",
+        {
+            "attn.q_proj": ("self_attention.query_key_value", 0),
+            "attn.k_proj": ("self_attention.query_key_value", 1),
+            "attn.v_proj": ("self_attention.query_key_value", 2),
+            "attn.o_proj": "self_attention.dense",
+            **norms,
+            "mlp.up_proj": "mlp.dense_h_to_4h",
+            "mlp.down_proj": "mlp.dense_4h_to_h",
+        },
+        fused_groups=_per_kv_head,  # [kv_heads, (query heads of the group, key, value), head_dim]
+    )
+
+
 # Remote-code exports wrap archsmith's Transformer as ``model``: names are archsmith's own.
 REMOTE = "archsmith"
 
-LAYOUTS: dict[str, Layout] = {
+# A family whose tensor names depend on the config gives a function of it.
+LAYOUTS: dict[str, Layout | Callable[[ArchConfig], Layout]] = {
     "llama": _LLAMA,
     "mistral": _LLAMA,
     "qwen2": _LLAMA,
@@ -209,7 +306,18 @@ LAYOUTS: dict[str, Layout] = {
     "gpt2": _GPT2,
     "mpt": _MPT,
     "opt": _OPT,
+    "starcoder2": _STARCODER2,
+    "phi": _PHI,
+    "gpt_bigcode": _GPT_BIGCODE,
+    "gptj": _GPTJ,
+    "codegen": _CODEGEN,
+    "falcon": _falcon,
 }
+
+
+def _layout(model_type: str, cfg: ArchConfig) -> Layout:
+    layout = LAYOUTS[model_type]
+    return layout if isinstance(layout, Layout) else layout(cfg)
 
 
 # --- name mapping -------------------------------------------------------------------------------
@@ -264,17 +372,16 @@ def to_hf_state(state: dict[str, torch.Tensor], cfg: ArchConfig, model_type: str
     names = _tied_out(cfg, list(state))
     if model_type == REMOTE:
         return {f"model.{n}": state[n] for n in names}
-    layout = LAYOUTS[model_type]
+    layout = _layout(model_type, cfg)
     out = {}
     for hf_name, parts in _groups(layout, names).items():
         tensors = [state[n] for n in parts]
         if len(tensors) == 1:
             t = tensors[0]
-        elif layout.per_head_fused:
-            heads = cfg.num_attention_heads
-            t = torch.stack([p.reshape(heads, -1, *p.shape[1:]) for p in tensors], dim=1).reshape(-1, *tensors[0].shape[1:])
         else:
-            t = torch.cat(tensors, dim=0)
+            groups = layout.fused_groups(cfg)
+            rest = tensors[0].shape[1:]
+            t = torch.cat([p.reshape(groups, -1, *rest) for p in tensors], dim=1).reshape(-1, *rest)
         if _is_conv1d(layout, hf_name):
             t = t.t()
         out[hf_name] = t.contiguous()
@@ -297,12 +404,13 @@ def from_hf_state(
 ) -> dict[str, torch.Tensor]:
     """HF tensors -> archsmith parameters with the given ``shapes``; LoadError naming the tensor
     when one is missing, unexpected, of the wrong shape or not floating point."""
-    _validate(hf, expected_hf_shapes(shapes, cfg, model_type), model_type)
+    layout = None if model_type == REMOTE else _layout(model_type, cfg)
+    _validate(hf, expected_hf_shapes(shapes, cfg, model_type), model_type, layout)
     names = _tied_out(cfg, list(shapes))
-    if model_type == REMOTE:
+    if layout is None:
         out = {n: hf[f"model.{n}"] for n in names}
     else:
-        out = _unpack(hf, cfg, LAYOUTS[model_type], names, shapes)
+        out = _unpack(hf, cfg, layout, names, shapes)
     if cfg.tie_word_embeddings and "lm_head.weight" in shapes:
         out["lm_head.weight"] = out["embed_tokens.weight"]
     return out
@@ -316,22 +424,20 @@ def _unpack(hf, cfg: ArchConfig, layout: Layout, names: list[str], shapes) -> di
             t = t.t()
         if len(parts) == 1:
             out[parts[0]] = t.contiguous()
-        elif layout.per_head_fused:
-            heads = cfg.num_attention_heads
-            per_head = t.reshape(heads, len(parts), -1, *t.shape[1:])
-            for slot, name in enumerate(parts):
-                out[name] = per_head[:, slot].reshape(shapes[name]).contiguous()
         else:
-            sizes = [shapes[n][0] for n in parts]
-            for name, piece in zip(parts, t.split(sizes, dim=0)):
-                out[name] = piece.contiguous()
+            groups = layout.fused_groups(cfg)
+            grouped = t.reshape(groups, -1, *t.shape[1:])
+            sizes = [shapes[n][0] // groups for n in parts]
+            for name, piece in zip(parts, grouped.split(sizes, dim=1)):
+                out[name] = piece.reshape(shapes[name]).contiguous()
     return out
 
 
-def _validate(hf: dict[str, torch.Tensor], expected: dict[str, tuple[int, ...]], model_type: str) -> None:
+def _validate(
+    hf: dict[str, torch.Tensor], expected: dict[str, tuple[int, ...]], model_type: str, layout: Layout | None
+) -> None:
     import torch
 
-    layout = LAYOUTS.get(model_type)
     ignored = layout.ignored_suffixes if layout else ()
     for name, shape in expected.items():
         if name not in hf:
