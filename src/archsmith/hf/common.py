@@ -121,13 +121,13 @@ def _or_null(check: Callable[[Any], str | None]) -> Callable[[Any], str | None]:
 
 _FIELD_KINDS: dict[Callable[[Any], str | None], tuple[str, ...]] = {
     _size: (
-        "vocab_size", "hidden_size", "n_embd", "d_model", "intermediate_size", "ffn_dim",
+        "vocab_size", "hidden_size", "n_embd", "n_embed", "d_model", "intermediate_size", "ffn_dim",
         "num_attention_heads", "n_head", "n_heads", "max_position_embeddings", "n_positions", "max_seq_len",
         "word_embed_proj_dim", "original_max_position_embeddings",
     ),
     _or_null(_size): (
         "num_key_value_heads", "head_dim", "sliding_window", "n_inner", "rotary_dim", "num_kv_heads", "ffn_hidden_size",
-        "num_ln_in_parallel_attn", "n_embed",
+        "num_ln_in_parallel_attn",
     ),
     _layers: ("num_hidden_layers", "n_layer", "n_layers"),
     _count: ("max_window_layers",),
