@@ -1,7 +1,7 @@
 """Shared reading of HuggingFace config.json files: typo checks, RoPE, dtype, refusals.
 
-Each family module (llama.py, gpt2.py, ...) reads its own fields with its own
-defaults; this module holds what every family does the same way, following
+Each family declaration (families/llama.py, families/gpt2.py, ...) reads its own keys with
+its own defaults; this module holds what every family does the same way, following
 transformers 5.23 (``PreTrainedConfig`` and ``RotaryEmbeddingConfigMixin``).
 No torch or transformers import: reading a config must stay instant.
 """
@@ -177,24 +177,6 @@ def field_type_problems(d: dict[str, Any]) -> list[str]:
             shown = text if len(text) <= 60 else text[:57] + "..."
             problems.append(f"{key}={shown} must be {expected}; fix: give {key} {expected}")
     return problems
-
-
-# The attribute_map of GPT-2 and the classes that kept its names (GPTBigCode, GPT-J, CodeGen):
-# standard name -> the family's own name. transformers stores a standard name under the own one.
-GPT2_NAMES = {
-    "hidden_size": "n_embd",
-    "max_position_embeddings": "n_positions",
-    "num_attention_heads": "n_head",
-    "num_hidden_layers": "n_layer",
-}
-
-
-def read_gpt2_name(d: dict[str, Any], own_name: str, default: Any) -> Any:
-    """A field given under its GPT-2 name or its standard alias (not both, unless equal)."""
-    alias = next(std for std, own in GPT2_NAMES.items() if own == own_name)
-    if own_name in d and alias in d and d[own_name] != d[alias]:
-        raise ConfigError(f"{own_name}={d[own_name]} and its alias {alias}={d[alias]} disagree; fix: keep one of them")
-    return d.get(own_name, d.get(alias, default))
 
 
 def read_dtype(d: dict[str, Any]) -> str | None:

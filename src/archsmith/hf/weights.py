@@ -9,315 +9,31 @@ families differ in names and in how they pack tensors:
     Falcon,      [heads, 3, head_dim] with MHA and q, k, v concatenated with MQA
     GPTBigCode
     CodeGen      qkv_proj in 4 groups (its 4 training shards), each [q, v, k] of hidden/4 rows
+    Falcon       norm names that depend on the block (a function of the config)
     MPT          Wqkv = q, k, v concatenated
     Phi-3        qkv_proj = q, k, v concatenated; gate_up_proj = gate, up concatenated
     OPT          the learned position table has 2 extra rows in front (ArchConfig.position_offset=2:
                  archsmith's table has them too, so it maps one to one)
 
-A :class:`Layout` states these facts per family; :func:`to_hf_state` and
-:func:`from_hf_state` apply them. Shapes to expect are derived by mapping
+Each family declares these facts as a :class:`~archsmith.hf.family.Layout` (families/<model_type>.py);
+:func:`to_hf_state` and :func:`from_hf_state` apply them. Shapes to expect are derived by mapping
 meta tensors, so a checkpoint is validated against exactly what the model needs.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from ..config import ArchConfig
 from ..errors import LoadError
-from . import codegen
+from .family import Layout
+from .registry import BY_MODEL_TYPE
 
 if TYPE_CHECKING:
     import torch
 
-Slot = tuple[str, int]  # (HF module, position of this part inside the fused tensor)
-
-
-@dataclass(frozen=True)
-class Layout:
-    """Where archsmith modules live in one HF family's checkpoint."""
-
-    top: dict[str, str]  # archsmith module outside the layers -> HF module
-    layer_prefix: str  # HF prefix of layer i, with "{i}"
-    layer: dict[str, str | Slot]  # archsmith module inside a layer -> HF module, or a slot of a fused one
-    # How many row groups a fused tensor interleaves: each part (q, k, v) is cut into this many equal
-    # blocks and the blocks are laid out group by group. 1 = plain concatenation.
-    fused_groups: Callable[[ArchConfig], int] = lambda cfg: 1
-    conv1d: frozenset[str] = frozenset()  # HF modules whose weight is stored [in, out] (GPT-2's Conv1D)
-    # Tensors HF checkpoints carry that are no parameters (buffers of older versions).
-    ignored_suffixes: tuple[str, ...] = (".rotary_emb.inv_freq",)
-
-
-_LLAMA_LAYER: dict[str, str | Slot] = {
-    "attn.q_proj": "self_attn.q_proj",
-    "attn.k_proj": "self_attn.k_proj",
-    "attn.v_proj": "self_attn.v_proj",
-    "attn.o_proj": "self_attn.o_proj",
-    "attn.q_norm": "self_attn.q_norm",
-    "attn.k_norm": "self_attn.k_norm",
-    "attn_norm": "input_layernorm",
-    "mlp_norm": "post_attention_layernorm",
-    "mlp.gate_proj": "mlp.gate_proj",
-    "mlp.up_proj": "mlp.up_proj",
-    "mlp.down_proj": "mlp.down_proj",
-}
-_LLAMA_TOP = {"embed_tokens": "model.embed_tokens", "norm": "model.norm", "lm_head": "lm_head"}
-_LLAMA = Layout(_LLAMA_TOP, "model.layers.{i}.", _LLAMA_LAYER)
-
-# OLMo-2 normalises each branch's output only (archsmith's "reordered" scheme).
-_OLMO2 = Layout(
-    _LLAMA_TOP,
-    "model.layers.{i}.",
-    {
-        **{k: v for k, v in _LLAMA_LAYER.items() if k not in ("attn_norm", "mlp_norm")},
-        "attn_out_norm": "post_attention_layernorm",
-        "mlp_out_norm": "post_feedforward_layernorm",
-    },
-)
-
-# Gemma 2's "sandwich": a norm before and after each branch (archsmith's "peri" scheme).
-_GEMMA2 = Layout(
-    _LLAMA_TOP,
-    "model.layers.{i}.",
-    {
-        **_LLAMA_LAYER,
-        "attn_out_norm": "post_attention_layernorm",
-        "mlp_norm": "pre_feedforward_layernorm",
-        "mlp_out_norm": "post_feedforward_layernorm",
-    },
-)
-
-_PHI3 = Layout(
-    _LLAMA_TOP,
-    "model.layers.{i}.",
-    {
-        **_LLAMA_LAYER,
-        "attn.q_proj": ("self_attn.qkv_proj", 0),
-        "attn.k_proj": ("self_attn.qkv_proj", 1),
-        "attn.v_proj": ("self_attn.qkv_proj", 2),
-        "mlp.gate_proj": ("mlp.gate_up_proj", 0),  # Phi3MLP: gate, up = gate_up.chunk(2)
-        "mlp.up_proj": ("mlp.gate_up_proj", 1),
-    },
-)
-
-def _per_kv_head(cfg: ArchConfig) -> int:
-    return cfg.num_key_value_heads
-
-
-_GPT_NEOX = Layout(
-    {"embed_tokens": "gpt_neox.embed_in", "norm": "gpt_neox.final_layer_norm", "lm_head": "embed_out"},
-    "gpt_neox.layers.{i}.",
-    {
-        "attn.q_proj": ("attention.query_key_value", 0),
-        "attn.k_proj": ("attention.query_key_value", 1),
-        "attn.v_proj": ("attention.query_key_value", 2),
-        "attn.o_proj": "attention.dense",
-        "attn_norm": "input_layernorm",
-        "mlp_norm": "post_attention_layernorm",
-        "mlp.up_proj": "mlp.dense_h_to_4h",
-        "mlp.down_proj": "mlp.dense_4h_to_h",
-    },
-    fused_groups=_per_kv_head,
-    ignored_suffixes=(".rotary_emb.inv_freq", ".attention.bias", ".attention.masked_bias"),
-)
-
-_BLOOM = Layout(
-    {
-        "embed_tokens": "transformer.word_embeddings",
-        "embed_norm": "transformer.word_embeddings_layernorm",
-        "norm": "transformer.ln_f",
-        "lm_head": "lm_head",
-    },
-    "transformer.h.{i}.",
-    {
-        "attn.q_proj": ("self_attention.query_key_value", 0),
-        "attn.k_proj": ("self_attention.query_key_value", 1),
-        "attn.v_proj": ("self_attention.query_key_value", 2),
-        "attn.o_proj": "self_attention.dense",
-        "attn_norm": "input_layernorm",
-        "mlp_norm": "post_attention_layernorm",
-        "mlp.up_proj": "mlp.dense_h_to_4h",
-        "mlp.down_proj": "mlp.dense_4h_to_h",
-    },
-    fused_groups=_per_kv_head,
-)
-
-_GPT2 = Layout(
-    {
-        "embed_tokens": "transformer.wte",
-        "embed_positions": "transformer.wpe",
-        "norm": "transformer.ln_f",
-        "lm_head": "lm_head",
-    },
-    "transformer.h.{i}.",
-    {
-        "attn.q_proj": ("attn.c_attn", 0),
-        "attn.k_proj": ("attn.c_attn", 1),
-        "attn.v_proj": ("attn.c_attn", 2),
-        "attn.o_proj": "attn.c_proj",
-        "attn_norm": "ln_1",
-        "mlp_norm": "ln_2",
-        "mlp.up_proj": "mlp.c_fc",
-        "mlp.down_proj": "mlp.c_proj",
-    },
-    conv1d=frozenset({"attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj"}),
-    ignored_suffixes=(".attn.bias", ".attn.masked_bias"),  # causal-mask buffers of 4.x checkpoints
-)
-
-_MPT = Layout(
-    {"embed_tokens": "transformer.wte", "norm": "transformer.norm_f", "lm_head": "lm_head"},
-    "transformer.blocks.{i}.",
-    {
-        "attn.q_proj": ("attn.Wqkv", 0),
-        "attn.k_proj": ("attn.Wqkv", 1),
-        "attn.v_proj": ("attn.Wqkv", 2),
-        "attn.o_proj": "attn.out_proj",
-        "attn_norm": "norm_1",
-        "mlp_norm": "norm_2",
-        "mlp.up_proj": "ffn.up_proj",
-        "mlp.down_proj": "ffn.down_proj",
-    },
-)
-
-_OPT = Layout(
-    {
-        "embed_tokens": "model.decoder.embed_tokens",
-        "embed_positions": "model.decoder.embed_positions",
-        "norm": "model.decoder.final_layer_norm",
-        "lm_head": "lm_head",
-    },
-    "model.decoder.layers.{i}.",
-    {
-        "attn.q_proj": "self_attn.q_proj",
-        "attn.k_proj": "self_attn.k_proj",
-        "attn.v_proj": "self_attn.v_proj",
-        "attn.o_proj": "self_attn.out_proj",
-        "attn_norm": "self_attn_layer_norm",
-        "mlp_norm": "final_layer_norm",
-        "mlp.up_proj": "fc1",
-        "mlp.down_proj": "fc2",
-    },
-)
-
-_STARCODER2 = Layout(
-    _LLAMA_TOP,
-    "model.layers.{i}.",
-    {
-        **{k: v for k, v in _LLAMA_LAYER.items() if not k.startswith("mlp.")},
-        "mlp.up_proj": "mlp.c_fc",
-        "mlp.down_proj": "mlp.c_proj",
-    },
-)
-
-_PHI = Layout(
-    {"embed_tokens": "model.embed_tokens", "norm": "model.final_layernorm", "lm_head": "lm_head"},
-    "model.layers.{i}.",
-    {
-        "attn.q_proj": "self_attn.q_proj",
-        "attn.k_proj": "self_attn.k_proj",
-        "attn.v_proj": "self_attn.v_proj",
-        "attn.o_proj": "self_attn.dense",
-        "attn.q_norm": "self_attn.q_layernorm",
-        "attn.k_norm": "self_attn.k_layernorm",
-        "attn_norm": "input_layernorm",  # one norm for both branches
-        "mlp.up_proj": "mlp.fc1",
-        "mlp.down_proj": "mlp.fc2",
-    },
-)
-
-# GPT-2's names, in nn.Linear's [out, in] layout (no Conv1D).
-_GPT_BIGCODE = Layout(
-    _GPT2.top,
-    "transformer.h.{i}.",
-    _GPT2.layer,
-    fused_groups=_per_kv_head,  # MQA: q, k, v concatenated; MHA: [heads, 3, head_dim]
-    ignored_suffixes=(".attn.bias", ".attn.masked_bias"),
-)
-
-_GPTJ_TOP = {"embed_tokens": "transformer.wte", "norm": "transformer.ln_f", "lm_head": "lm_head"}
-_GPTJ_LAYER: dict[str, str | Slot] = {
-    "attn.q_proj": "attn.q_proj",
-    "attn.k_proj": "attn.k_proj",
-    "attn.v_proj": "attn.v_proj",
-    "attn.o_proj": "attn.out_proj",
-    "attn_norm": "ln_1",  # one norm for both branches
-    "mlp.up_proj": "mlp.fc_in",
-    "mlp.down_proj": "mlp.fc_out",
-}
-_GPTJ = Layout(_GPTJ_TOP, "transformer.h.{i}.", _GPTJ_LAYER, ignored_suffixes=(".attn.bias", ".attn.masked_bias"))
-
-# CodeGen was trained on 4 model-parallel shards and its qkv_proj keeps their order: 4 groups,
-# each [q, v, k] (value before key) of hidden/4 rows (CodeGenAttention's mp_num = 4).
-_CODEGEN = Layout(
-    _GPTJ_TOP,
-    "transformer.h.{i}.",
-    {
-        **_GPTJ_LAYER,
-        "attn.q_proj": ("attn.qkv_proj", 0),
-        "attn.v_proj": ("attn.qkv_proj", 1),
-        "attn.k_proj": ("attn.qkv_proj", 2),
-    },
-    fused_groups=lambda cfg: codegen.SHARDS,
-    ignored_suffixes=(".attn.causal_mask", ".attn.masked_bias", ".attn.bias"),
-)
-
-
-def _falcon(cfg: ArchConfig) -> Layout:
-    """Falcon names its norms by block kind: one shared input_layernorm (parallel, Falcon-7B), ln_attn
-    and ln_mlp (parallel with two norms, Falcon-40B), or input/post_attention_layernorm (sequential)."""
-    if cfg.parallel_residual and not cfg.parallel_shared_norm:
-        norms = {"attn_norm": "ln_attn", "mlp_norm": "ln_mlp"}
-    else:
-        norms = {"attn_norm": "input_layernorm", "mlp_norm": "post_attention_layernorm"}
-    return Layout(
-        {"embed_tokens": "transformer.word_embeddings", "norm": "transformer.ln_f", "lm_head": "lm_head"},
-        "transformer.h.{i}.",
-        {
-            "attn.q_proj": ("self_attention.query_key_value", 0),
-            "attn.k_proj": ("self_attention.query_key_value", 1),
-            "attn.v_proj": ("self_attention.query_key_value", 2),
-            "attn.o_proj": "self_attention.dense",
-            **norms,
-            "mlp.up_proj": "mlp.dense_h_to_4h",
-            "mlp.down_proj": "mlp.dense_4h_to_h",
-        },
-        fused_groups=_per_kv_head,  # [kv_heads, (query heads of the group, key, value), head_dim]
-    )
-
-
 # Remote-code exports wrap archsmith's Transformer as ``model``: names are archsmith's own.
 REMOTE = "archsmith"
-
-# A family whose tensor names depend on the config gives a function of it.
-LAYOUTS: dict[str, Layout | Callable[[ArchConfig], Layout]] = {
-    "llama": _LLAMA,
-    "mistral": _LLAMA,
-    "qwen2": _LLAMA,
-    "qwen3": _LLAMA,
-    "gemma": _LLAMA,
-    "arcee": _LLAMA,
-    "stablelm": _LLAMA,
-    "gemma2": _GEMMA2,
-    "olmo2": _OLMO2,
-    "phi3": _PHI3,
-    "gpt_neox": _GPT_NEOX,
-    "bloom": _BLOOM,
-    "gpt2": _GPT2,
-    "mpt": _MPT,
-    "opt": _OPT,
-    "starcoder2": _STARCODER2,
-    "phi": _PHI,
-    "gpt_bigcode": _GPT_BIGCODE,
-    "gptj": _GPTJ,
-    "codegen": _CODEGEN,
-    "falcon": _falcon,
-}
-
-
-def _layout(model_type: str, cfg: ArchConfig) -> Layout:
-    layout = LAYOUTS[model_type]
-    return layout if isinstance(layout, Layout) else layout(cfg)
 
 
 # --- name mapping -------------------------------------------------------------------------------
@@ -372,7 +88,7 @@ def to_hf_state(state: dict[str, torch.Tensor], cfg: ArchConfig, model_type: str
     names = _tied_out(cfg, list(state))
     if model_type == REMOTE:
         return {f"model.{n}": state[n] for n in names}
-    layout = _layout(model_type, cfg)
+    layout = BY_MODEL_TYPE[model_type].layout_of(cfg)
     out = {}
     for hf_name, parts in _groups(layout, names).items():
         tensors = [state[n] for n in parts]
@@ -404,7 +120,7 @@ def from_hf_state(
 ) -> dict[str, torch.Tensor]:
     """HF tensors -> archsmith parameters with the given ``shapes``; LoadError naming the tensor
     when one is missing, unexpected, of the wrong shape or not floating point."""
-    layout = None if model_type == REMOTE else _layout(model_type, cfg)
+    layout = None if model_type == REMOTE else BY_MODEL_TYPE[model_type].layout_of(cfg)
     _validate(hf, expected_hf_shapes(shapes, cfg, model_type), model_type, layout)
     names = _tied_out(cfg, list(shapes))
     if layout is None:
