@@ -123,14 +123,16 @@ _FIELD_KINDS: dict[Callable[[Any], str | None], tuple[str, ...]] = {
     _size: (
         "vocab_size", "hidden_size", "n_embd", "n_embed", "d_model", "intermediate_size", "ffn_dim",
         "num_attention_heads", "n_head", "n_heads", "max_position_embeddings", "n_positions", "max_seq_len",
-        "word_embed_proj_dim", "original_max_position_embeddings",
+        "word_embed_proj_dim", "original_max_position_embeddings", "kv_lora_rank", "qk_nope_head_dim",
+        "qk_rope_head_dim", "v_head_dim",
     ),
     _or_null(_size): (
-        "num_key_value_heads", "head_dim", "sliding_window", "n_inner", "rotary_dim", "num_kv_heads", "ffn_hidden_size",
+        "num_key_value_heads", "head_dim", "n_inner", "q_lora_rank", "rotary_dim", "num_kv_heads", "ffn_hidden_size",
         "num_ln_in_parallel_attn",
     ),
+    _or_null(_count): ("sliding_window",),  # Qwen2MoeConfig saves 0 for "no window"
     _layers: ("num_hidden_layers", "n_layer", "n_layers"),
-    _count: ("max_window_layers",),
+    _count: ("max_window_layers", "num_experts", "num_local_experts", "first_k_dense_replace"),  # qwen-MoE: 0 experts = dense
     _number: (
         "rope_theta", "rotary_emb_base", "partial_rotary_factor", "rotary_pct", "rms_norm_eps", "layer_norm_eps",
         "layer_norm_epsilon", "initializer_range", "init_std", "attention_dropout", "hidden_dropout", "attn_pdrop",
@@ -145,7 +147,7 @@ _FIELD_KINDS: dict[Callable[[Any], str | None], tuple[str, ...]] = {
         "scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn", "apply_residual_connection_post_layernorm",
         "use_bias", "multi_query", "attention_softmax_in_fp32", "scale_attention_softmax_in_fp32",
     ),
-    _or_null(_flag): ("use_bidirectional_attention", "alibi", "new_decoder_architecture", "parallel_attn", "bias"),
+    _or_null(_flag): ("use_bidirectional_attention", "rope_interleave", "alibi", "new_decoder_architecture", "parallel_attn", "bias"),
     _text: ("hidden_act", "activation_function", "activation"),
     _or_null(_text): ("hidden_activation",),
     _or_null(_names): ("layer_types",),

@@ -11,7 +11,7 @@ from typing import Any
 
 from ...config import ArchConfig
 from ..common import layer_window, refuse_unless
-from ..family import layer_types
+from ..family import heads_divide_hidden, layer_types
 from ..llama_like import llama_layout, llama_like
 
 
@@ -37,12 +37,6 @@ def _write(cfg: ArchConfig) -> dict[str, Any]:
         "sliding_window": cfg.sliding_window or cfg.max_position_embeddings,
         "layer_types": layer_types(cfg),
     }
-
-
-def _heads_divide_hidden(cfg: ArchConfig) -> list[str]:
-    if cfg.hidden_size % cfg.num_attention_heads:
-        return [f"hidden_size={cfg.hidden_size} not divisible by num_attention_heads (Gemma2Config refuses it)"]
-    return []
 
 
 FAMILY = llama_like(
@@ -89,5 +83,5 @@ FAMILY = llama_like(
     read_extra=_read,
     write_extra=_write,
     free=("sliding_window",),
-    checks=(_heads_divide_hidden,),
+    checks=(heads_divide_hidden,),
 )
