@@ -11,6 +11,7 @@ those of transformers 5.24 ``GPTBigCodeConfig``.
 
 from typing import Any
 
+from ...config import ArchConfig
 from ..common import refuse_unless
 from ..family import LAYERNORM, Family, Layout, implicit_head_dim, per_kv_head
 from .gpt2 import FAMILY as GPT2
@@ -28,7 +29,7 @@ def _read(d: dict[str, Any], read: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _mqa_or_mha(cfg) -> list[str]:
+def _mqa_or_mha(cfg: ArchConfig) -> list[str]:
     if cfg.num_key_value_heads not in (1, cfg.num_attention_heads):
         return [f"num_key_value_heads={cfg.num_key_value_heads} (GQA; it has MQA or MHA)"]
     return []
