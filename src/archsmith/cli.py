@@ -136,8 +136,9 @@ def presets(json_out: bool = typer.Option(False, "--json", help="Print JSON inst
         _print_json(rows)
         return
     table = Table(title="archsmith presets")
-    columns = [("name", "left"), ("family", "left"), ("parameters", "right"), ("non-embedding", "right"), ("active", "right")]
-    for col, justify in columns:
+    # A preset name is what the user types next: never cut it short, whatever the terminal's width.
+    table.add_column("name", no_wrap=True, min_width=max(len(r["name"]) for r in rows))
+    for col, justify in [("family", "left"), ("parameters", "right"), ("non-embedding", "right"), ("active", "right")]:
         table.add_column(col, justify=justify)
     table.add_column("Hub id (or source)", overflow="fold")  # an id cut short is no use: wrap it instead
     for r in rows:
