@@ -114,6 +114,11 @@ def test_alibi_with_rope_settings_is_refused():
     assert "ALiBi together with RoPE" in msg and "remove rope_scaling" in msg
 
 
+def test_alibi_before_scale_needs_alibi():
+    (msg,) = problems_of(alibi_before_scale=True)
+    assert "alibi_before_scale=true needs position_embedding='alibi'" in msg and "fix: alibi_before_scale=false" in msg
+
+
 def test_odd_rotary_dimension_suggests_even_fractions():
     # head_dim 16 * 0.3 = 4.8 -> 4 is even, fine; 0.19 -> 3.04 -> 3 is odd
     (msg,) = problems_of(partial_rotary_factor=0.19)

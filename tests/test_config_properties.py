@@ -66,6 +66,7 @@ def valid_configs(draw) -> ArchConfig:
         attn_logit_softcapping=draw(st.one_of(st.none(), st.floats(1.0, 100.0))),
         final_logit_softcapping=draw(st.one_of(st.none(), st.floats(1.0, 100.0))),
         position_embedding=position,
+        alibi_before_scale=position == "alibi" and draw(st.booleans()),
         **rope,
         norm_type=norm_type,
         norm_eps=draw(st.sampled_from([1e-5, 1e-6, 1e-12])),

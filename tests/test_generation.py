@@ -21,6 +21,7 @@ CASES = {
     "rope-yarn": dict(rope_scaling={"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 12}),
     "rope-partial-interleaved": dict(partial_rotary_factor=0.5, rope_interleaved=True),
     "alibi": dict(position_embedding="alibi", num_attention_heads=4, num_key_value_heads=4),
+    "alibi-before-scale": dict(position_embedding="alibi", alibi_before_scale=True),
     "learned": dict(position_embedding="learned"),
     "none": dict(position_embedding="none"),
     "sliding": dict(sliding_window=4),

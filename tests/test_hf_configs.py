@@ -49,7 +49,7 @@ def test_fixtures_cover_every_family_in_both_forms():
     published = [f for f in FILES if not f.name.endswith(".v5.json")]
     assert len(published) >= 20
     for f in published:
-        has_rope = json.loads(f.read_text())["model_type"] not in ("gpt2", "bloom", "mpt", "opt")
+        has_rope = json.loads(f.read_text())["model_type"] not in ("gpt2", "bloom", "mpt", "opt", "gpt_bigcode")
         if has_rope and f.stem != "phi-3-mini-128k":  # its 5.x twin is phi-3-mini-128k-longrope.v5.json
             assert f.with_name(f.stem + ".v5.json").exists(), f.name
 
@@ -82,7 +82,9 @@ def test_count_equals_transformers(path):
 def _hf_layer_rope(c, i: int) -> tuple | None:
     """(theta, partial_rotary_factor, scaling) of layer i's RoPE as transformers resolved it, None for NoPE."""
     params = getattr(c, "rope_parameters", None)
-    if not params:
+    if c.model_type in ("gptj", "codegen"):  # no rope_parameters: base 10000 in the code, rotary_dim of each head
+        params = {"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": c.rotary_dim / (c.n_embd // c.n_head)}
+    if not params or getattr(c, "alibi", False):  # Falcon with ALiBi keeps RoPE settings it does not use
         return None
     layer_types = getattr(c, "layer_types", None) or []
     if c.model_type == "smollm3" and not c.no_rope_layers[i]:
@@ -107,13 +109,13 @@ def _hf_settings(c, num_layers: int) -> dict:
         windows = [c.sliding_window if c.use_sliding_window and t == "sliding_attention" else None for t in c.layer_types]
     else:
         windows = [getattr(c, "sliding_window", None)] * num_layers
-    eps_keys = ("rms_norm_eps", "layer_norm_eps", "layer_norm_epsilon")
+    eps_keys = ("rms_norm_eps", "layer_norm_eps", "layer_norm_epsilon", "norm_epsilon")
     eps = next((getattr(c, k) for k in eps_keys if hasattr(c, k)), 1e-5)  # OPT hard-codes 1e-5
     return {
         "ropes": [_hf_layer_rope(c, i) for i in range(num_layers)],
         "windows": windows,
         "norm_eps": eps,
-        "hidden_act": getattr(c, "hidden_act", getattr(c, "hidden_activation", getattr(c, "activation_function", None))),
+        "hidden_act": getattr(c, "hidden_act", getattr(c, "hidden_activation", getattr(c, "activation_function", getattr(c, "activation", None)))),
         "tie_word_embeddings": c.tie_word_embeddings,
     }
 
@@ -282,10 +284,52 @@ def test_moe_quirks():
         from_hf_config({**_fixture("qwen3-30b-a3b"), "num_local_experts": 64})
 
 
+def test_quirks_of_the_code_and_parallel_families():
+    # starcoder2: one use_bias for every projection, LayerNorm with bias, a window on every layer
+    sc2 = load_config(FIXTURES / "starcoder2-15b.json")
+    assert sc2.qkv_bias and sc2.attn_out_bias and sc2.mlp_bias and sc2.norm_bias and sc2.mlp_type == "plain"
+    assert (sc2.num_key_value_heads, sc2.sliding_window, sc2.layer_types) == (4, 4096, None)
+    sc2_3b = load_config(FIXTURES / "starcoder2-3b.json")  # residual_dropout drops each branch output
+    assert (sc2_3b.hidden_dropout, sc2_3b.embedding_dropout, sc2.hidden_dropout) == (0.1, 0.1, 0.0)
+    # gpt_bigcode: multi_query means one KV head; the num_key_value_heads transformers saves is derived, not read
+    santa = load_config(FIXTURES / "gpt_bigcode-santacoder.json")
+    assert (santa.num_key_value_heads, santa.position_embedding, santa.intermediate_size) == (1, "learned", 8192)
+    assert from_hf_config({**_fixture("gpt_bigcode-santacoder"), "num_key_value_heads": 16}) == santa
+    assert from_hf_config({**_fixture("gpt_bigcode-santacoder"), "multi_query": False}).attention_kind == "MHA"
+    # phi: a parallel block with one shared norm, partial rotary, a biased LM head; qk_layernorm is per head
+    phi2 = load_config(FIXTURES / "phi-2.json")
+    assert (phi2.parallel_residual, phi2.parallel_shared_norm, phi2.lm_head_bias, phi2.rotary_dim) == (True, True, True, 32)
+    assert from_hf_config({**_fixture("phi-2"), "qk_layernorm": True}).qk_norm == "head"
+    # falcon: num_kv_heads matters only in the new architecture; ALiBi is added before the scale
+    f7 = load_config(FIXTURES / "falcon-7b-instruct.json")  # num_kv_heads 71, but multi_query: MQA
+    assert (f7.num_key_value_heads, f7.parallel_residual, f7.parallel_shared_norm, f7.qkv_bias) == (1, True, True, False)
+    f40 = load_config(FIXTURES / "falcon-40b-instruct.json")
+    assert (f40.num_key_value_heads, f40.parallel_residual, f40.parallel_shared_norm) == (8, True, False)
+    eleven = from_hf_config({**_fixture("falcon-40b-instruct"), "num_ln_in_parallel_attn": 1})  # Falcon2-11B's block
+    assert eleven.parallel_shared_norm
+    rw = load_config(FIXTURES / "falcon-rw-1b.json")
+    assert (rw.position_embedding, rw.alibi_before_scale, rw.attention_kind, rw.parallel_residual) == ("alibi", True, "MHA", False)
+    assert rw.qkv_bias and rw.attn_out_bias and rw.mlp_bias
+    # gptj: interleaved RoPE on rotary_dim of each head, base 10000 fixed, a biased LM head, no attention biases
+    gptj = load_config(FIXTURES / "gpt-j-6b.json")
+    assert (gptj.rope_interleaved, gptj.rotary_dim, gptj.rope_theta, gptj.lm_head_bias) == (True, 64, 10000.0, True)
+    assert not (gptj.qkv_bias or gptj.attn_out_bias) and gptj.mlp_bias and gptj.parallel_shared_norm
+    # codegen: GPT-J's model (only the weight layout differs)
+    codegen = load_config(FIXTURES / "codegen-2B-mono.json")
+    assert codegen == from_hf_config({**_fixture("codegen-2B-mono"), "model_type": "gptj"})
+    assert codegen.rotary_dim == 64 and load_config(FIXTURES / "codegen-350M-mono.json").rotary_dim == 32
+
+
+def test_rotary_dim_that_is_not_a_round_fraction_of_the_head_is_kept_exactly():
+    # 44 * (30 / 44) is 29.999999999999996 in floating point: a plain fraction would rotate 29 dims
+    cfg = from_hf_config({**_fixture("gpt-j-6b"), "n_embd": 44 * 16, "rotary_dim": 30})
+    assert cfg.rotary_dim == 30
+
+
 def test_unsupported_model_type_lists_the_supported_ones():
     with pytest.raises(UnsupportedError) as e:
-        from_hf_config({"model_type": "falcon", "hidden_size": 4544})
-    assert "'falcon'" in str(e.value)
+        from_hf_config({"model_type": "rwkv", "hidden_size": 4096})
+    assert "'rwkv'" in str(e.value)
     for model_type in SUPPORTED_MODEL_TYPES:
         assert model_type in str(e.value)
 
@@ -322,6 +366,18 @@ def test_unknown_keys_far_from_any_field_are_accepted():
         ("bloom-560m", {"n_inner": 1000}),
         ("gemma-2b", {"use_bidirectional_attention": True}),
         ("mistral-7b-v0.1", {"layer_types": ["full_attention"] * 31 + ["sliding_attention"]}),
+        ("gpt_bigcode-santacoder", {"scale_attn_weights": False}),
+        ("gpt_bigcode-santacoder", {"add_cross_attention": True}),
+        ("falcon-7b-instruct", {"hidden_dropout": 0.1}),
+        ("falcon-7b-instruct", {"attention_dropout": 0.1}),
+        ("falcon-7b-instruct", {"num_ln_in_parallel_attn": 2}),  # ln_attn/ln_mlp that the old block never uses
+        ("falcon-40b-instruct", {"parallel_attn": False}),
+        ("falcon-40b-instruct", {"num_ln_in_parallel_attn": 3}),
+        ("falcon-rw-1b", {"num_kv_heads": 8}),  # MHA weights that FalconAttention cannot split into 8 KV heads
+        ("gpt-j-6b", {"rotary_dim": None}),
+        ("gpt-j-6b", {"rotary_dim": 512}),
+        ("codegen-350M-mono", {"n_embd": 1026, "n_head": 1}),  # not divisible into CodeGen's 4 shards
+        ("phi-2", {"qk_layernorm": True, "head_dim": 64}),
     ],
 )
 def test_settings_without_an_archsmith_knob_are_refused(name, change):

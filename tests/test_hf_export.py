@@ -96,6 +96,8 @@ def test_planning_imports_no_torch():
 # code carries the ArchConfig itself). Draws
 # start from one family's block and vary the knobs families differ on.
 _LN = {"norm_type": "layernorm", "norm_bias": True}
+_BIASES = {"qkv_bias": True, "attn_out_bias": True, "mlp_bias": True}
+_SHARED = {"parallel_residual": True, "parallel_shared_norm": True}
 _BLOCKS = [
     {},  # Llama
     {"norm_weight_in_fp32": True, "norm_unit_offset": True, "scale_embeddings": True},  # Gemma
@@ -110,6 +112,13 @@ _BLOCKS = [
     {"attention_scale": 0.2, "embedding_multiplier": 3.0, "residual_multiplier": 0.5, "logit_scale": 0.25},  # Granite
     {**_COHERE_BLOCK, "qk_norm": "per_head"},  # Cohere (Command R+)
     {**_COHERE_BLOCK, **_COHERE2_WINDOWS},  # Cohere 2
+    {**_LN, **_BIASES, "mlp_type": "plain", "num_key_value_heads": 2, "sliding_window": 8},  # StarCoder2
+    {**_LN, **_BIASES, "mlp_type": "plain", "position_embedding": "learned", "num_key_value_heads": 1},  # GPTBigCode
+    {**_LN, **_BIASES, "mlp_type": "plain", **_SHARED, "lm_head_bias": True, "partial_rotary_factor": 0.5, "qk_norm": "head"},  # Phi
+    {**_LN, "mlp_type": "plain", "mlp_bias": True, **_SHARED, "lm_head_bias": True, "rope_interleaved": True, "partial_rotary_factor": 0.25},  # GPT-J
+    {**_LN, "mlp_type": "plain", **_SHARED, "num_key_value_heads": 1},  # Falcon-7B
+    {**_LN, "mlp_type": "plain", "parallel_residual": True, "num_key_value_heads": 2},  # Falcon-40B
+    {**_LN, **_BIASES, "mlp_type": "plain", "position_embedding": "alibi", "alibi_before_scale": True},  # Falcon-RW
 ]
 _KNOBS = {
     "num_key_value_heads": [1, 2],
@@ -192,6 +201,12 @@ def _assert_same_model(a, b):
                 rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.5},
             ),  # fmt: skip
         ),
+        ("starcoder2", dict(hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4, pad_token_id=None)),
+        ("gpt_bigcode", dict(n_embd=64, n_layer=2, n_head=4, n_positions=64)),  # MQA (with MHA it is GPT-2 and exports so)
+        ("phi", dict(hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4, qk_layernorm=True)),
+        ("gptj", dict(n_embd=64, n_layer=2, n_head=4, n_positions=64, rotary_dim=8)),
+        ("falcon", dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4)),  # MQA, one shared norm
+        ("falcon", dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, new_decoder_architecture=True, num_kv_heads=2)),
     ],
 )
 def test_import_export_import_is_bit_for_bit(model_type, kwargs, tmp_path):
@@ -213,6 +228,23 @@ def test_import_export_import_is_bit_for_bit(model_type, kwargs, tmp_path):
     assert exported.keys() <= original.keys()
     for name, tensor in exported.items():
         assert torch.equal(tensor, original[name]), name
+
+
+def test_codegen_exports_as_gptj_with_the_same_logits(tmp_path):
+    """CodeGen is GPT-J with its q, k, v packed in 4 shards: an imported CodeGen exports as GPT-J, and
+    transformers' GPT-J then computes what transformers' CodeGen did."""
+    from archsmith.hf.convert import from_hf, to_hf
+
+    config = transformers.AutoConfig.for_model("codegen", vocab_size=128, n_embd=64, n_layer=2, n_head=4, n_positions=64, rotary_dim=8)
+    codegen = transformers.AutoModelForCausalLM.from_config(config, attn_implementation="eager").eval()
+    perturb(codegen)
+    codegen.save_pretrained(tmp_path / "codegen")
+    plan = to_hf(from_hf(tmp_path / "codegen"), tmp_path / "gptj")
+    assert plan.architecture == "GPTJForCausalLM"
+    gptj = transformers.AutoModelForCausalLM.from_pretrained(tmp_path / "gptj", attn_implementation="eager").eval()
+    ids = input_ids()
+    with torch.no_grad():
+        assert (gptj(ids).logits - codegen(ids).logits).abs().max() <= 1e-5
 
 
 def test_remote_code_round_trip_and_bf16(tmp_path):

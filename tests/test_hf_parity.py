@@ -29,6 +29,11 @@ _LLAMA = dict(
     num_key_value_heads=2, max_position_embeddings=64, tie_word_embeddings=False, pad_token_id=None,
 )  # fmt: skip
 
+_GPT2_NAMED = dict(vocab_size=128, n_embd=64, n_layer=2, n_head=4, n_positions=64)
+_FALCON = dict(
+    vocab_size=128, hidden_size=64, ffn_hidden_size=96, num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=64,
+    tie_word_embeddings=False,
+)  # fmt: skip
 _DEEPSEEK = dict(
     _LLAMA, num_key_value_heads=4, kv_lora_rank=16, qk_nope_head_dim=12, qk_rope_head_dim=8, v_head_dim=10,
     first_k_dense_replace=2,
@@ -204,12 +209,37 @@ HF_CASES = {
             do_layer_norm_before=False, word_embed_proj_dim=64, pad_token_id=None,
         ),  # fmt: skip
     ),
+    "starcoder2-sliding-gqa": ("starcoder2", dict(_LLAMA, sliding_window=8)),
+    "starcoder2-no-bias-tied": ("starcoder2", dict(_LLAMA, use_bias=False, tie_word_embeddings=True, hidden_act="gelu")),
+    "gpt_bigcode-mqa": ("gpt_bigcode", dict(_GPT2_NAMED, n_inner=96)),
+    "gpt_bigcode-mha": ("gpt_bigcode", dict(_GPT2_NAMED, multi_query=False, tie_word_embeddings=False)),
+    "phi-qk-layernorm-gqa": ("phi", dict(_LLAMA, qk_layernorm=True)),
+    "phi-tied-partial-quarter": (
+        "phi", dict(_LLAMA, num_key_value_heads=4, tie_word_embeddings=True, rope_parameters={"rope_type": "default", "partial_rotary_factor": 0.25, **_ROPE}),
+    ),  # fmt: skip
+    "falcon-7b-parallel-mqa": ("falcon", _FALCON),
+    "falcon-40b-gqa-two-norms": ("falcon", dict(_FALCON, new_decoder_architecture=True, num_kv_heads=2, bias=True)),
+    "falcon-11b-gqa-one-norm": ("falcon", dict(_FALCON, new_decoder_architecture=True, num_kv_heads=2, num_ln_in_parallel_attn=1)),
+    "falcon-rw-alibi-sequential-mha": ("falcon", dict(_FALCON, alibi=True, multi_query=False, parallel_attn=False, bias=True)),
+    "falcon-alibi-6-heads": ("falcon", dict(_FALCON, hidden_size=48, num_attention_heads=6, alibi=True)),
+    # 32 heads as Falcon-RW-1B: slopes that are no powers of two, which Falcon rounds to bfloat16
+    "falcon-alibi-32-heads": ("falcon", dict(_FALCON, hidden_size=128, num_attention_heads=32, alibi=True)),
+    "gptj": ("gptj", dict(_GPT2_NAMED, rotary_dim=8, n_inner=96)),
+    "gptj-tied-full-rotary": ("gptj", dict(_GPT2_NAMED, rotary_dim=16, tie_word_embeddings=True)),
+    "codegen": ("codegen", dict(_GPT2_NAMED, rotary_dim=8, n_inner=96)),
 }
+
+
+def attention_of(model_type: str) -> str:
+    """The attention implementation to compare with: eager, except for Falcon, whose eager path adds
+    the ALiBi bias twice (once in the attention, once in the mask); SDPA is Falcon's default and
+    adds it once."""
+    return "sdpa" if model_type == "falcon" else "eager"
 
 
 def _save_hf(model_type: str, kwargs: dict, path) -> torch.nn.Module:
     config = transformers.AutoConfig.for_model(model_type, **kwargs)
-    model = transformers.AutoModelForCausalLM.from_config(config, attn_implementation="eager").eval()
+    model = transformers.AutoModelForCausalLM.from_config(config, attn_implementation=attention_of(model_type)).eval()
     perturb(model)
     model.save_pretrained(path, safe_serialization=True)
     return model
@@ -401,6 +431,44 @@ EXPORT_CASES = {
         "ArchsmithForCausalLM",
     ),
     "remote-learned-rmsnorm-gqa": (ArchConfig(**TINY, position_embedding="learned", num_key_value_heads=2, norm_weight=False), "ArchsmithForCausalLM"),
+    "starcoder2": (
+        ArchConfig(**TINY, **_LN, **_BIASES, mlp_type="plain", hidden_act="gelu_pytorch_tanh", num_key_value_heads=2, sliding_window=8),
+        "Starcoder2ForCausalLM",
+    ),
+    "gpt_bigcode-mqa": (
+        ArchConfig(**TINY, **_LN, **_BIASES, mlp_type="plain", hidden_act="gelu_pytorch_tanh", position_embedding="learned", num_key_value_heads=1),
+        "GPTBigCodeForCausalLM",
+    ),
+    "phi-qk-norm-gqa": (
+        ArchConfig(
+            **TINY, **_LN, **_BIASES, mlp_type="plain", hidden_act="gelu_new", partial_rotary_factor=0.5, parallel_residual=True,
+            parallel_shared_norm=True, lm_head_bias=True, qk_norm="head", num_key_value_heads=2, tie_word_embeddings=False,
+        ),  # fmt: skip
+        "PhiForCausalLM",
+    ),
+    "gptj": (
+        ArchConfig(
+            **TINY, **_LN, mlp_bias=True, mlp_type="plain", hidden_act="gelu_new", partial_rotary_factor=0.5, rope_interleaved=True,
+            parallel_residual=True, parallel_shared_norm=True, lm_head_bias=True, tie_word_embeddings=False,
+        ),  # fmt: skip
+        "GPTJForCausalLM",
+    ),
+    "falcon-parallel-mqa": (
+        ArchConfig(**TINY, **_LN, mlp_type="plain", hidden_act="gelu", num_key_value_heads=1, parallel_residual=True, parallel_shared_norm=True),
+        "FalconForCausalLM",
+    ),
+    "falcon-gqa-two-norms": (
+        ArchConfig(**TINY, **_LN, **_BIASES, mlp_type="plain", hidden_act="gelu", num_key_value_heads=2, parallel_residual=True),
+        "FalconForCausalLM",
+    ),
+    "falcon-gqa-one-norm": (
+        ArchConfig(**TINY, **_LN, mlp_type="plain", hidden_act="relu", num_key_value_heads=2, parallel_residual=True, parallel_shared_norm=True),
+        "FalconForCausalLM",
+    ),
+    "falcon-alibi-sequential": (
+        ArchConfig(**TINY, **_LN, **_BIASES, mlp_type="plain", hidden_act="gelu", position_embedding="alibi", alibi_before_scale=True),
+        "FalconForCausalLM",
+    ),
 }
 
 
@@ -414,7 +482,7 @@ def test_archsmith_to_hf_logits_and_generation(case, tmp_path):
     assert plan.architecture == architecture, plan.reason
 
     hf_model, info = transformers.AutoModelForCausalLM.from_pretrained(
-        tmp_path / "out", output_loading_info=True, trust_remote_code=plan.remote_code, attn_implementation="eager"
+        tmp_path / "out", output_loading_info=True, trust_remote_code=plan.remote_code, attn_implementation=attention_of(plan.model_type)
     )
     hf_model.eval()
     assert {k: v for k, v in info.items() if v} == {}  # no missing, unexpected or mismatched keys

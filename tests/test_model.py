@@ -98,7 +98,7 @@ def configs(draw) -> ArchConfig:
             attention_scale=draw(st.none() | st.just(0.3)),
             sliding_window=window, layer_types=layer_types,
             attn_logit_softcapping=draw(st.none() | st.just(5.0)), final_logit_softcapping=draw(st.none() | st.just(3.0)),
-            position_embedding=position, **rope,
+            position_embedding=position, alibi_before_scale=position == "alibi" and draw(st.booleans()), **rope,
             norm_type=norm_type, norm_bias=norm_type == "layernorm" and draw(st.booleans()), norm_weight=norm_weight,
             norm_unit_offset=norm_weight and draw(st.booleans()), norm_weight_in_fp32=draw(st.booleans()),
             norm_scheme="pre" if parallel else draw(st.sampled_from(NORM_SCHEMES)), final_norm=draw(st.booleans()),
@@ -270,6 +270,15 @@ def test_per_layer_rope_fields_are_checked():
     with pytest.raises(ConfigError) as e:
         tiny(position_embedding="alibi", nope_layers=(1,))
     assert "nope_layers" in str(e.value)
+
+
+def test_alibi_before_scale_changes_the_bias():
+    """Falcon's ALiBi (added before the 1/sqrt(head_dim) scale) is weaker than Bloom's by that factor."""
+    x = ids(2, 16)
+    with torch.no_grad():
+        _, bloom = _loss_and_logits(tiny(position_embedding="alibi"), x, False)
+        _, falcon = _loss_and_logits(tiny(position_embedding="alibi", alibi_before_scale=True), x, False)
+    assert not torch.allclose(bloom.logits, falcon.logits, atol=1e-6)
 
 
 def test_norm_weight_in_fp32_changes_bf16_rounding():

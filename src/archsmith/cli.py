@@ -136,9 +136,11 @@ def presets(json_out: bool = typer.Option(False, "--json", help="Print JSON inst
         _print_json(rows)
         return
     table = Table(title="archsmith presets")
-    columns = [("name", "left"), ("family", "left"), ("parameters", "right"), ("non-embedding", "right"), ("active", "right")]
-    for col, justify in columns:
-        table.add_column(col, justify=justify, no_wrap=col in ("name", "family"))  # whole: `count NAME` takes the name
+    # A preset name or family is what the user types next: never cut it short, whatever the terminal's width.
+    table.add_column("name", no_wrap=True, min_width=max(len(r["name"]) for r in rows))
+    table.add_column("family", no_wrap=True)
+    for col in ("parameters", "non-embedding", "active"):
+        table.add_column(col, justify="right")
     table.add_column("Hub id (or source)", overflow="fold")  # an id cut short is no use: wrap it instead
     for r in rows:
         active = human(r["active"]) if r["active"] != r["total"] else ""  # only a Mixture-of-Experts differs

@@ -143,6 +143,7 @@ class ArchConfig:
     sliding_rope_theta: float | None = None  # RoPE base of the sliding-window layers (Gemma 3: 10k local, 1M global); None = the same RoPE as full layers
     sliding_rope_scaling: dict[str, Any] | None = None  # rope_scaling of the sliding layers, read only with sliding_rope_theta (None = unscaled)
     nope_layers: tuple[int, ...] | None = None  # layers that apply no RoPE (SmolLM3: every 4th; Cohere 2: the full-attention layers)
+    alibi_before_scale: bool = False  # Falcon's ALiBi: slope x key position (in bf16, as Falcon forms it) added to q·k before the softmax scale
 
     # --- norms
     norm_type: str = "rmsnorm"  # rmsnorm | layernorm
@@ -690,6 +691,11 @@ def _check_positions(cfg: ArchConfig) -> list[str]:
         problems.append(
             f"{what}: position_embedding={cfg.position_embedding!r} but {', '.join(rope_knobs)} set; "
             f"fix: remove {', '.join(rope_knobs)} or set position_embedding='rope'"
+        )
+    if cfg.alibi_before_scale and cfg.position_embedding != "alibi":
+        problems.append(
+            f"alibi_before_scale=true needs position_embedding='alibi' (got {cfg.position_embedding!r}); "
+            "fix: alibi_before_scale=false"
         )
     if cfg.position_offset and cfg.position_embedding != "learned":
         problems.append(

@@ -197,6 +197,16 @@ def _phi3_mini(max_pos, sliding_window, rope_scaling):
     }
 
 
+def _starcoder2(hidden, intermediate, layers, heads, kv_heads, theta, init, dtype):
+    return {
+        "model_type": "starcoder2", "hidden_size": hidden, "intermediate_size": intermediate,
+        "num_hidden_layers": layers, "num_attention_heads": heads, "num_key_value_heads": kv_heads,
+        "vocab_size": 49152, "max_position_embeddings": 16384, "norm_epsilon": 1e-05, "rope_theta": theta,
+        "sliding_window": 4096, "use_bias": True, "attention_dropout": 0.1, "residual_dropout": 0.1,
+        "embedding_dropout": 0.1, "hidden_act": "gelu_pytorch_tanh", "initializer_range": init, "torch_dtype": dtype,
+    }  # fmt: skip
+
+
 def _hub(repo: str) -> str:
     return f"{_HUB_PREFIX}{repo}/blob/main/config.json"
 
@@ -461,6 +471,45 @@ _PRESET_LIST = [
         "model_type": "bloom", "hidden_size": 1024, "n_layer": 24, "n_head": 16, "n_inner": None,
         "vocab_size": 250880, "layer_norm_epsilon": 1e-05, "apply_residual_connection_post_layernorm": False,
         "attention_dropout": 0.0, "hidden_dropout": 0.0, "pretraining_tp": 1, "slow_but_exact": False,
+    }),
+    # --- StarCoder2 (GQA, sliding window on every layer, biases everywhere)
+    Preset("starcoder2-3b", _hub("bigcode/starcoder2-3b"),
+           _starcoder2(3072, 12288, 30, 24, 2, 999999.4420358813, 0.018042, "bfloat16")),
+    Preset("starcoder2-7b", _hub("bigcode/starcoder2-7b"),
+           _starcoder2(4608, 18432, 32, 36, 4, 1000000, 0.018042, "bfloat16")),
+    Preset("starcoder2-15b", _hub("bigcode/starcoder2-15b"), {
+        "model_type": "starcoder2", "hidden_size": 6144, "intermediate_size": 24576, "num_hidden_layers": 40,
+        "num_attention_heads": 48, "num_key_value_heads": 4, "vocab_size": 49152, "max_position_embeddings": 16384,
+        "norm_epsilon": 1e-05, "rope_theta": 100000, "sliding_window": 4096, "use_bias": True,
+        "attention_dropout": 0.0, "hidden_act": "gelu_pytorch_tanh", "initializer_range": 0.01275,
+        "tie_word_embeddings": False, "torch_dtype": "float32",
+    }),
+    # --- Phi-2 (parallel block with one shared LayerNorm, partial RoPE, biased LM head)
+    Preset("phi-2", _hub("microsoft/phi-2"), {
+        "model_type": "phi", "hidden_size": 2560, "intermediate_size": 10240, "num_hidden_layers": 32,
+        "num_attention_heads": 32, "num_key_value_heads": 32, "vocab_size": 51200, "max_position_embeddings": 2048,
+        "layer_norm_eps": 1e-05, "partial_rotary_factor": 0.4, "rope_theta": 10000.0, "rope_scaling": None,
+        "qk_layernorm": False, "hidden_act": "gelu_new", "resid_pdrop": 0.1, "embd_pdrop": 0.0,
+        "attention_dropout": 0.0, "tie_word_embeddings": False, "torch_dtype": "float16",
+    }),
+    # --- Falcon: 7B is MQA with a shared-norm parallel block, 40B GQA with two norms
+    Preset("falcon-7b", _hub("tiiuae/falcon-7b"), {
+        "model_type": "falcon", "hidden_size": 4544, "num_hidden_layers": 32, "num_attention_heads": 71,
+        "num_kv_heads": 71, "vocab_size": 65024, "multi_query": True, "new_decoder_architecture": False,
+        "parallel_attn": True, "alibi": False, "bias": False, "layer_norm_epsilon": 1e-05, "hidden_dropout": 0.0,
+        "attention_dropout": 0.0, "torch_dtype": "bfloat16",
+    }),
+    Preset("falcon-40b", _hub("tiiuae/falcon-40b"), {
+        "model_type": "falcon", "hidden_size": 8192, "num_hidden_layers": 60, "num_attention_heads": 128,
+        "num_kv_heads": 8, "vocab_size": 65024, "multi_query": True, "new_decoder_architecture": True,
+        "parallel_attn": True, "alibi": False, "bias": False, "layer_norm_epsilon": 1e-05, "hidden_dropout": 0.0,
+        "attention_dropout": 0.0, "torch_dtype": "bfloat16",
+    }),
+    # --- GPT-J (interleaved RoPE on 64 dims of each head, shared-norm parallel block)
+    Preset("gpt-j-6b", _hub("EleutherAI/gpt-j-6b"), {
+        "model_type": "gptj", "n_embd": 4096, "n_layer": 28, "n_head": 16, "n_inner": None, "n_positions": 2048,
+        "rotary_dim": 64, "vocab_size": 50400, "activation_function": "gelu_new", "layer_norm_epsilon": 1e-05,
+        "resid_pdrop": 0.0, "embd_pdrop": 0.0, "attn_pdrop": 0.0, "tie_word_embeddings": False,
     }),
 ]  # fmt: skip
 

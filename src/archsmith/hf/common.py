@@ -130,7 +130,10 @@ _FIELD_KINDS: dict[Callable[[Any], str | None], tuple[str, ...]] = {
         "word_embed_proj_dim", "original_max_position_embeddings", "kv_lora_rank", "qk_nope_head_dim",
         "qk_rope_head_dim", "v_head_dim", "sliding_window_pattern", "no_rope_layer_interval",
     ),
-    _or_null(_size): ("num_key_value_heads", "head_dim", "n_inner", "q_lora_rank"),
+    _or_null(_size): (
+        "num_key_value_heads", "head_dim", "n_inner", "q_lora_rank", "rotary_dim", "num_kv_heads", "ffn_hidden_size",
+        "num_ln_in_parallel_attn",
+    ),
     _or_null(_count): ("sliding_window",),  # Qwen2MoeConfig saves 0 for "no window"
     _layers: ("num_hidden_layers", "n_layer", "n_layers"),
     _count: ("max_window_layers", "num_experts", "num_local_experts", "first_k_dense_replace"),  # qwen-MoE: 0 experts = dense
@@ -139,7 +142,7 @@ _FIELD_KINDS: dict[Callable[[Any], str | None], tuple[str, ...]] = {
         "layer_norm_epsilon", "initializer_range", "init_std", "attention_dropout", "hidden_dropout", "attn_pdrop",
         "resid_pdrop", "embd_pdrop", "emb_pdrop", "dropout", "expansion_ratio", "embedding_fraction",
         "query_pre_attn_scalar", "rope_local_base_freq", "embedding_multiplier", "residual_multiplier",
-        "attention_multiplier", "logits_scaling",
+        "attention_multiplier", "logits_scaling", "norm_epsilon", "residual_dropout", "embedding_dropout",
     ),
     _or_null(_number): ("attn_logit_softcapping", "final_logit_softcapping"),
     _flag: (
@@ -147,9 +150,13 @@ _FIELD_KINDS: dict[Callable[[Any], str | None], tuple[str, ...]] = {
         "use_qkv_bias", "qk_layernorm", "do_layer_norm_before", "_remove_final_layer_norm", "enable_bias",
         "layer_norm_elementwise_affine", "no_bias", "add_cross_attention", "scale_attn_weights",
         "scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn", "apply_residual_connection_post_layernorm",
+        "use_bias", "multi_query", "attention_softmax_in_fp32", "scale_attention_softmax_in_fp32",
     ),
-    _or_null(_flag): ("use_bidirectional_attention", "rope_interleave", "use_qk_norm"),
-    _text: ("hidden_act", "activation_function"),
+    _or_null(_flag): (
+        "use_bidirectional_attention", "rope_interleave", "use_qk_norm", "alibi", "new_decoder_architecture",
+        "parallel_attn", "bias",
+    ),
+    _text: ("hidden_act", "activation_function", "activation"),
     _or_null(_text): ("hidden_activation",),
     _or_null(_names): ("layer_types",),
     _or_null(_integers): ("no_rope_layers",),
@@ -259,6 +266,16 @@ def read_rope(
         else:
             params.setdefault("original_max_position_embeddings", max_position_embeddings)
     return Rope(theta=theta, scaling={"rope_type": rope_type, **params}, partial_rotary_factor=partial)
+
+
+def rotary_fraction(rotary_dim: int, head_dim: int) -> float:
+    """ArchConfig's partial_rotary_factor for a class that gives the rotated dims as a count (GPT-J's
+    rotary_dim): the fraction that gives back exactly ``rotary_dim`` (ArchConfig truncates
+    head_dim * factor, and rotary_dim / head_dim can land one ulp short)."""
+    factor = rotary_dim / head_dim
+    while int(head_dim * factor) < rotary_dim:
+        factor = math.nextafter(factor, 2.0)
+    return factor
 
 
 def refuse_unless(condition: bool, model_type: str, what: str, fix: str) -> None:

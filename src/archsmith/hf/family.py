@@ -47,7 +47,9 @@ class Layout:
     top: dict[str, str]  # archsmith module outside the layers -> HF module
     layer_prefix: str  # HF prefix of layer i, with "{i}"
     layer: dict[str, str | Slot]  # archsmith module inside a layer -> HF module, or a slot of a fused one
-    per_head_fused: bool = False  # fused q/k/v rows interleaved per head (NeoX, Bloom) instead of concatenated
+    # How many row groups a fused tensor interleaves: each part (q, k, v) is cut into this many equal
+    # blocks, laid out group by group. 1 (the default) is plain concatenation.
+    fused_groups: Callable[[ArchConfig], int] = lambda cfg: 1
     conv1d: frozenset[str] = frozenset()  # HF modules whose weight is stored [in, out] (GPT-2's Conv1D)
     # Tensors HF checkpoints carry that are no parameters (buffers of older versions).
     ignored_suffixes: tuple[str, ...] = (".rotary_emb.inv_freq",)
@@ -55,6 +57,12 @@ class Layout:
     # Layers past num_hidden_layers that the class does not build and ignores on load (DeepSeek's
     # multi-token-prediction module, model.layers.61.* in DeepSeek-V3).
     ignores_extra_layers: bool = False
+
+
+def per_kv_head(cfg: ArchConfig) -> int:
+    """Fused q/k/v grouped per KV head: rows [kv_heads, (the group's query heads, key, value), head_dim]
+    (GPT-NeoX and Bloom with MHA: [heads, 3, head_dim]; Falcon and GPTBigCode with MQA: q, k, v concatenated)."""
+    return cfg.num_key_value_heads
 
 
 @dataclass(frozen=True)
@@ -132,6 +140,7 @@ NEUTRAL: dict[str, Any] = {
     "kv_lora_rank": None,  # q/k/v projections, no multi-head latent attention
     "rope_interleaved": False,
     "position_offset": 0,
+    "alibi_before_scale": False,
     "partial_rotary_factor": 1.0,
     "qk_norm": "none",
     "sliding_window": None,
@@ -181,7 +190,7 @@ class Family:
     architecture: str  # the transformers class export writes, e.g. "LlamaForCausalLM"
     keys: dict[str, tuple[Fields, Any]]  # HF key -> (ArchConfig field(s) it sets, the class's default)
     facts: dict[str, Any]  # ArchConfig fields the class hard-codes (NEUTRAL's are implied)
-    layout: Layout
+    layout: Layout | Callable[[ArchConfig], Layout]  # a function of the config where its tensor names depend on it
     export_rank: int  # export tries classes from the lowest rank on: the more common class wins a tie
     rope: RopeKeys | None = None  # None: the class has no RoPE settings
     # transformers' attribute_map: standard name -> the class's own key (both are read, one is written)
@@ -199,6 +208,9 @@ class Family:
         table = {f for fields, _ in self.keys.values() for f in fields_of(fields)}
         if clash := table & set(self.facts):
             raise ValueError(f"{self.model_type}: {sorted(clash)} are both read from keys and fixed facts")
+
+    def layout_of(self, cfg: ArchConfig) -> Layout:
+        return self.layout if isinstance(self.layout, Layout) else self.layout(cfg)
 
     # --- config.json -> ArchConfig
 

@@ -4,8 +4,12 @@ archsmith names its parameters one way for every architecture (see model/); HF
 families differ in names and in how they pack tensors:
 
     GPT-2        Conv1D stores weights as [in, out]; q, k, v concatenated in c_attn
-    GPT-NeoX,    one query_key_value per layer, interleaved per head: rows are
-    Bloom        [heads, 3 (q, k, v), head_dim]
+    GPT-NeoX,    one query_key_value per layer, grouped per KV head: rows are
+    Bloom,       [kv_heads, (the group's query heads, key, value), head_dim], i.e.
+    Falcon,      [heads, 3, head_dim] with MHA and q, k, v concatenated with MQA
+    GPTBigCode
+    CodeGen      qkv_proj in 4 groups (its 4 training shards), each [q, v, k] of hidden/4 rows
+    Falcon       norm names that depend on the block (a function of the config)
     MPT          Wqkv = q, k, v concatenated
     Phi-3        qkv_proj = q, k, v concatenated; gate_up_proj = gate, up concatenated
     OPT          the learned position table has 2 extra rows in front (ArchConfig.position_offset=2:
@@ -107,7 +111,7 @@ def to_hf_state(state: dict[str, torch.Tensor], cfg: ArchConfig, model_type: str
     names = _tied_out(cfg, list(state))
     if model_type == REMOTE:
         return {f"model.{n}": state[n] for n in names}
-    layout = BY_MODEL_TYPE[model_type].layout
+    layout = BY_MODEL_TYPE[model_type].layout_of(cfg)
     out = {}
     for name in filter(_is_experts, names):  # [E, parts x out, in] -> one [out, in] per part and expert
         parts = _expert_names(layout, name, state[name].shape[0])
@@ -118,11 +122,10 @@ def to_hf_state(state: dict[str, torch.Tensor], cfg: ArchConfig, model_type: str
         tensors = [state[n] for n in parts]
         if len(tensors) == 1:
             t = tensors[0]
-        elif layout.per_head_fused:
-            heads = cfg.num_attention_heads
-            t = torch.stack([p.reshape(heads, -1, *p.shape[1:]) for p in tensors], dim=1).reshape(-1, *tensors[0].shape[1:])
         else:
-            t = torch.cat(tensors, dim=0)
+            groups = layout.fused_groups(cfg)
+            rest = tensors[0].shape[1:]
+            t = torch.cat([p.reshape(groups, -1, *rest) for p in tensors], dim=1).reshape(-1, *rest)
         if _is_conv1d(layout, hf_name):
             t = t.t()
         out[hf_name] = t.contiguous()
@@ -145,12 +148,13 @@ def from_hf_state(
 ) -> dict[str, torch.Tensor]:
     """HF tensors -> archsmith parameters with the given ``shapes``; LoadError naming the tensor
     when one is missing, unexpected, of the wrong shape or not floating point."""
-    _validate(hf, expected_hf_shapes(shapes, cfg, model_type), model_type, cfg.num_hidden_layers)
+    layout = None if model_type == REMOTE else BY_MODEL_TYPE[model_type].layout_of(cfg)
+    _validate(hf, expected_hf_shapes(shapes, cfg, model_type), model_type, layout, cfg.num_hidden_layers)
     names = _tied_out(cfg, list(shapes))
-    if model_type == REMOTE:
+    if layout is None:
         out = {n: hf[f"model.{n}"] for n in names}
     else:
-        out = _unpack(hf, cfg, BY_MODEL_TYPE[model_type].layout, names, shapes)
+        out = _unpack(hf, cfg, layout, names, shapes)
     if cfg.tie_word_embeddings and "lm_head.weight" in shapes:
         out["lm_head.weight"] = out["embed_tokens.weight"]
     return out
@@ -170,23 +174,24 @@ def _unpack(hf, cfg: ArchConfig, layout: Layout, names: list[str], shapes) -> di
             t = t.t()
         if len(parts) == 1:
             out[parts[0]] = t.contiguous()
-        elif layout.per_head_fused:
-            heads = cfg.num_attention_heads
-            per_head = t.reshape(heads, len(parts), -1, *t.shape[1:])
-            for slot, name in enumerate(parts):
-                out[name] = per_head[:, slot].reshape(shapes[name]).contiguous()
         else:
-            sizes = [shapes[n][0] for n in parts]
-            for name, piece in zip(parts, t.split(sizes, dim=0)):
-                out[name] = piece.contiguous()
+            groups = layout.fused_groups(cfg)
+            grouped = t.reshape(groups, -1, *t.shape[1:])
+            sizes = [shapes[n][0] // groups for n in parts]
+            for name, piece in zip(parts, grouped.split(sizes, dim=1)):
+                out[name] = piece.reshape(shapes[name]).contiguous()
     return out
 
 
-def _validate(hf: dict[str, torch.Tensor], expected: dict[str, tuple[int, ...]], model_type: str, num_layers: int) -> None:
+def _validate(
+    hf: dict[str, torch.Tensor],
+    expected: dict[str, tuple[int, ...]],
+    model_type: str,
+    layout: Layout | None,
+    num_layers: int,
+) -> None:
     import torch
 
-    family = BY_MODEL_TYPE.get(model_type)
-    layout = family.layout if family else None
     ignored = layout.ignored_suffixes if layout else ()
     for name, shape in expected.items():
         if name not in hf:

@@ -10,6 +10,7 @@ takes a plain matmul path, still with all heads in one batched matmul.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -43,6 +44,7 @@ def build_mask(
     slopes: torch.Tensor | None,
     dtype: torch.dtype,
     device: torch.device,
+    alibi_before_scale_dim: int | None = None,
 ) -> AttentionMask:
     """The mask for ``seq`` queries that are the last ``seq`` of ``kv_len`` keys.
 
@@ -52,6 +54,11 @@ def build_mask(
     is ``slope * (key_position - query_position)``: the paper's form, which equals HF
     Bloom's ``slope * key_position`` after the softmax (a constant per query row cancels)
     and keeps the numbers near the diagonal small in bf16.
+
+    ``alibi_before_scale_dim`` (Falcon): the bias is Falcon's instead, ``slope * key_position``
+    formed in bfloat16 exactly as transformers' Falcon forms it (absolute positions: the rounding
+    of a relative one differs), divided by sqrt(head_dim) because Falcon adds it to q·k before
+    the softmax scale.
     """
     needs_window = window is not None and kv_len > window
     if key_valid is None and not needs_window and slopes is None:
@@ -72,6 +79,10 @@ def build_mask(
         allowed = allowed & (key_valid[:, None, None, :] | ~query_valid[:, None, :, None])
     if slopes is None:
         return AttentionMask(tensor=allowed)
+    if alibi_before_scale_dim is not None:
+        absolute = slopes.to(device).bfloat16()[None, :, None, None] * key_positions[:, None, None, :]  # [b, h, 1, kv_len]
+        bias = absolute.to(dtype) / math.sqrt(alibi_before_scale_dim)
+        return AttentionMask(tensor=bias.masked_fill(~allowed, float("-inf")).to(dtype))
     relative = (key_positions[:, None, :] - key_positions[:, -seq:, None]).float()  # [b, seq, kv_len]
     bias = slopes.to(device)[None, :, None, None] * relative[:, None]
     return AttentionMask(tensor=bias.masked_fill(~allowed, float("-inf")).to(dtype))

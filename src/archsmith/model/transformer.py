@@ -263,6 +263,7 @@ class Transformer(nn.Module):
                 self.alibi_slopes,
                 x.dtype,
                 device,
+                cfg.head_dim if cfg.alibi_before_scale else None,
             )
 
         for layer, sliding, rope in zip(self.layers, self.layer_sliding, self.layer_rope):

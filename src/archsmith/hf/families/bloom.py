@@ -13,7 +13,7 @@ exports do, as an extra attribute that transformers keeps).
 from typing import Any
 
 from ..common import refuse_unless
-from ..family import LAYERNORM, Family, Layout, four_times_hidden, implicit_head_dim, mha_only
+from ..family import LAYERNORM, Family, Layout, four_times_hidden, implicit_head_dim, mha_only, per_kv_head
 
 
 def _read(d: dict[str, Any], read: dict[str, Any]) -> dict[str, Any]:
@@ -77,7 +77,7 @@ FAMILY = Family(
             "mlp.up_proj": "mlp.dense_h_to_4h",
             "mlp.down_proj": "mlp.dense_4h_to_h",
         },
-        per_head_fused=True,
+        fused_groups=per_kv_head,
     ),
     export_rank=130,
     aliases={"num_hidden_layers": "n_layer", "num_attention_heads": "n_head"},

@@ -11,7 +11,7 @@ and both branch outputs.
 from typing import Any
 
 from ..common import refuse_unless
-from ..family import LAYERNORM, Family, Layout, RopeKeys, implicit_head_dim, mha_only
+from ..family import LAYERNORM, Family, Layout, RopeKeys, implicit_head_dim, mha_only, per_kv_head
 
 
 def _head_dim(d: dict[str, Any], read: dict[str, Any]) -> dict[str, Any]:
@@ -59,7 +59,7 @@ FAMILY = Family(
             "mlp.up_proj": "mlp.dense_h_to_4h",
             "mlp.down_proj": "mlp.dense_4h_to_h",
         },
-        per_head_fused=True,
+        fused_groups=per_kv_head,
         ignored_suffixes=(".rotary_emb.inv_freq", ".attention.bias", ".attention.masked_bias"),
     ),
     export_rank=110,
