@@ -204,8 +204,8 @@ def test_unknown_keys_far_from_any_field_are_accepted():
     "name, change",
     [
         ("gpt2", {"add_cross_attention": True}),
-        ("gpt2", {"scale_attn_by_inverse_layer_idx": True}),
-        ("bloom-560m", {"apply_residual_connection_post_layernorm": True}),
+        ("stablelm-2-1.6b", {"hidden_dropout": 0.1}),
+        ("mpt-7b", {"attn_config": {"alibi": True, "qk_ln": True}}),
         ("bloom-560m", {"n_inner": 1000}),
         ("gemma-2b", {"use_bidirectional_attention": True}),
         ("mistral-7b-v0.1", {"layer_types": ["full_attention"] * 31 + ["sliding_attention"]}),

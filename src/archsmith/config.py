@@ -38,13 +38,15 @@ NORM_TYPES = ("rmsnorm", "layernorm")
 #   post      norm(x + f(x))                      the original Transformer, BERT, OPT-350m
 #   peri      x + norm_out(f(norm_in(x)))         Peri-LN paper, Gemma 2/3 "sandwich" norm
 #   reordered x + norm(f(x))                      OLMo-2 (a norm on each branch output only)
-NORM_SCHEMES = ("pre", "post", "peri", "reordered")
+#   normed_residual  norm(x) + f(norm(x))         BLOOM's apply_residual_connection_post_layernorm
+#                                                 (the normed input is the residual)
+NORM_SCHEMES = ("pre", "post", "peri", "reordered", "normed_residual")
 MLP_TYPES = ("gated", "plain")
 # Activation names are HF's ACT2FN names, so export needs no translation.
 #   gelu = exact erf GELU; gelu_pytorch_tanh and gelu_new = tanh approximation (two HF
 #   implementations that differ in the last bits, kept apart for exact parity).
 ACTIVATIONS = ("silu", "gelu", "gelu_pytorch_tanh", "gelu_new", "relu", "relu2")
-QK_NORMS = ("none", "head", "full")
+QK_NORMS = ("none", "head", "full", "per_head")
 LAYER_TYPES = ("full_attention", "sliding_attention")
 
 # RoPE scaling: which keys each type requires and which it allows besides.
@@ -113,10 +115,13 @@ class ArchConfig:
     # --- attention
     qkv_bias: bool = False  # bias on q/k/v projections (Qwen2, GPT-2, NeoX, Bloom)
     attn_out_bias: bool = False  # bias on the output projection (GPT-2, NeoX, Bloom)
-    qk_norm: str = "none"  # "head": per-head norm over head_dim (Qwen3); "full": over all heads (OLMo-2)
+    qk_norm: str = "none"  # "head": norm over head_dim, one weight for all heads (Qwen3); "full": over all heads (OLMo-2); "per_head": over head_dim, a weight per head (Cohere)
     sliding_window: int | None = None  # window size in tokens (Mistral)
     layer_types: tuple[str, ...] | None = None  # per-layer "full_attention"/"sliding_attention"; None -> all sliding if a window is set (stored only for a mix)
     attn_logit_softcapping: float | None = None  # cap * tanh(scores / cap) (Gemma 2)
+    attention_scale: float | None = None  # multiplies q·k before the softmax; None = 1/sqrt(head_dim) (Granite's attention_multiplier, Gemma's query_pre_attn_scalar ** -0.5)
+    scale_attn_by_inverse_layer_idx: bool = False  # layer i also divides its scores by i + 1 (a GPT-2 option)
+    clip_qkv: float | None = None  # clamp q, k and v to [-clip_qkv, clip_qkv] right after their projections (OLMo-1, MPT)
     final_logit_softcapping: float | None = None  # same on the LM-head logits (Gemma 2)
 
     # --- positions
@@ -143,6 +148,7 @@ class ArchConfig:
     mlp_bias: bool = False
 
     # --- residual stream and embeddings
+    word_embed_proj_dim: int | None = None  # token embedding width, projected in to and out of hidden_size (OPT-350m); None (or hidden_size) = no projections
     parallel_residual: bool = False  # x + attn(ln1(x)) + mlp(ln2(x)) (GPT-J, GPT-NeoX)
     parallel_shared_norm: bool = False  # parallel residual with one norm for both branches (GPT-J, Falcon)
     scale_embeddings: bool = False  # multiply token embeddings by sqrt(hidden_size) (Gemma)
@@ -176,6 +182,10 @@ class ArchConfig:
         if self.head_dim is None:
             object.__setattr__(self, "head_dim", self.hidden_size // self.num_attention_heads)
         _canonical_window(self)
+        if self.attention_scale == self.head_dim**-0.5:  # the default, spelled one way so equal models compare equal
+            object.__setattr__(self, "attention_scale", None)
+        if self.word_embed_proj_dim == self.hidden_size:  # HF's own reading: equal widths need no projections
+            object.__setattr__(self, "word_embed_proj_dim", None)
         rotary_problems = _check_rotary(self)
         if rotary_problems:
             raise ConfigError(rotary_problems)
@@ -417,6 +427,7 @@ def _check_sizes(cfg: ArchConfig) -> list[str]:
         "head_dim",
         "intermediate_size",
         "max_position_embeddings",
+        "word_embed_proj_dim",
     ):
         problems += _size_problem(name, getattr(cfg, name))
     problems += _size_problem(
@@ -462,6 +473,13 @@ def _check_scalars(cfg: ArchConfig) -> list[str]:
         cap = getattr(cfg, name)
         if cap is not None and cap <= 0:
             problems.append(f"{name}={cap} must be positive; fix: a cap such as 50.0, or null to disable")
+    if cfg.attention_scale is not None and cfg.attention_scale <= 0:
+        problems.append(
+            f"attention_scale={cfg.attention_scale} must be positive (it multiplies the scores before the softmax); "
+            "fix: e.g. 0.0883883 (1/sqrt(128)), or null for 1/sqrt(head_dim)"
+        )
+    if cfg.clip_qkv is not None and cfg.clip_qkv <= 0:
+        problems.append(f"clip_qkv={cfg.clip_qkv} must be positive (q, k, v are clamped to ±clip_qkv); fix: e.g. 8.0, or null")
     if cfg.norm_unit_offset and not cfg.norm_weight:
         problems.append("norm_unit_offset=true needs norm_weight=true (the offset applies to the weight)")
     if cfg.norm_bias and cfg.norm_type != "layernorm":

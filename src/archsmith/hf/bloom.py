@@ -4,6 +4,8 @@ ALiBi instead of position embeddings, a LayerNorm right after the token embeddin
 with bias, biases on every projection, a plain MLP of fixed width 4 * hidden_size (BLOOM has
 no intermediate-size field; transformers ignores an ``n_inner`` key), and a tied LM head.
 The MLP's GELU is Megatron's tanh approximation, the formula of ``gelu_new``.
+``apply_residual_connection_post_layernorm`` makes the normed input the residual of each
+branch (archsmith's ``normed_residual`` scheme).
 """
 
 from __future__ import annotations
@@ -48,12 +50,6 @@ FIELDS = BASE_FIELDS | frozenset(ATTRIBUTE_MAP) | frozenset(
 
 
 def config_from_hf(d: dict[str, Any]) -> ArchConfig:
-    refuse_unless(
-        not d.get("apply_residual_connection_post_layernorm", False),
-        MODEL_TYPE,
-        "apply_residual_connection_post_layernorm=true (the normed input as the residual)",
-        "set it to false, as in every released BLOOM",
-    )
     hidden = d.get("n_embed") if d.get("n_embed") is not None else d.get("hidden_size", 64)
     n_inner = d.get("n_inner")
     refuse_unless(
@@ -79,6 +75,8 @@ def config_from_hf(d: dict[str, Any]) -> ArchConfig:
         mlp_bias=True,
         hidden_act="gelu_new",
         embedding_norm=True,
+        # true: the normed input, not the input, is the residual of each branch
+        norm_scheme="normed_residual" if d.get("apply_residual_connection_post_layernorm", False) else "pre",
         tie_word_embeddings=d.get("tie_word_embeddings", True),
         attention_dropout=d.get("attention_dropout", 0.0),
         hidden_dropout=d.get("hidden_dropout", 0.0),

@@ -123,9 +123,9 @@ _FIELD_KINDS: dict[Callable[[Any], str | None], tuple[str, ...]] = {
     _size: (
         "vocab_size", "hidden_size", "n_embd", "n_embed", "d_model", "intermediate_size", "ffn_dim",
         "num_attention_heads", "n_head", "n_heads", "max_position_embeddings", "n_positions", "max_seq_len",
-        "word_embed_proj_dim", "original_max_position_embeddings",
+        "original_max_position_embeddings",
     ),
-    _or_null(_size): ("num_key_value_heads", "head_dim", "sliding_window", "n_inner"),
+    _or_null(_size): ("num_key_value_heads", "head_dim", "sliding_window", "n_inner", "word_embed_proj_dim"),
     _layers: ("num_hidden_layers", "n_layer", "n_layers"),
     _count: ("max_window_layers",),
     _number: (
@@ -134,7 +134,7 @@ _FIELD_KINDS: dict[Callable[[Any], str | None], tuple[str, ...]] = {
         "resid_pdrop", "embd_pdrop", "emb_pdrop", "dropout", "expansion_ratio", "embedding_fraction",
         "query_pre_attn_scalar",
     ),
-    _or_null(_number): ("attn_logit_softcapping", "final_logit_softcapping"),
+    _or_null(_number): ("attn_logit_softcapping", "final_logit_softcapping", "clip_qkv"),
     _flag: (
         "attention_bias", "mlp_bias", "tie_word_embeddings", "use_parallel_residual", "use_sliding_window",
         "use_qkv_bias", "qk_layernorm", "do_layer_norm_before", "_remove_final_layer_norm", "enable_bias",

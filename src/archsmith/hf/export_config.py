@@ -48,6 +48,10 @@ _NEUTRAL: dict[str, Any] = {
     "sliding_window": None,
     "attn_logit_softcapping": None,
     "final_logit_softcapping": None,
+    "attention_scale": None,
+    "scale_attn_by_inverse_layer_idx": False,
+    "clip_qkv": None,
+    "word_embed_proj_dim": None,
     "norm_weight": True,
     "norm_unit_offset": False,
     "norm_scheme": "pre",
@@ -103,6 +107,38 @@ def _default_or_longrope(cfg: ArchConfig) -> list[str]:
 def _not_exact_gelu(cfg: ArchConfig) -> list[str]:
     if cfg.hidden_act == "gelu":
         return ["hidden_act='gelu' (GemmaConfig rewrites it to gelu_pytorch_tanh)"]
+    return []
+
+
+def _query_pre_attn_scalar(cfg: ArchConfig) -> int:
+    """Gemma 2's integer ``query_pre_attn_scalar``, whose inverse square root is the score scale."""
+    return cfg.head_dim if cfg.attention_scale is None else round(cfg.attention_scale**-2)
+
+
+def _scale_from_integer(cfg: ArchConfig) -> list[str]:
+    if cfg.attention_scale is None:
+        return []
+    n = _query_pre_attn_scalar(cfg)
+    if n < 1 or n**-0.5 != cfg.attention_scale:
+        return [f"attention_scale={cfg.attention_scale} (it scales by n ** -0.5 for an integer query_pre_attn_scalar n)"]
+    return []
+
+
+def _unscaled_or_default(cfg: ArchConfig) -> list[str]:
+    if cfg.attention_scale not in (None, 1.0):
+        return [f"attention_scale={cfg.attention_scale} (it scales by 1/sqrt(head_dim) or, scale_attn_weights=false, by 1)"]
+    return []
+
+
+def _qk_norm_none_or_per_head(cfg: ArchConfig) -> list[str]:
+    if cfg.qk_norm not in ("none", "per_head"):
+        return [f"qk_norm={cfg.qk_norm!r} (its qk_layernorm is one norm per head: 'per_head')"]
+    return []
+
+
+def _pre_or_normed_residual(cfg: ArchConfig) -> list[str]:
+    if cfg.norm_scheme not in ("pre", "normed_residual"):
+        return [f"norm_scheme={cfg.norm_scheme!r} (it has 'pre' and, apply_residual_connection_post_layernorm, 'normed_residual')"]
     return []
 
 
@@ -210,7 +246,7 @@ def _gemma2(cfg: ArchConfig) -> dict[str, Any]:
     return {
         **out,
         "attention_bias": cfg.qkv_bias,
-        "query_pre_attn_scalar": cfg.head_dim,  # scores scaled by head_dim ** -0.5, as archsmith does
+        "query_pre_attn_scalar": _query_pre_attn_scalar(cfg),
         # With no sliding layer the window is never used; Gemma2Config still wants a number.
         "sliding_window": cfg.sliding_window or cfg.max_position_embeddings,
         "layer_types": _layer_types(cfg),
@@ -223,6 +259,12 @@ def _olmo2(cfg: ArchConfig) -> dict[str, Any]:
     out = _llama_like(cfg)
     del out["head_dim"]
     return {**out, "attention_bias": cfg.qkv_bias}
+
+
+def _olmo(cfg: ArchConfig) -> dict[str, Any]:
+    out = _olmo2(cfg)
+    del out["rms_norm_eps"]  # OlmoLayerNorm's eps is fixed at 1e-5
+    return {**out, "clip_qkv": cfg.clip_qkv}
 
 
 def _phi3(cfg: ArchConfig) -> dict[str, Any]:
@@ -253,7 +295,7 @@ def _stablelm(cfg: ArchConfig) -> dict[str, Any]:
         "partial_rotary_factor": cfg.partial_rotary_factor,  # 4.x key
         "layer_norm_eps": cfg.norm_eps,
         "use_qkv_bias": cfg.qkv_bias,
-        "qk_layernorm": False,
+        "qk_layernorm": cfg.qk_norm == "per_head",
         "use_parallel_residual": cfg.parallel_residual,
     }
 
@@ -288,8 +330,8 @@ def _gpt2(cfg: ArchConfig) -> dict[str, Any]:
         "attn_pdrop": cfg.attention_dropout,
         "layer_norm_epsilon": cfg.norm_eps,
         "initializer_range": cfg.initializer_range,
-        "scale_attn_weights": True,
-        "scale_attn_by_inverse_layer_idx": False,
+        "scale_attn_weights": cfg.attention_scale is None,
+        "scale_attn_by_inverse_layer_idx": cfg.scale_attn_by_inverse_layer_idx,
         "reorder_and_upcast_attn": False,
         "tie_word_embeddings": cfg.tie_word_embeddings,
     }
@@ -306,7 +348,7 @@ def _bloom(cfg: ArchConfig) -> dict[str, Any]:
         "max_position_embeddings": cfg.max_position_embeddings,
         "layer_norm_epsilon": cfg.norm_eps,
         "initializer_range": cfg.initializer_range,
-        "apply_residual_connection_post_layernorm": False,
+        "apply_residual_connection_post_layernorm": cfg.norm_scheme == "normed_residual",
         "hidden_dropout": cfg.hidden_dropout,
         "attention_dropout": cfg.attention_dropout,
         "pretraining_tp": 1,
@@ -332,10 +374,10 @@ def _mpt(cfg: ArchConfig) -> dict[str, Any]:
             "alibi_bias_max": 8,
             "attn_pdrop": 0,  # MptAttentionConfig types it as an int, so only 0 loads
             "attn_type": "multihead_attention",
-            "clip_qkv": None,
+            "clip_qkv": cfg.clip_qkv,
             "prefix_lm": False,
             "qk_ln": False,
-            "softmax_scale": None,
+            "softmax_scale": cfg.attention_scale,
         },
         "no_bias": True,
         "norm_type": "low_precision_layernorm",
@@ -355,8 +397,8 @@ def _opt(cfg: ArchConfig) -> dict[str, Any]:
         "ffn_dim": cfg.intermediate_size,
         "max_position_embeddings": cfg.max_position_embeddings,
         "do_layer_norm_before": cfg.norm_scheme == "pre",
-        "_remove_final_layer_norm": False,
-        "word_embed_proj_dim": cfg.hidden_size,
+        "_remove_final_layer_norm": cfg.norm_scheme == "pre" and not cfg.final_norm,
+        "word_embed_proj_dim": cfg.word_embed_proj_dim or cfg.hidden_size,
         "activation_function": cfg.hidden_act,
         "enable_bias": cfg.qkv_bias,
         "layer_norm_elementwise_affine": cfg.norm_weight,
@@ -371,8 +413,8 @@ def _opt_norm_layout(cfg: ArchConfig) -> list[str]:
     problems = []
     if cfg.norm_scheme not in ("pre", "post"):
         problems.append(f"norm_scheme={cfg.norm_scheme!r} (it has only 'pre' and 'post')")
-    elif cfg.final_norm != (cfg.norm_scheme == "pre"):
-        problems.append(f"final_norm={cfg.final_norm} with norm_scheme={cfg.norm_scheme!r} (it has a final norm exactly when pre-norm)")
+    elif cfg.final_norm and cfg.norm_scheme == "post":
+        problems.append("final_norm=True with norm_scheme='post' (its post-norm block has no final norm)")
     if cfg.norm_bias != cfg.norm_weight:
         problems.append(f"norm_bias={cfg.norm_bias} with norm_weight={cfg.norm_weight} (elementwise_affine covers both)")
     if not cfg.qkv_bias == cfg.attn_out_bias == cfg.mlp_bias:
@@ -458,14 +500,14 @@ FAMILIES: tuple[_Family, ...] = (
         "Gemma2ForCausalLM",
         "gemma2",
         {
-            **_free(_LLAMA_FIXED, "sliding_window", "attn_logit_softcapping", "final_logit_softcapping"),
+            **_free(_LLAMA_FIXED, "sliding_window", "attn_logit_softcapping", "final_logit_softcapping", "attention_scale"),
             **_RMS_FP32_WEIGHT,
             "norm_unit_offset": True,
             "norm_scheme": "peri",  # the "sandwich": a norm before and after each branch
             "scale_embeddings": True,
             "mlp_bias": False,
         },
-        (_attention_bias_together, _heads_divide_hidden),
+        (_attention_bias_together, _heads_divide_hidden, _scale_from_integer),
         _gemma2,
     ),
     _Family(
@@ -474,6 +516,21 @@ FAMILIES: tuple[_Family, ...] = (
         {**_LLAMA_FIXED, **_RMS_FP32_WEIGHT, "norm_scheme": "reordered", "qk_norm": "full", "mlp_bias": False},
         (_attention_bias_together, _implicit_head_dim),
         _olmo2,
+    ),
+    _Family(
+        "OlmoForCausalLM",
+        "olmo",
+        {
+            **_free(_LLAMA_FIXED, "clip_qkv"),
+            "norm_type": "layernorm",  # OlmoLayerNorm: no weight, no bias, float32, eps 1e-5
+            "norm_weight": False,
+            "norm_bias": False,
+            "norm_weight_in_fp32": True,
+            "norm_eps": 1e-5,
+            "mlp_bias": False,
+        },
+        (_attention_bias_together, _implicit_head_dim),
+        _olmo,
     ),
     _Family(
         "Phi3ForCausalLM",
@@ -498,13 +555,13 @@ FAMILIES: tuple[_Family, ...] = (
         "stablelm",
         {
             # its hidden_dropout drops only the MLP output, so archsmith's hidden_dropout stays 0
-            **_free(_NEUTRAL, "partial_rotary_factor", "parallel_residual", "parallel_shared_norm"),
+            **_free(_NEUTRAL, "partial_rotary_factor", "parallel_residual", "parallel_shared_norm", "qk_norm"),
             **_LAYERNORM,
             "mlp_type": "gated",
             "attn_out_bias": False,
             "mlp_bias": False,
         },
-        (_implicit_head_dim, _parallel_is_shared),
+        (_implicit_head_dim, _parallel_is_shared, _qk_norm_none_or_per_head),
         _stablelm,
     ),
     _Family(
@@ -523,7 +580,7 @@ FAMILIES: tuple[_Family, ...] = (
         "GPT2LMHeadModel",
         "gpt2",
         {
-            **_free(_NEUTRAL, "hidden_dropout", "embedding_dropout"),
+            **_free(_NEUTRAL, "hidden_dropout", "embedding_dropout", "attention_scale", "scale_attn_by_inverse_layer_idx"),
             **_LAYERNORM,
             "position_embedding": "learned",
             "mlp_type": "plain",
@@ -531,14 +588,14 @@ FAMILIES: tuple[_Family, ...] = (
             "attn_out_bias": True,
             "mlp_bias": True,
         },
-        (_implicit_head_dim, _mha_only),
+        (_implicit_head_dim, _mha_only, _unscaled_or_default),
         _gpt2,
     ),
     _Family(
         "BloomForCausalLM",
         "bloom",
         {
-            **_free(_NEUTRAL, "hidden_dropout"),
+            **_free(_NEUTRAL, "hidden_dropout", "norm_scheme"),
             **_LAYERNORM,
             "position_embedding": "alibi",
             "embedding_norm": True,
@@ -548,7 +605,7 @@ FAMILIES: tuple[_Family, ...] = (
             "attn_out_bias": True,
             "mlp_bias": True,
         },
-        (_implicit_head_dim, _mha_only, _four_times_hidden),
+        (_implicit_head_dim, _mha_only, _four_times_hidden, _pre_or_normed_residual),
         _bloom,
         lambda cfg: (
             " BloomConfig has no context-length field (ALiBi has no position table); max_position_embeddings"
@@ -560,7 +617,7 @@ FAMILIES: tuple[_Family, ...] = (
         "MptForCausalLM",
         "mpt",
         {
-            **_NEUTRAL,
+            **_free(_NEUTRAL, "clip_qkv", "attention_scale"),
             **_LAYERNORM,
             "norm_bias": False,
             "attention_dropout": 0.0,
@@ -576,7 +633,7 @@ FAMILIES: tuple[_Family, ...] = (
         "OPTForCausalLM",
         "opt",
         {
-            **_free(_NEUTRAL, "norm_scheme", "final_norm", "norm_weight", "hidden_dropout"),
+            **_free(_NEUTRAL, "norm_scheme", "final_norm", "norm_weight", "hidden_dropout", "word_embed_proj_dim"),
             **_free(_LAYERNORM, "norm_bias"),
             "norm_eps": 1e-5,
             "position_embedding": "learned",

@@ -3,8 +3,8 @@
 Gemma's RMSNorm (fp32, scale 1 + w) in a "sandwich": a norm before and after each branch
 (archsmith's ``peri`` scheme), embeddings scaled by sqrt(hidden_size), logit softcapping of
 the attention scores and of the LM head, and per-layer sliding windows (``layer_types``,
-alternating by default). Scores are scaled by ``query_pre_attn_scalar ** -0.5``; archsmith
-scales by ``head_dim ** -0.5``, so other values are refused.
+alternating by default). Scores are scaled by ``query_pre_attn_scalar ** -0.5``, which is
+``attention_scale`` when it differs from head_dim (Gemma-2-27B: 144 = hidden/heads, head_dim 128).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..config import ArchConfig
+from ..errors import ConfigError
 from .common import BASE_FIELDS, ROPE_FIELDS, layer_window, read_dtype, read_rope, refuse_unless
 
 MODEL_TYPE = "gemma2"
@@ -31,12 +32,9 @@ FIELDS = BASE_FIELDS | ROPE_FIELDS | frozenset(
 def config_from_hf(d: dict[str, Any]) -> ArchConfig:
     layers = d.get("num_hidden_layers", 26)
     head_dim = d.get("head_dim", 256)
-    refuse_unless(
-        d.get("query_pre_attn_scalar", 256) == head_dim,
-        MODEL_TYPE,
-        f"query_pre_attn_scalar={d.get('query_pre_attn_scalar', 256)} != head_dim={head_dim}",
-        "set query_pre_attn_scalar to head_dim",
-    )
+    query_scalar = d.get("query_pre_attn_scalar", 256)
+    if query_scalar <= 0:  # the scale is its inverse square root
+        raise ConfigError(f"query_pre_attn_scalar={query_scalar} must be positive; fix: head_dim, or hidden_size / num_attention_heads")
     refuse_unless(not d.get("use_bidirectional_attention"), MODEL_TYPE, "use_bidirectional_attention", "a causal model")
     default_types = ["sliding_attention" if (i + 1) % 2 else "full_attention" for i in range(layers)]
     window, layer_types = layer_window(d.get("sliding_window", 4096), d.get("layer_types") or default_types)
@@ -57,6 +55,7 @@ def config_from_hf(d: dict[str, Any]) -> ArchConfig:
         sliding_window=window,
         layer_types=layer_types,
         attn_logit_softcapping=d.get("attn_logit_softcapping", 50.0),
+        attention_scale=None if query_scalar == head_dim else query_scalar**-0.5,
         final_logit_softcapping=d.get("final_logit_softcapping", 30.0),
         rope_theta=rope.theta,
         rope_scaling=rope.scaling,

@@ -3,8 +3,9 @@
 Learned positions, pre-LayerNorm with bias, biases on every projection, a plain MLP of width
 ``n_inner`` (null or absent: 4 * n_embd), a tied LM head, and dropout 0.1 by default. GPT-2's
 own names (n_embd, n_layer, n_head, n_positions) are read, as are the standard names
-transformers maps onto them (``GPT2Config.attribute_map``). Settings that change the model
-but have no ArchConfig knob (cross-attention, unscaled or layer-scaled attention) are refused.
+transformers maps onto them (``GPT2Config.attribute_map``). ``scale_attn_weights=false``
+(unscaled scores) is ``attention_scale=1``; ``scale_attn_by_inverse_layer_idx`` has its own
+knob. Cross-attention has no ArchConfig knob and is refused.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ FIELDS = BASE_FIELDS | frozenset(ATTRIBUTE_MAP) | frozenset(
         "eos_token_id",
         "pad_token_id",
         "scale_attn_by_inverse_layer_idx",
-        "reorder_and_upcast_attn",  # upcasts attention to fp32: numerics only
+        "reorder_and_upcast_attn",  # scores in fp32 with the scale folded into the matmul: numerics only
         "add_cross_attention",
         "tie_word_embeddings",
     }
@@ -70,15 +71,6 @@ def _get(d: dict[str, Any], gpt2_name: str, default: Any) -> Any:
 
 def config_from_hf(d: dict[str, Any]) -> ArchConfig:
     refuse_unless(not d.get("add_cross_attention", False), MODEL_TYPE, "add_cross_attention=true", "set it to false")
-    refuse_unless(
-        d.get("scale_attn_weights", True), MODEL_TYPE, "scale_attn_weights=false (unscaled attention)", "set it to true"
-    )
-    refuse_unless(
-        not d.get("scale_attn_by_inverse_layer_idx", False),
-        MODEL_TYPE,
-        "scale_attn_by_inverse_layer_idx=true",
-        "set it to false",
-    )
     hidden = _get(d, "n_embd", 768)
     n_inner = d.get("n_inner")
     return ArchConfig(
@@ -90,6 +82,8 @@ def config_from_hf(d: dict[str, Any]) -> ArchConfig:
         max_position_embeddings=_get(d, "n_positions", 1024),
         qkv_bias=True,
         attn_out_bias=True,
+        attention_scale=None if d.get("scale_attn_weights", True) else 1.0,
+        scale_attn_by_inverse_layer_idx=d.get("scale_attn_by_inverse_layer_idx", False),
         position_embedding="learned",
         norm_type="layernorm",
         norm_bias=True,

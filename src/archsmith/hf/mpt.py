@@ -4,6 +4,8 @@ Pre-LayerNorm WITHOUT bias (``MptBlock`` drops the norm biases whatever the conf
 ALiBi, a plain exact-GELU MLP of width 4 * d_model (``MptMLP`` hard-codes the 4, so
 ``expansion_ratio`` other than 4 would be ignored by transformers and is refused here), and
 no linear biases. Its ALiBi slopes match the standard ones for power-of-two head counts only.
+``attn_config.clip_qkv`` clamps the fused q/k/v output (``clip_qkv``) and ``softmax_scale``
+replaces 1/sqrt(head_dim) (``attention_scale``).
 """
 
 from __future__ import annotations
@@ -31,8 +33,6 @@ def config_from_hf(d: dict[str, Any]) -> ArchConfig:
     refuse_unless(attn.get("alibi", True), MODEL_TYPE, "attn_config.alibi=false (no positions at all)", "use ALiBi")
     refuse_unless(d.get("expansion_ratio", 4) == 4, MODEL_TYPE, "expansion_ratio other than 4 (transformers ignores it)", "use 4")
     refuse_unless(not attn.get("qk_ln", False), MODEL_TYPE, "attn_config.qk_ln", "export without qk LayerNorm")
-    refuse_unless(attn.get("clip_qkv") is None, MODEL_TYPE, "attn_config.clip_qkv", "export without clipping")
-    refuse_unless(attn.get("softmax_scale") is None, MODEL_TYPE, "attn_config.softmax_scale", "use the default 1/sqrt(head_dim)")
     refuse_unless(attn.get("alibi_bias_max", 8) == 8, MODEL_TYPE, "attn_config.alibi_bias_max other than 8", "use 8")
     refuse_unless(heads & (heads - 1) == 0, MODEL_TYPE, f"n_heads={heads} with ALiBi (MPT's slopes differ)", "a power of two")
     refuse_unless(d.get("no_bias", True), MODEL_TYPE, "no_bias=false", "export without linear biases")
@@ -47,6 +47,8 @@ def config_from_hf(d: dict[str, Any]) -> ArchConfig:
         num_attention_heads=heads,
         max_position_embeddings=d.get("max_seq_len", 2048),
         position_embedding="alibi",
+        clip_qkv=attn.get("clip_qkv") or None,  # MptAttention clips only when clip_qkv is truthy (0: no clipping)
+        attention_scale=attn.get("softmax_scale"),  # ArchConfig checks both values
         norm_type="layernorm",
         norm_eps=d.get("layer_norm_epsilon", 1e-5),
         mlp_type="plain",

@@ -2,9 +2,9 @@
 
 Pre-LayerNorm with bias, SwiGLU without biases, partial RoPE (``partial_rotary_factor``,
 default 0.25), optional q/k/v bias (``use_qkv_bias``; never on o), and optionally a
-parallel residual that shares ONE norm between attention and MLP. Its ``qk_layernorm`` is a
-separate LayerNorm per head, which archsmith's shared qk-norm cannot express, and its
-``hidden_dropout`` drops only the MLP output: both are refused when set.
+parallel residual that shares ONE norm between attention and MLP. Its ``qk_layernorm``
+(StableLM-2-12B) is a separate bias-free LayerNorm per head (``qk_norm="per_head"``). Its
+``hidden_dropout`` drops only the MLP output, which archsmith cannot express: refused when set.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ FIELDS = BASE_FIELDS | ROPE_FIELDS | frozenset(
 
 
 def config_from_hf(d: dict[str, Any]) -> ArchConfig:
-    refuse_unless(not d.get("qk_layernorm", False), MODEL_TYPE, "qk_layernorm (one LayerNorm per head)", "export without it")
     refuse_unless(
         d.get("hidden_dropout", 0.0) == 0.0, MODEL_TYPE, "hidden_dropout (it drops only the MLP output)", "set hidden_dropout to 0"
     )
@@ -43,6 +42,7 @@ def config_from_hf(d: dict[str, Any]) -> ArchConfig:
         num_key_value_heads=d.get("num_key_value_heads"),
         max_position_embeddings=max_positions,
         qkv_bias=d.get("use_qkv_bias", False),
+        qk_norm="per_head" if d.get("qk_layernorm", False) else "none",
         rope_theta=rope.theta,
         rope_scaling=rope.scaling,
         partial_rotary_factor=rope.partial_rotary_factor,

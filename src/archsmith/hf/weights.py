@@ -10,6 +10,8 @@ families differ in names and in how they pack tensors:
     Phi-3        qkv_proj = q, k, v concatenated; gate_up_proj = gate, up concatenated
     OPT          the learned position table has 2 extra rows in front (ArchConfig.position_offset=2:
                  archsmith's table has them too, so it maps one to one)
+    StableLM     per-head qk LayerNorms are one module per head (q_layernorm.norms.{h}); archsmith
+                 holds them as one [heads, head_dim] weight (an HF module name with "{h}")
 
 A :class:`Layout` states these facts per family; :func:`to_hf_state` and
 :func:`from_hf_state` apply them. Shapes to expect are derived by mapping
@@ -37,6 +39,7 @@ class Layout:
     top: dict[str, str]  # archsmith module outside the layers -> HF module
     layer_prefix: str  # HF prefix of layer i, with "{i}"
     layer: dict[str, str | Slot]  # archsmith module inside a layer -> HF module, or a slot of a fused one
+    # (an HF module with "{h}" holds row h of the archsmith tensor: one module per head)
     per_head_fused: bool = False  # fused q/k/v rows interleaved per head (NeoX, Bloom) instead of concatenated
     conv1d: frozenset[str] = frozenset()  # HF modules whose weight is stored [in, out] (GPT-2's Conv1D)
     # Tensors HF checkpoints carry that are no parameters (buffers of older versions).
@@ -80,6 +83,13 @@ _GEMMA2 = Layout(
         "mlp_norm": "pre_feedforward_layernorm",
         "mlp_out_norm": "post_feedforward_layernorm",
     },
+)
+
+# StableLM-2-12B's per-head qk LayerNorms: one nn.LayerNorm per head.
+_STABLELM = Layout(
+    _LLAMA_TOP,
+    "model.layers.{i}.",
+    {**_LLAMA_LAYER, "attn.q_norm": "self_attn.q_layernorm.norms.{h}", "attn.k_norm": "self_attn.k_layernorm.norms.{h}"},
 )
 
 _PHI3 = Layout(
@@ -174,6 +184,8 @@ _OPT = Layout(
     {
         "embed_tokens": "model.decoder.embed_tokens",
         "embed_positions": "model.decoder.embed_positions",
+        "project_in": "model.decoder.project_in",
+        "project_out": "model.decoder.project_out",
         "norm": "model.decoder.final_layer_norm",
         "lm_head": "lm_head",
     },
@@ -200,7 +212,8 @@ LAYOUTS: dict[str, Layout] = {
     "qwen3": _LLAMA,
     "gemma": _LLAMA,
     "arcee": _LLAMA,
-    "stablelm": _LLAMA,
+    "stablelm": _STABLELM,
+    "olmo": _LLAMA,  # its norms have no parameters
     "gemma2": _GEMMA2,
     "olmo2": _OLMO2,
     "phi3": _PHI3,
@@ -213,6 +226,8 @@ LAYOUTS: dict[str, Layout] = {
 
 
 # --- name mapping -------------------------------------------------------------------------------
+
+_PER_HEAD = "{h}"  # in an HF module name: one module per head
 
 
 def _split_name(name: str) -> tuple[int | None, str, str]:
@@ -277,7 +292,10 @@ def to_hf_state(state: dict[str, torch.Tensor], cfg: ArchConfig, model_type: str
             t = torch.cat(tensors, dim=0)
         if _is_conv1d(layout, hf_name):
             t = t.t()
-        out[hf_name] = t.contiguous()
+        if _PER_HEAD in hf_name:
+            out.update({hf_name.format(h=j): row.contiguous() for j, row in enumerate(t.unbind(0))})
+        else:
+            out[hf_name] = t.contiguous()
     return out
 
 
@@ -309,9 +327,14 @@ def from_hf_state(
 
 
 def _unpack(hf, cfg: ArchConfig, layout: Layout, names: list[str], shapes) -> dict[str, torch.Tensor]:
+    import torch
+
     out = {}
     for hf_name, parts in _groups(layout, names).items():
-        t = hf[hf_name]
+        if _PER_HEAD in hf_name:
+            t = torch.stack([hf[hf_name.format(h=j)] for j in range(shapes[parts[0]][0])])
+        else:
+            t = hf[hf_name]
         if _is_conv1d(layout, hf_name):
             t = t.t()
         if len(parts) == 1:

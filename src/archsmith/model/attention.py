@@ -86,7 +86,10 @@ class Attention(nn.Module):
         self.num_heads = cfg.num_attention_heads
         self.num_kv_heads = cfg.num_key_value_heads
         self.head_dim = cfg.head_dim
-        self.scale = cfg.head_dim**-0.5
+        self.scale = cfg.head_dim**-0.5 if cfg.attention_scale is None else cfg.attention_scale
+        if cfg.scale_attn_by_inverse_layer_idx:  # GPT-2's option: deeper layers get flatter scores
+            self.scale /= float(layer_idx + 1)
+        self.clip_qkv = cfg.clip_qkv
         self.softcap = cfg.attn_logit_softcapping
         self.dropout = cfg.attention_dropout
         self.rope_interleaved = cfg.rope_interleaved
@@ -99,6 +102,9 @@ class Attention(nn.Module):
         self.o_proj = nn.Linear(q_dim, h, bias=cfg.attn_out_bias)
         if cfg.qk_norm == "head":  # Qwen3: one norm over head_dim, shared by all heads
             self.q_norm, self.k_norm = Norm(cfg.head_dim, cfg), Norm(cfg.head_dim, cfg)
+        elif cfg.qk_norm == "per_head":  # StableLM-2-12B, Cohere: over head_dim, a weight per head
+            self.q_norm = Norm(cfg.head_dim, cfg, heads=self.num_heads)
+            self.k_norm = Norm(cfg.head_dim, cfg, heads=self.num_kv_heads)
         elif cfg.qk_norm == "full":  # OLMo-2: over all heads together, before splitting them
             self.q_norm, self.k_norm = Norm(q_dim, cfg), Norm(kv_dim, cfg)
 
@@ -112,12 +118,14 @@ class Attention(nn.Module):
         """``x`` [batch, seq, hidden] -> [batch, seq, hidden]. ``cache``: a KVCache to extend."""
         b, t, _ = x.shape
         q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
+        if self.clip_qkv is not None:  # OLMo-1, MPT: before any qk-norm
+            q, k, v = (t.clamp(-self.clip_qkv, self.clip_qkv) for t in (q, k, v))
         if self.qk_norm == "full":
             q, k = self.q_norm(q), self.k_norm(k)
         q = q.view(b, t, self.num_heads, self.head_dim)
         k = k.view(b, t, self.num_kv_heads, self.head_dim)
         v = v.view(b, t, self.num_kv_heads, self.head_dim)
-        if self.qk_norm == "head":  # before RoPE, as Qwen3 does
+        if self.qk_norm in ("head", "per_head"):  # before RoPE, as Qwen3 and StableLM do
             q, k = self.q_norm(q), self.k_norm(k)
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
         if rope is not None:

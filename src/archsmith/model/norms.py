@@ -26,17 +26,21 @@ class Norm(nn.Module):
     Parameters: ``weight`` unless ``norm_weight`` is false (a non-parametric norm, OLMo-1),
     ``bias`` iff ``norm_bias``. With ``norm_unit_offset`` the scale is ``1 + weight`` and the
     weight starts at zero (Gemma).
+
+    ``heads``: a separate weight per head, [heads, width], for inputs [..., heads, width]
+    and never a bias (the per-head qk-norms of StableLM-2-12B and Cohere have none).
     """
 
-    def __init__(self, width: int, cfg: ArchConfig):
+    def __init__(self, width: int, cfg: ArchConfig, heads: int | None = None):
         super().__init__()
         self.width = width
         self.layernorm = cfg.norm_type == "layernorm"
         self.eps = cfg.norm_eps
         self.unit_offset = cfg.norm_unit_offset
         self.weight_in_fp32 = cfg.norm_weight_in_fp32
-        self.weight = nn.Parameter(torch.empty(width)) if cfg.norm_weight else None
-        self.bias = nn.Parameter(torch.empty(width)) if cfg.norm_bias else None
+        shape = (width,) if heads is None else (heads, width)
+        self.weight = nn.Parameter(torch.empty(shape)) if cfg.norm_weight else None
+        self.bias = nn.Parameter(torch.empty(width)) if cfg.norm_bias and heads is None else None
         self.reset_parameters()
 
     @torch.no_grad()
@@ -55,11 +59,13 @@ class Norm(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shape = (self.width,)
-        if self.layernorm and not self.weight_in_fp32:
-            return F.layer_norm(x, shape, self._scale(False), self.bias, self.eps)
         if self.layernorm:
-            bias = None if self.bias is None else self.bias.float()
-            return F.layer_norm(x.float(), shape, self._scale(True), bias, self.eps).to(x.dtype)
+            fp32 = self.weight_in_fp32
+            h = x.float() if fp32 else x
+            if self.weight is not None and self.weight.dim() > 1:  # per head: F.layer_norm takes one weight row only
+                return (F.layer_norm(h, shape, eps=self.eps) * self._scale(fp32)).to(x.dtype)
+            bias = self.bias.float() if fp32 and self.bias is not None else self.bias
+            return F.layer_norm(h, shape, self._scale(fp32), bias, self.eps).to(x.dtype)
         normed = F.rms_norm(x.float(), shape, eps=self.eps)
         if self.weight_in_fp32:
             scale = self._scale(True)

@@ -3,6 +3,7 @@
 Parameter names are fixed (HF weight conversion is written against them):
 
     embed_tokens.weight, embed_positions.weight (learned), embed_norm.* (embedding_norm)
+    project_in.weight, project_out.weight (word_embed_proj_dim: OPT-350m's embedding projections)
     layers.{i}.attn.{q,k,v,o}_proj.{weight,bias}, layers.{i}.attn.{q,k}_norm.*
     layers.{i}.{attn_norm, mlp_norm, attn_out_norm, mlp_out_norm}.*  (see block.py)
     layers.{i}.mlp.{gate,up,down}_proj.{weight,bias}
@@ -71,7 +72,11 @@ class Transformer(nn.Module):
         super().__init__()
         self.config = cfg
         h = cfg.hidden_size
-        self.embed_tokens = nn.Embedding(cfg.vocab_size, h)
+        e = cfg.word_embed_proj_dim or h
+        self.embed_tokens = nn.Embedding(cfg.vocab_size, e)
+        # OPT-350m: a narrower token embedding, projected into the stream and back out for the LM head
+        self.project_in = nn.Linear(e, h, bias=False) if cfg.word_embed_proj_dim else None
+        self.project_out = nn.Linear(h, e, bias=False) if cfg.word_embed_proj_dim else None
         if cfg.position_embedding == "learned":
             self.embed_positions = nn.Embedding(cfg.max_position_embeddings + cfg.position_offset, h)
         if cfg.embedding_norm:
@@ -84,7 +89,7 @@ class Transformer(nn.Module):
         self.layers = nn.ModuleList(Block(cfg, i) for i in range(cfg.num_hidden_layers))
         self.layer_sliding = [cfg.layer_is_sliding(i) for i in range(cfg.num_hidden_layers)]
         self.norm = Norm(h, cfg) if cfg.final_norm else None
-        self.lm_head = nn.Linear(h, cfg.vocab_size, bias=cfg.lm_head_bias)
+        self.lm_head = nn.Linear(e, cfg.vocab_size, bias=cfg.lm_head_bias)
         self.init_weights()
 
     # --- weights ---------------------------------------------------------------------------
@@ -160,7 +165,8 @@ class Transformer(nn.Module):
         position_ids: torch.Tensor | None = None,
         cache: KVCache | None = None,
     ) -> torch.Tensor:
-        """Final hidden states [batch, seq, hidden] (after the final norm)."""
+        """Final hidden states [batch, seq, hidden] (after the final norm), the LM head's input
+        (after project_out, [batch, seq, word_embed_proj_dim], with OPT's projections)."""
         if not torch.compiler.is_compiling():
             self._check_inputs(input_ids, attention_mask, position_ids)
         return self._hidden_states(input_ids, attention_mask, position_ids, cache)
@@ -195,6 +201,8 @@ class Transformer(nn.Module):
         x = self.embed_tokens(input_ids)
         if cfg.scale_embeddings:  # Gemma rounds the scale to the activation dtype first
             x = x * torch.tensor(cfg.hidden_size**0.5, dtype=x.dtype)
+        if self.project_in is not None:
+            x = self.project_in(x)
         rope = None
         if self.rotary is not None or cfg.position_embedding == "learned":
             if seq_len is None:
@@ -236,7 +244,9 @@ class Transformer(nn.Module):
             x = layer(x, rope, masks[sliding], cache)
         if cache is not None:
             cache.advance(seq, key_valid, key_positions, next_position)
-        return x if self.norm is None else self.norm(x)
+        if self.norm is not None:
+            x = self.norm(x)
+        return x if self.project_out is None else self.project_out(x)
 
     def _positions(
         self,
