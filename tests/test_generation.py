@@ -27,6 +27,7 @@ CASES = {
     "sliding-mixed-layers": dict(sliding_window=3, layer_types=("sliding_attention", "full_attention")),
     "sliding-alibi-softcap": dict(sliding_window=5, position_embedding="alibi", attn_logit_softcapping=2.0),
     "window-1": dict(sliding_window=1),
+    "knobs": dict(qk_norm="per_head", clip_qkv=0.5, attention_scale=0.3, scale_attn_by_inverse_layer_idx=True, word_embed_proj_dim=16),
 }
 
 
