@@ -18,6 +18,7 @@ from transformers import AutoConfig, AutoModelForCausalLM
 
 from archsmith import ConfigError, UnsupportedError, count_params, load_config
 from archsmith.hf import SUPPORTED_MODEL_TYPES, from_hf_config
+from archsmith.hf.export_config import plan_export
 
 transformers.logging.set_verbosity_error()
 
@@ -137,6 +138,14 @@ def test_settings_equal_transformers(path):
         "tie_word_embeddings": cfg.tie_word_embeddings,
     }
     assert ours == hf
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_export_config_reads_back_as_the_same_config(path):
+    """What export would write for a real model (its class's config.json) reads back unchanged."""
+    cfg = load_config(path)
+    plan = plan_export(cfg)
+    assert from_hf_config(plan.config) == cfg.replace(torch_dtype=plan.config["torch_dtype"]), plan.architecture
 
 
 @pytest.mark.parametrize("path", V5_FILES, ids=lambda p: p.name)

@@ -86,6 +86,11 @@ _BLOCKS = [
     {**_LN, "mlp_type": "plain", "mlp_bias": True, "qkv_bias": True, "attn_out_bias": True, "position_embedding": "learned"},  # GPT-2
     {**_LN, "mlp_type": "plain", "mlp_bias": True, "parallel_residual": True},  # GPT-NeoX
     {**_LN, "mlp_type": "plain", "mlp_bias": True, "qkv_bias": True, "attn_out_bias": True, "position_embedding": "alibi", "embedding_norm": True, "intermediate_size": 256},  # Bloom
+    {"norm_type": "layernorm", "norm_weight": False, "norm_weight_in_fp32": True},  # OLMo-1
+    {**_LN, "partial_rotary_factor": 0.25},  # StableLM
+    {"norm_type": "layernorm", "mlp_type": "plain", "hidden_act": "gelu", "position_embedding": "alibi", "intermediate_size": 256},  # MPT
+    {**_LN, "mlp_type": "plain", "mlp_bias": True, "qkv_bias": True, "attn_out_bias": True, "hidden_act": "relu",
+     "position_embedding": "learned", "position_offset": 2, "norm_scheme": "post", "final_norm": False},  # OPT-350m
 ]
 _KNOBS = {
     "num_key_value_heads": [1, 2],
@@ -103,6 +108,13 @@ _KNOBS = {
     "norm_eps": [1e-6],
     "attention_dropout": [0.1],
     "hidden_dropout": [0.1],
+    "attention_scale": [1.0, 0.125],
+    "scale_attn_by_inverse_layer_idx": [True],
+    "clip_qkv": [0.5],
+    "qk_norm": ["per_head"],
+    "norm_scheme": ["normed_residual"],
+    "word_embed_proj_dim": [32],
+    "final_norm": [False],
 }
 _DRAW = st.tuples(
     st.sampled_from(_BLOCKS),
