@@ -119,7 +119,7 @@ class Attention(nn.Module):
         b, t, _ = x.shape
         q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
         if self.clip_qkv is not None:  # OLMo-1, MPT: before any qk-norm
-            q, k, v = (t.clamp(-self.clip_qkv, self.clip_qkv) for t in (q, k, v))
+            q, k, v = (p.clamp(-self.clip_qkv, self.clip_qkv) for p in (q, k, v))
         if self.qk_norm == "full":
             q, k = self.q_norm(q), self.k_norm(k)
         q = q.view(b, t, self.num_heads, self.head_dim)
