@@ -10,6 +10,8 @@ import warnings
 
 import torch
 
+from archsmith import ArchConfig
+
 VOCAB = 128
 SEQ = 24  # longer than every sliding window used in the tests
 NEW_TOKENS = 16
@@ -60,3 +62,19 @@ def greedy_both(archsmith_model, hf_model, prompt: torch.Tensor) -> tuple[torch.
         pad_token_id=0,
     )
     return ours, theirs
+
+
+
+def tiny_config(family) -> ArchConfig:
+    """A tiny model of one registered family, from its declaration alone: the class's defaults
+    (an empty config.json) shrunk to TINY, with as many kv heads as heads and a 4 * hidden MLP
+    (what the strictest classes want), and any sliding window shorter than SEQ."""
+    cfg = family.read({"model_type": family.model_type})
+    window = None if cfg.sliding_window is None else 8
+    layers = TINY["num_hidden_layers"]
+    types = cfg.layer_types and cfg.layer_types[:layers]  # the class's pattern, cut to the tiny depth
+    if types and len(set(types)) == 1:
+        types = None  # ArchConfig's canonical form of a uniform pattern
+    return cfg.replace(
+        **{**TINY, "num_key_value_heads": 4, "intermediate_size": 256, "head_dim": None, "sliding_window": window, "layer_types": types}
+    )

@@ -14,8 +14,9 @@ import torch
 
 from archsmith import ArchConfig
 from archsmith.hf.convert import from_hf, to_hf
+from archsmith.hf.registry import FAMILIES
 from archsmith.model import build_model
-from hf_testing import TINY, TOLERANCE, greedy_both, input_ids, max_logit_diff, perturb, quiet_transformers
+from hf_testing import TINY, TOLERANCE, greedy_both, input_ids, max_logit_diff, perturb, quiet_transformers, tiny_config
 
 transformers = pytest.importorskip("transformers")
 quiet_transformers()
@@ -194,6 +195,20 @@ def test_knob_changes_the_logits(case, field, neutral, tmp_path):
     without.load_state_dict(ours.state_dict())
     with torch.no_grad():
         assert (ours(input_ids()) - without(input_ids())).abs().max().item() > 100 * TOLERANCE
+
+
+@pytest.mark.parametrize("family", FAMILIES, ids=lambda f: f.model_type)
+def test_every_registered_family_from_its_declaration(family, tmp_path):
+    """A family file alone gets parity tested: the class's defaults, shrunk, written by its declaration."""
+    cfg = tiny_config(family)
+    # no padding row: some classes default pad_token_id to an id beyond the tiny vocabulary
+    hf_model = _save_hf(family.model_type, {**family.hf_config(cfg), "pad_token_id": None}, tmp_path)
+    ours = from_hf(tmp_path).eval()
+    assert ours.config.replace(torch_dtype=None) == cfg
+
+    assert max_logit_diff(ours, hf_model, input_ids()) <= TOLERANCE
+    mine, theirs = greedy_both(ours, hf_model, input_ids(batch=1, seq=6))
+    assert torch.equal(mine, theirs)
 
 
 # --- archsmith -> HF ------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Shared reading of HuggingFace config.json files: typo checks, RoPE, dtype, refusals.
 
-Each family module (llama.py, gpt2.py, ...) reads its own fields with its own
-defaults; this module holds what every family does the same way, following
+Each family declaration (families/llama.py, families/gpt2.py, ...) reads its own keys with
+its own defaults; this module holds what every family does the same way, following
 transformers 5.23 (``PreTrainedConfig`` and ``RotaryEmbeddingConfigMixin``).
 No torch or transformers import: reading a config must stay instant.
 """

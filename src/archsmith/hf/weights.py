@@ -13,221 +13,30 @@ families differ in names and in how they pack tensors:
     StableLM     per-head qk LayerNorms are one module per head (q_layernorm.norms.{h}); archsmith
                  holds them as one [heads, head_dim] weight (an HF module name with "{h}")
 
-A :class:`Layout` states these facts per family; :func:`to_hf_state` and
-:func:`from_hf_state` apply them. Shapes to expect are derived by mapping
+Each family declares these facts as a :class:`~archsmith.hf.family.Layout` (families/<model_type>.py);
+:func:`to_hf_state` and :func:`from_hf_state` apply them. Shapes to expect are derived by mapping
 meta tensors, so a checkpoint is validated against exactly what the model needs.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..config import ArchConfig
 from ..errors import LoadError
+from .family import Layout
+from .registry import BY_MODEL_TYPE
 
 if TYPE_CHECKING:
     import torch
 
-Slot = tuple[str, int]  # (HF module, position of this part inside the fused tensor)
-
-
-@dataclass(frozen=True)
-class Layout:
-    """Where archsmith modules live in one HF family's checkpoint."""
-
-    top: dict[str, str]  # archsmith module outside the layers -> HF module
-    layer_prefix: str  # HF prefix of layer i, with "{i}"
-    layer: dict[str, str | Slot]  # archsmith module inside a layer -> HF module, or a slot of a fused one
-    # (an HF module with "{h}" holds row h of the archsmith tensor: one module per head)
-    per_head_fused: bool = False  # fused q/k/v rows interleaved per head (NeoX, Bloom) instead of concatenated
-    conv1d: frozenset[str] = frozenset()  # HF modules whose weight is stored [in, out] (GPT-2's Conv1D)
-    # Tensors HF checkpoints carry that are no parameters (buffers of older versions).
-    ignored_suffixes: tuple[str, ...] = (".rotary_emb.inv_freq",)
-
-
-_LLAMA_LAYER: dict[str, str | Slot] = {
-    "attn.q_proj": "self_attn.q_proj",
-    "attn.k_proj": "self_attn.k_proj",
-    "attn.v_proj": "self_attn.v_proj",
-    "attn.o_proj": "self_attn.o_proj",
-    "attn.q_norm": "self_attn.q_norm",
-    "attn.k_norm": "self_attn.k_norm",
-    "attn_norm": "input_layernorm",
-    "mlp_norm": "post_attention_layernorm",
-    "mlp.gate_proj": "mlp.gate_proj",
-    "mlp.up_proj": "mlp.up_proj",
-    "mlp.down_proj": "mlp.down_proj",
-}
-_LLAMA_TOP = {"embed_tokens": "model.embed_tokens", "norm": "model.norm", "lm_head": "lm_head"}
-_LLAMA = Layout(_LLAMA_TOP, "model.layers.{i}.", _LLAMA_LAYER)
-
-# OLMo-2 normalises each branch's output only (archsmith's "reordered" scheme).
-_OLMO2 = Layout(
-    _LLAMA_TOP,
-    "model.layers.{i}.",
-    {
-        **{k: v for k, v in _LLAMA_LAYER.items() if k not in ("attn_norm", "mlp_norm")},
-        "attn_out_norm": "post_attention_layernorm",
-        "mlp_out_norm": "post_feedforward_layernorm",
-    },
-)
-
-# Gemma 2's "sandwich": a norm before and after each branch (archsmith's "peri" scheme).
-_GEMMA2 = Layout(
-    _LLAMA_TOP,
-    "model.layers.{i}.",
-    {
-        **_LLAMA_LAYER,
-        "attn_out_norm": "post_attention_layernorm",
-        "mlp_norm": "pre_feedforward_layernorm",
-        "mlp_out_norm": "post_feedforward_layernorm",
-    },
-)
-
-# StableLM-2-12B's per-head qk LayerNorms: one nn.LayerNorm per head.
-_STABLELM = Layout(
-    _LLAMA_TOP,
-    "model.layers.{i}.",
-    {**_LLAMA_LAYER, "attn.q_norm": "self_attn.q_layernorm.norms.{h}", "attn.k_norm": "self_attn.k_layernorm.norms.{h}"},
-)
-
-_PHI3 = Layout(
-    _LLAMA_TOP,
-    "model.layers.{i}.",
-    {
-        **_LLAMA_LAYER,
-        "attn.q_proj": ("self_attn.qkv_proj", 0),
-        "attn.k_proj": ("self_attn.qkv_proj", 1),
-        "attn.v_proj": ("self_attn.qkv_proj", 2),
-        "mlp.gate_proj": ("mlp.gate_up_proj", 0),  # Phi3MLP: gate, up = gate_up.chunk(2)
-        "mlp.up_proj": ("mlp.gate_up_proj", 1),
-    },
-)
-
-_GPT_NEOX = Layout(
-    {"embed_tokens": "gpt_neox.embed_in", "norm": "gpt_neox.final_layer_norm", "lm_head": "embed_out"},
-    "gpt_neox.layers.{i}.",
-    {
-        "attn.q_proj": ("attention.query_key_value", 0),
-        "attn.k_proj": ("attention.query_key_value", 1),
-        "attn.v_proj": ("attention.query_key_value", 2),
-        "attn.o_proj": "attention.dense",
-        "attn_norm": "input_layernorm",
-        "mlp_norm": "post_attention_layernorm",
-        "mlp.up_proj": "mlp.dense_h_to_4h",
-        "mlp.down_proj": "mlp.dense_4h_to_h",
-    },
-    per_head_fused=True,
-    ignored_suffixes=(".rotary_emb.inv_freq", ".attention.bias", ".attention.masked_bias"),
-)
-
-_BLOOM = Layout(
-    {
-        "embed_tokens": "transformer.word_embeddings",
-        "embed_norm": "transformer.word_embeddings_layernorm",
-        "norm": "transformer.ln_f",
-        "lm_head": "lm_head",
-    },
-    "transformer.h.{i}.",
-    {
-        "attn.q_proj": ("self_attention.query_key_value", 0),
-        "attn.k_proj": ("self_attention.query_key_value", 1),
-        "attn.v_proj": ("self_attention.query_key_value", 2),
-        "attn.o_proj": "self_attention.dense",
-        "attn_norm": "input_layernorm",
-        "mlp_norm": "post_attention_layernorm",
-        "mlp.up_proj": "mlp.dense_h_to_4h",
-        "mlp.down_proj": "mlp.dense_4h_to_h",
-    },
-    per_head_fused=True,
-)
-
-_GPT2 = Layout(
-    {
-        "embed_tokens": "transformer.wte",
-        "embed_positions": "transformer.wpe",
-        "norm": "transformer.ln_f",
-        "lm_head": "lm_head",
-    },
-    "transformer.h.{i}.",
-    {
-        "attn.q_proj": ("attn.c_attn", 0),
-        "attn.k_proj": ("attn.c_attn", 1),
-        "attn.v_proj": ("attn.c_attn", 2),
-        "attn.o_proj": "attn.c_proj",
-        "attn_norm": "ln_1",
-        "mlp_norm": "ln_2",
-        "mlp.up_proj": "mlp.c_fc",
-        "mlp.down_proj": "mlp.c_proj",
-    },
-    conv1d=frozenset({"attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj"}),
-    ignored_suffixes=(".attn.bias", ".attn.masked_bias"),  # causal-mask buffers of 4.x checkpoints
-)
-
-_MPT = Layout(
-    {"embed_tokens": "transformer.wte", "norm": "transformer.norm_f", "lm_head": "lm_head"},
-    "transformer.blocks.{i}.",
-    {
-        "attn.q_proj": ("attn.Wqkv", 0),
-        "attn.k_proj": ("attn.Wqkv", 1),
-        "attn.v_proj": ("attn.Wqkv", 2),
-        "attn.o_proj": "attn.out_proj",
-        "attn_norm": "norm_1",
-        "mlp_norm": "norm_2",
-        "mlp.up_proj": "ffn.up_proj",
-        "mlp.down_proj": "ffn.down_proj",
-    },
-)
-
-_OPT = Layout(
-    {
-        "embed_tokens": "model.decoder.embed_tokens",
-        "embed_positions": "model.decoder.embed_positions",
-        "project_in": "model.decoder.project_in",
-        "project_out": "model.decoder.project_out",
-        "norm": "model.decoder.final_layer_norm",
-        "lm_head": "lm_head",
-    },
-    "model.decoder.layers.{i}.",
-    {
-        "attn.q_proj": "self_attn.q_proj",
-        "attn.k_proj": "self_attn.k_proj",
-        "attn.v_proj": "self_attn.v_proj",
-        "attn.o_proj": "self_attn.out_proj",
-        "attn_norm": "self_attn_layer_norm",
-        "mlp_norm": "final_layer_norm",
-        "mlp.up_proj": "fc1",
-        "mlp.down_proj": "fc2",
-    },
-)
-
 # Remote-code exports wrap archsmith's Transformer as ``model``: names are archsmith's own.
 REMOTE = "archsmith"
-
-LAYOUTS: dict[str, Layout] = {
-    "llama": _LLAMA,
-    "mistral": _LLAMA,
-    "qwen2": _LLAMA,
-    "qwen3": _LLAMA,
-    "gemma": _LLAMA,
-    "arcee": _LLAMA,
-    "stablelm": _STABLELM,
-    "olmo": _LLAMA,  # its norms have no parameters
-    "gemma2": _GEMMA2,
-    "olmo2": _OLMO2,
-    "phi3": _PHI3,
-    "gpt_neox": _GPT_NEOX,
-    "bloom": _BLOOM,
-    "gpt2": _GPT2,
-    "mpt": _MPT,
-    "opt": _OPT,
-}
 
 
 # --- name mapping -------------------------------------------------------------------------------
 
-_PER_HEAD = "{h}"  # in an HF module name: one module per head
+_PER_HEAD = "{h}"  # in an HF module name: one module per head, holding row h of the archsmith tensor
 
 
 def _split_name(name: str) -> tuple[int | None, str, str]:
@@ -279,7 +88,7 @@ def to_hf_state(state: dict[str, torch.Tensor], cfg: ArchConfig, model_type: str
     names = _tied_out(cfg, list(state))
     if model_type == REMOTE:
         return {f"model.{n}": state[n] for n in names}
-    layout = LAYOUTS[model_type]
+    layout = BY_MODEL_TYPE[model_type].layout
     out = {}
     for hf_name, parts in _groups(layout, names).items():
         tensors = [state[n] for n in parts]
@@ -320,7 +129,7 @@ def from_hf_state(
     if model_type == REMOTE:
         out = {n: hf[f"model.{n}"] for n in names}
     else:
-        out = _unpack(hf, cfg, LAYOUTS[model_type], names, shapes)
+        out = _unpack(hf, cfg, BY_MODEL_TYPE[model_type].layout, names, shapes)
     if cfg.tie_word_embeddings and "lm_head.weight" in shapes:
         out["lm_head.weight"] = out["embed_tokens.weight"]
     return out
@@ -354,8 +163,8 @@ def _unpack(hf, cfg: ArchConfig, layout: Layout, names: list[str], shapes) -> di
 def _validate(hf: dict[str, torch.Tensor], expected: dict[str, tuple[int, ...]], model_type: str) -> None:
     import torch
 
-    layout = LAYOUTS.get(model_type)
-    ignored = layout.ignored_suffixes if layout else ()
+    family = BY_MODEL_TYPE.get(model_type)
+    ignored = family.layout.ignored_suffixes if family else ()
     for name, shape in expected.items():
         if name not in hf:
             raise LoadError(
