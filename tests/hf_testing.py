@@ -30,9 +30,14 @@ def quiet_transformers():
 
 @torch.no_grad()
 def perturb(model: torch.nn.Module, seed: int = 0, scale: float = 0.05) -> None:
+    """Every parameter, and DeepSeek-V3's e_score_correction_bias: a buffer (updated outside
+    backprop) that changes which experts a token is routed to."""
     g = torch.Generator().manual_seed(seed)
     for p in model.parameters():
         p.add_(torch.randn(p.shape, generator=g) * scale)
+    for name, b in model.named_buffers():
+        if name.endswith("e_score_correction_bias"):
+            b.add_(torch.randn(b.shape, generator=g) * scale)
 
 
 def input_ids(batch: int = 2, seq: int = SEQ, seed: int = 1) -> torch.Tensor:
@@ -68,8 +73,11 @@ def greedy_both(archsmith_model, hf_model, prompt: torch.Tensor) -> tuple[torch.
 def tiny_config(family) -> ArchConfig:
     """A tiny model of one registered family, from its declaration alone: the class's defaults
     (an empty config.json) shrunk to TINY, with as many kv heads as heads and a 4 * hidden MLP
-    (what the strictest classes want), and any sliding window shorter than SEQ."""
-    cfg = family.read({"model_type": family.model_type})
+    (what the strictest classes want), and any sliding window shorter than SEQ. A Mixture-of-Experts
+    class routes each token to 2 experts of 32 features after at most one dense layer (DeepSeek-V3's
+    default of 256 experts of 2048 would be 100M weights a layer; DeepSeek-V2's default routes to none)."""
+    small_moe = {"num_experts_per_tok": 2, "moe_intermediate_size": 32, "first_k_dense_replace": 1}
+    cfg = family.read({"model_type": family.model_type, **{k: v for k, v in small_moe.items() if k in family.known_keys}})
     window = None if cfg.sliding_window is None else 8
     layers = TINY["num_hidden_layers"]
     types = cfg.layer_types and cfg.layer_types[:layers]  # the class's pattern, cut to the tiny depth

@@ -29,6 +29,11 @@ _LLAMA = dict(
     num_key_value_heads=2, max_position_embeddings=64, tie_word_embeddings=False, pad_token_id=None,
 )  # fmt: skip
 
+_DEEPSEEK = dict(
+    _LLAMA, num_key_value_heads=4, kv_lora_rank=16, qk_nope_head_dim=12, qk_rope_head_dim=8, v_head_dim=10,
+    first_k_dense_replace=2,
+)  # fmt: skip
+
 HF_CASES = {
     "llama": ("llama", dict(_LLAMA, attention_bias=True, mlp_bias=True)),
     "llama-rope-linear": ("llama", dict(_LLAMA, rope_parameters={"rope_type": "linear", "factor": 2.0, **_ROPE})),
@@ -115,6 +120,22 @@ HF_CASES = {
     ),
     "olmo2-qknorm-full": ("olmo2", dict(_LLAMA, attention_bias=True)),
     "olmo-clip-qkv-nonparametric-ln": ("olmo", dict(_LLAMA, attention_bias=True, clip_qkv=0.3)),
+    # Mixture-of-Experts: softmax top-k routing over stacked experts, dense layers between sparse ones.
+    "mixtral-sliding": ("mixtral", dict(_LLAMA, num_local_experts=4, num_experts_per_tok=2, sliding_window=8)),
+    "qwen2_moe-shared-expert-dense-layer": (
+        "qwen2_moe",
+        dict(
+            _LLAMA, num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32, shared_expert_intermediate_size=48,
+            mlp_only_layers=[0],
+        ),  # fmt: skip
+    ),
+    "qwen3_moe-sparse-step-renormalised": (
+        "qwen3_moe",
+        dict(
+            _LLAMA, num_hidden_layers=3, head_dim=32, num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32,
+            norm_topk_prob=True, decoder_sparse_step=2,
+        ),  # fmt: skip
+    ),
     # The classes archsmith also exports to, so their exports import back.
     "stablelm-parallel-shared-norm": (
         "stablelm",
@@ -127,6 +148,43 @@ HF_CASES = {
     "mpt-clip-qkv-softmax-scale": (
         "mpt",
         dict(vocab_size=128, d_model=64, n_heads=4, n_layers=2, max_seq_len=64, attn_config={"clip_qkv": 0.3, "softmax_scale": 0.4}),
+    ),
+    # MLA; first_k_dense_replace=num_hidden_layers: every layer a dense MLP
+    "deepseek_v3-mla-q-lora-yarn-mscale": (
+        "deepseek_v3",
+        dict(
+            _DEEPSEEK, q_lora_rank=24, attention_bias=True, rms_norm_eps=1e-5,
+            rope_parameters={
+                "rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 16, "mscale": 0.8,
+                "mscale_all_dim": 1.0, **_ROPE,
+            },
+        ),  # fmt: skip
+    ),
+    "deepseek_v3-mla-direct-q-rotate-half": (
+        "deepseek_v3", dict(_DEEPSEEK, q_lora_rank=None, rope_interleave=False, attention_bias=True, tie_word_embeddings=True),
+    ),
+    "deepseek_v3-moe-groups-shared-experts": (
+        "deepseek_v3",
+        dict(
+            _DEEPSEEK, num_hidden_layers=3, first_k_dense_replace=1, moe_intermediate_size=32, n_routed_experts=8,
+            num_experts_per_tok=2, n_group=2, topk_group=1, n_shared_experts=2, routed_scaling_factor=2.5,
+        ),  # fmt: skip
+    ),
+    "deepseek_v2-moe-greedy-softmax": (
+        "deepseek_v2",
+        dict(
+            _DEEPSEEK, q_lora_rank=24, first_k_dense_replace=1, moe_intermediate_size=32, n_routed_experts=8,
+            num_experts_per_tok=3, n_shared_experts=1, routed_scaling_factor=1.7,
+        ),  # fmt: skip
+    ),
+    "deepseek_v2-mla-yarn-mlp-bias": (
+        "deepseek_v2",
+        dict(
+            _DEEPSEEK, mlp_bias=True, rope_parameters={
+                "rope_type": "yarn", "factor": 40.0, "original_max_position_embeddings": 16, "mscale": 0.707,
+                "mscale_all_dim": 0.707, **_ROPE,
+            },
+        ),  # fmt: skip
     ),
     "opt-post-ln": (
         "opt",
@@ -317,7 +375,58 @@ EXPORT_CASES = {
         ),  # fmt: skip
         "OPTForCausalLM",
     ),
+    "deepseek_v3-mla": (
+        ArchConfig(**TINY, q_lora_rank=24, kv_lora_rank=16, qk_nope_head_dim=12, qk_rope_head_dim=8, v_head_dim=10, rope_interleaved=True),
+        "DeepseekV3ForCausalLM",
+    ),
+    "deepseek_v3-mla-moe": (
+        ArchConfig(
+            **{**TINY, "num_hidden_layers": 3}, kv_lora_rank=16, qk_nope_head_dim=12, qk_rope_head_dim=8, v_head_dim=10,
+            rope_interleaved=True, num_experts=8, num_experts_per_tok=2, moe_intermediate_size=32, n_shared_experts=1,
+            scoring_func="sigmoid", router_correction_bias=True, norm_topk_prob=True, routed_scaling_factor=2.5,
+            n_group=4, topk_group=2, first_k_dense_replace=1,
+        ),  # fmt: skip
+        "DeepseekV3ForCausalLM",
+    ),
+    "deepseek_v2-mla-moe": (
+        ArchConfig(
+            **TINY, q_lora_rank=24, kv_lora_rank=16, qk_nope_head_dim=12, qk_rope_head_dim=8, v_head_dim=10,
+            rope_interleaved=True, num_experts=8, num_experts_per_tok=2, moe_intermediate_size=32, n_shared_experts=2,
+            routed_scaling_factor=1.5,
+        ),  # fmt: skip
+        "DeepseekV2ForCausalLM",
+    ),
+    "deepseek_v2-mla-mlp-bias": (
+        ArchConfig(**TINY, kv_lora_rank=16, qk_nope_head_dim=12, qk_rope_head_dim=8, v_head_dim=10, rope_interleaved=True, mlp_bias=True),
+        "DeepseekV2ForCausalLM",
+    ),
+    "mixtral": (
+        ArchConfig(**TINY, num_key_value_heads=2, num_experts=4, num_experts_per_tok=2, norm_topk_prob=True, tie_word_embeddings=False),
+        "MixtralForCausalLM",
+    ),
+    "qwen2_moe": (
+        ArchConfig(
+            **TINY, qkv_bias=True, num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32, n_shared_experts=1,
+            shared_expert_intermediate_size=48, shared_expert_gate=True, mlp_only_layers=(0,),
+        ),  # fmt: skip
+        "Qwen2MoeForCausalLM",
+    ),
+    "qwen3_moe": (
+        ArchConfig(
+            **{**TINY, "num_hidden_layers": 3}, qk_norm="head", num_key_value_heads=2, head_dim=32, num_experts=4,
+            num_experts_per_tok=2, moe_intermediate_size=32, norm_topk_prob=True, decoder_sparse_step=2,
+        ),  # fmt: skip
+        "Qwen3MoeForCausalLM",
+    ),
     # No transformers class runs these exactly: remote code.
+    "remote-deepseek-routing-moe": (
+        ArchConfig(
+            **TINY, num_experts=8, num_experts_per_tok=2, moe_intermediate_size=32, scoring_func="sigmoid",
+            router_correction_bias=True, n_group=4, topk_group=2, routed_scaling_factor=2.5, norm_topk_prob=True,
+            n_shared_experts=1, first_k_dense_replace=1,
+        ),  # fmt: skip
+        "ArchsmithForCausalLM",
+    ),
     "remote-alibi-rmsnorm-swiglu-gqa": (ArchConfig(**TINY, num_key_value_heads=2, position_embedding="alibi"), "ArchsmithForCausalLM"),
     "remote-post-ln-rope": (ArchConfig(**TINY, norm_scheme="post", tie_word_embeddings=False), "ArchsmithForCausalLM"),
     "remote-peri-ln": (ArchConfig(**TINY, norm_scheme="peri", num_key_value_heads=1), "ArchsmithForCausalLM"),
@@ -327,6 +436,10 @@ EXPORT_CASES = {
     ),
     "remote-parallel-shared-rmsnorm": (ArchConfig(**TINY, parallel_residual=True, parallel_shared_norm=True, lm_head_bias=True, tie_word_embeddings=False), "ArchsmithForCausalLM"),
     "remote-nope-layernorm-qknorm": (ArchConfig(**TINY, **_LN, position_embedding="none", qk_norm="head"), "ArchsmithForCausalLM"),
+    "remote-mla-layernorm-peri": (
+        ArchConfig(**TINY, **_LN, norm_scheme="peri", kv_lora_rank=16, qk_nope_head_dim=12, qk_rope_head_dim=8, v_head_dim=10),
+        "ArchsmithForCausalLM",
+    ),
     "remote-learned-rmsnorm-gqa": (ArchConfig(**TINY, position_embedding="learned", num_key_value_heads=2, norm_weight=False), "ArchsmithForCausalLM"),
     "remote-per-head-rmsnorm-clip-scale-projections": (
         ArchConfig(

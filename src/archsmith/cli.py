@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from . import __version__
-from .config import MAX_LAYERS, MAX_SIZE
+from .config import MAX_LAYERS, MAX_SIZE, MLA_FIELDS
 from .errors import ArchsmithError, ConfigError
 
 app = typer.Typer(
@@ -130,16 +130,19 @@ def presets(json_out: bool = typer.Option(False, "--json", help="Print JSON inst
         cfg = get_preset(name)
         p = count_params(cfg)
         rows.append({"name": name, "model_type": preset.hf_config.get("model_type"), "total": p.total,
-                     "non_embedding": p.non_embedding, "hub_id": preset.hub_id, "source": preset.source})
+                     "non_embedding": p.non_embedding, "active": p.active, "hub_id": preset.hub_id,
+                     "source": preset.source})
     if json_out:
         _print_json(rows)
         return
     table = Table(title="archsmith presets")
-    for col, justify in (("name", "left"), ("family", "left"), ("parameters", "right"), ("non-embedding", "right")):
+    columns = [("name", "left"), ("family", "left"), ("parameters", "right"), ("non-embedding", "right"), ("active", "right")]
+    for col, justify in columns:
         table.add_column(col, justify=justify)
     table.add_column("Hub id (or source)", overflow="fold")  # an id cut short is no use: wrap it instead
     for r in rows:
-        table.add_row(r["name"], r["model_type"], human(r["total"]), human(r["non_embedding"]),
+        active = human(r["active"]) if r["active"] != r["total"] else ""  # only a Mixture-of-Experts differs
+        table.add_row(r["name"], r["model_type"], human(r["total"]), human(r["non_embedding"]), active,
                       r["hub_id"] or r["source"])
     out.print(table)
 
@@ -190,13 +193,18 @@ def _breakdown_table(columns: list[tuple[str, Any]]) -> Table:
     table.add_column("component")
     for label, _ in columns:
         table.add_column(label, justify="right")
-    for key in ("embedding", "attention", "ffn", "norm", "lm_head", "non_embedding", "total"):
+    moe = any(p.inactive for _, p in columns)  # the router and active rows only where some model has experts
+    keys = ["embedding", "attention", "ffn", "norm", "lm_head", "non_embedding", "total"]
+    if moe:
+        keys[3:3] = ["router"]
+        keys += ["active"]
+    for key in keys:
         cells = []
         for _, p in columns:
             value = getattr(p, key)
             share = f" ({100 * value / p.total:.1f}%)" if key not in ("total",) else ""
             cells.append(f"{_fmt_int(value)}{share}")
-        table.add_row(key, *cells, style="bold" if key == "total" else None)
+        table.add_row(key, *cells, style="bold" if key in ("total", "active") else None)
     return table
 
 
@@ -215,6 +223,12 @@ def count(
         return
     out.print(_breakdown_table([(_label(cfg, source), p)]))
     out.print(f"total: {human(p.total)} parameters (exact)")
+    if p.inactive:
+        out.print(
+            f"active: {human(p.active)} parameters per token (exact): {cfg.num_experts_per_tok} of "
+            f"{cfg.num_experts} routed experts in {cfg.num_sparse_layers} of {cfg.num_hidden_layers} layers"
+            + (f", plus {cfg.n_shared_experts} shared" if cfg.n_shared_experts else "")
+        )
 
 
 def _estimate(source: str, seq: Optional[int], batch: int, dtype: str):
@@ -243,7 +257,11 @@ def _estimate_tables(labelled: list[tuple[str, dict]]) -> list[Table]:
     def row(name: str, get) -> None:
         memory.add_row(name, *[get(e) for _, e in labelled])
 
+    row("parameters (weights)", lambda e: human(e["params"]["total"]))
+    if any(e["params"]["inactive"] for _, e in labelled):
+        row("active parameters / token (FLOPs)", lambda e: human(e["params"]["active"]))
     row("context x batch", lambda e: f"{e['seq_len']:,} x {e['batch']}")
+    row("KV cache holds", lambda e: e["kv_cache_holds"])
     row("KV cache / token", lambda e: human_bytes(e["kv_cache_bytes_per_token"]))
     row(f"KV cache ({first['dtype']})", lambda e: human_bytes(e["kv_cache_bytes"]))
     for dt in first["weight_bytes"]:
@@ -304,9 +322,14 @@ def compare(
     shape.add_column("field")
     for label, _, _ in results:
         shape.add_column(label, justify="right")
-    for field in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
-                  "head_dim", "intermediate_size", "max_position_embeddings", "position_embedding", "norm_type",
-                  "hidden_act", "tie_word_embeddings"):
+    fields = ["vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
+              "head_dim", "intermediate_size", "max_position_embeddings", "position_embedding", "norm_type",
+              "hidden_act", "tie_word_embeddings"]
+    if any(cfg.is_mla for _, cfg, _ in results):
+        fields[6:6] = MLA_FIELDS
+    if any(cfg.is_moe for _, cfg, _ in results):
+        fields += ["num_experts", "num_experts_per_tok", "moe_intermediate_size", "n_shared_experts"]
+    for field in fields:
         shape.add_row(field, *[str(getattr(cfg, field)) for _, cfg, _ in results])
     out.print(shape)
     for table in _estimate_tables([(label, est.to_dict()) for label, _, est in results]):

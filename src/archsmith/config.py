@@ -47,6 +47,8 @@ MLP_TYPES = ("gated", "plain")
 #   implementations that differ in the last bits, kept apart for exact parity).
 ACTIVATIONS = ("silu", "gelu", "gelu_pytorch_tanh", "gelu_new", "relu", "relu2")
 QK_NORMS = ("none", "head", "full", "per_head")
+# How a Mixture-of-Experts router turns its logits into expert scores (DeepSeek's ``scoring_func``).
+ROUTER_SCORINGS = ("softmax", "sigmoid")
 LAYER_TYPES = ("full_attention", "sliding_attention")
 
 # RoPE scaling: which keys each type requires and which it allows besides.
@@ -124,6 +126,17 @@ class ArchConfig:
     clip_qkv: float | None = None  # clamp q, k and v to [-clip_qkv, clip_qkv] right after their projections (OLMo-1, MPT)
     final_logit_softcapping: float | None = None  # same on the LM-head logits (Gemma 2)
 
+    # --- multi-head latent attention (DeepSeek-V2/V3); kv_lora_rank=None -> ordinary q/k/v attention
+    # Keys and values are up-projected per head from one shared latent of kv_lora_rank features
+    # (what the KV cache stores), plus one RoPE key of qk_rope_head_dim shared by all heads.
+    # Each query/key head is qk_nope_head_dim (no RoPE) + qk_rope_head_dim wide (head_dim is that
+    # sum), each value head v_head_dim.
+    q_lora_rank: int | None = None  # queries through a low-rank bottleneck of this width; None -> one q_proj
+    kv_lora_rank: int | None = None  # width of the compressed key/value latent
+    qk_nope_head_dim: int | None = None  # per-head query/key features without RoPE
+    qk_rope_head_dim: int | None = None  # per-head query/key features with RoPE (the key part shared by all heads)
+    v_head_dim: int | None = None  # per-head value width
+
     # --- positions
     position_embedding: str = "rope"  # rope | alibi | learned | none
     rope_theta: float = 10000.0
@@ -146,6 +159,29 @@ class ArchConfig:
     mlp_type: str = "gated"  # gated: down(act(gate(x)) * up(x)); plain: down(act(up(x)))
     hidden_act: str = "silu"  # gated+silu = SwiGLU, gated+gelu* = GeGLU, gated+relu = ReGLU
     mlp_bias: bool = False
+
+    # --- Mixture-of-Experts (all inert while num_experts == 0, the dense default)
+    # A sparse layer replaces the MLP by a router over num_experts routed experts (each a
+    # gated or plain MLP of moe_intermediate_size, mlp_type and hidden_act as the dense MLP),
+    # of which every token uses num_experts_per_tok, plus optional shared experts every token uses.
+    num_experts: int = 0  # routed experts per sparse layer (Mixtral num_local_experts, DeepSeek n_routed_experts)
+    num_experts_per_tok: int = 0  # experts each token is routed to (top-k)
+    moe_intermediate_size: int | None = None  # each routed expert's FFN size; None -> intermediate_size (Mixtral)
+    n_shared_experts: int = 0  # experts every token passes through, fused into one MLP (DeepSeek; Qwen2-MoE: 1)
+    shared_expert_intermediate_size: int | None = None  # each shared expert's size; None -> moe_intermediate_size
+    shared_expert_gate: bool = False  # scale the shared experts by sigmoid(Linear(hidden, 1)) (Qwen2-MoE)
+    scoring_func: str = "softmax"  # router scores: softmax over experts (Mixtral, Qwen) or per-expert sigmoid (DeepSeek-V3)
+    norm_topk_prob: bool = False  # renormalise the top-k scores to sum to 1 (Mixtral: always; Qwen: per config)
+    routed_scaling_factor: float = 1.0  # multiplies the routed experts' weights (DeepSeek-V3: 2.5)
+    router_correction_bias: bool = False  # DeepSeek-V3's e_score_correction_bias buffer: added to the scores to choose experts, not to weight them
+    n_group: int = 1  # expert groups for group-limited routing (DeepSeek-V3: 8); 1 = no grouping
+    topk_group: int = 1  # groups a token may choose experts from, ranked by the sum of their top-2 scores
+    first_k_dense_replace: int = 0  # the first k layers keep the dense MLP (DeepSeek-V3: 3)
+    mlp_only_layers: tuple[int, ...] = ()  # layer indices that keep the dense MLP (Qwen-MoE)
+    decoder_sparse_step: int = 1  # layer i is sparse only if (i + 1) % step == 0 (Qwen-MoE)
+    output_router_logits: bool = False  # add router_aux_loss_coef * the load-balancing loss to the training loss
+    router_aux_loss_coef: float = 0.001  # weight of the Switch-Transformer load-balancing loss (HF default)
+    router_jitter_noise: float = 0.0  # training only: scale the MoE input by U(1 - noise, 1 + noise) (Mixtral)
 
     # --- residual stream and embeddings
     word_embed_proj_dim: int | None = None  # token embedding width, projected in to and out of hidden_size (OPT-350m); None (or hidden_size) = no projections
@@ -172,15 +208,27 @@ class ArchConfig:
         # Resolve the two derived defaults the way transformers does, then check everything.
         if self.num_key_value_heads is None:
             object.__setattr__(self, "num_key_value_heads", self.num_attention_heads)
+        if self.head_dim is None and self.is_mla and None not in (self.qk_nope_head_dim, self.qk_rope_head_dim):
+            # A query/key head is its two parts side by side (what the softmax scale defaults to).
+            object.__setattr__(self, "head_dim", self.qk_nope_head_dim + self.qk_rope_head_dim)
         if self.rope_scaling is not None:
             object.__setattr__(self, "rope_scaling", _normalise_rope_scaling(self.rope_scaling))
         if self.layer_types is not None:
             object.__setattr__(self, "layer_types", tuple(self.layer_types))
+        # One spelling per set of dense layers (HF keeps a list and tests membership).
+        object.__setattr__(self, "mlp_only_layers", tuple(sorted(set(self.mlp_only_layers))))
         problems = _normalise_dtype(self) + _check_values(self)
         if problems:
             raise ConfigError(problems)
         if self.head_dim is None:
             object.__setattr__(self, "head_dim", self.hidden_size // self.num_attention_heads)
+        if self.num_experts and self.moe_intermediate_size is None:
+            object.__setattr__(self, "moe_intermediate_size", self.intermediate_size)
+        if self.n_shared_experts and self.shared_expert_intermediate_size is None:
+            object.__setattr__(self, "shared_expert_intermediate_size", self.moe_intermediate_size)
+        moe_problems = _check_moe(self)
+        if moe_problems:
+            raise ConfigError(moe_problems)
         _canonical_window(self)
         if self.attention_scale == self.head_dim**-0.5:  # the default, spelled one way so equal models compare equal
             object.__setattr__(self, "attention_scale", None)
@@ -203,15 +251,62 @@ class ArchConfig:
         return self.num_key_value_heads * self.head_dim
 
     @property
+    def is_mla(self) -> bool:
+        """Multi-head latent attention (DeepSeek-V2/V3) instead of q/k/v projections."""
+        return self.kv_lora_rank is not None
+
+    @property
+    def value_head_dim(self) -> int:
+        """Width of one value head: v_head_dim with MLA, head_dim otherwise."""
+        return self.v_head_dim if self.is_mla else self.head_dim
+
+    @property
     def rotary_dim(self) -> int:
         """How many dimensions of each head RoPE rotates (0 without RoPE)."""
         if self.position_embedding != "rope":
             return 0
+        if self.is_mla:
+            return self.qk_rope_head_dim
         return int(self.head_dim * self.partial_rotary_factor)
 
     @property
+    def is_moe(self) -> bool:
+        """Whether any layer is a Mixture-of-Experts layer."""
+        return self.num_experts > 0 and self.num_sparse_layers > 0
+
+    def layer_is_sparse(self, layer: int) -> bool:
+        """Whether ``layer``'s feed-forward is a Mixture-of-Experts (else the dense MLP).
+
+        The union of the HF families' rules: DeepSeek's first_k_dense_replace, and Qwen-MoE's
+        mlp_only_layers and decoder_sparse_step.
+        """
+        return (
+            self.num_experts > 0
+            and layer >= self.first_k_dense_replace
+            and layer not in self.mlp_only_layers
+            and (layer + 1) % self.decoder_sparse_step == 0
+        )
+
+    @property
+    def num_sparse_layers(self) -> int:
+        """How many layers are Mixture-of-Experts layers (without visiting every layer)."""
+        if self.num_experts == 0:
+            return 0
+        step, first, L = self.decoder_sparse_step, self.first_k_dense_replace, self.num_hidden_layers
+        stepped = L // step - min(first, L) // step  # i in [first, L) with (i + 1) % step == 0
+        excluded = sum(1 for i in self.mlp_only_layers if i >= first and (i + 1) % step == 0 and i < L)
+        return stepped - excluded
+
+    @property
+    def shared_expert_total_size(self) -> int:
+        """Width of the one MLP the shared experts are fused into (0 without shared experts)."""
+        return self.n_shared_experts * (self.shared_expert_intermediate_size or 0)
+
+    @property
     def attention_kind(self) -> str:
-        """'MHA', 'GQA' or 'MQA'."""
+        """'MLA', 'MHA', 'GQA' or 'MQA'."""
+        if self.is_mla:
+            return "MLA"
         if self.num_key_value_heads == self.num_attention_heads:
             return "MHA"
         return "MQA" if self.num_key_value_heads == 1 else "GQA"
@@ -252,9 +347,20 @@ class ArchConfig:
         if "head_dim" not in changes and ({"hidden_size", "num_attention_heads"} & changes.keys()):
             if self.head_dim * self.num_attention_heads == self.hidden_size:
                 changes["head_dim"] = None
+        if "head_dim" not in changes and ({"qk_nope_head_dim", "qk_rope_head_dim"} & changes.keys()):
+            changes["head_dim"] = None  # MLA: re-derived as their sum
         if "num_key_value_heads" not in changes and "num_attention_heads" in changes:
             if self.num_key_value_heads == self.num_attention_heads:
                 changes["num_key_value_heads"] = None
+        if changes.get("num_experts") == 0:  # back to dense: the MoE knobs go back to their inert defaults
+            for name, default in MOE_DEFAULTS.items():
+                changes.setdefault(name, default)
+        if "moe_intermediate_size" not in changes and "intermediate_size" in changes:
+            if self.moe_intermediate_size == self.intermediate_size:
+                changes["moe_intermediate_size"] = None
+        if "shared_expert_intermediate_size" not in changes and "moe_intermediate_size" in changes:
+            if self.shared_expert_intermediate_size == self.moe_intermediate_size:
+                changes["shared_expert_intermediate_size"] = None
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
@@ -355,7 +461,8 @@ def _isinstance(value: Any, hint: Any) -> bool:
     if hint is str:
         return isinstance(value, str)
     if origin is tuple:
-        return isinstance(value, (tuple, list)) and all(isinstance(v, str) for v in value)
+        item = typing.get_args(hint)[0]
+        return isinstance(value, (tuple, list)) and all(_isinstance(v, item) for v in value)
     if origin is dict:
         return isinstance(value, dict) and all(isinstance(k, str) for k in value)
     raise TypeError(f"unhandled type hint {hint}")  # a bug in this module, not in the user's input
@@ -368,7 +475,7 @@ def _describe(hint: Any) -> str:
     if hint is type(None):
         return "null"
     if origin is tuple:
-        return "a list of strings"
+        return "a list of strings" if typing.get_args(hint)[0] is str else "a list of integers"
     if origin is dict:
         return "an object"
     return {int: "an integer", float: "a finite number", bool: "true/false", str: "a string"}[hint]
@@ -391,6 +498,14 @@ def _check_values(cfg: ArchConfig) -> list[str]:
     if problems:  # divisibility checks below need positive, bounded sizes
         return problems + _check_names(cfg) + _check_scalars(cfg)
 
+    uses_mla = cfg.is_mla or any(getattr(cfg, name) is not None for name in MLA_FIELDS)
+    problems += _check_mla(cfg) if uses_mla else _check_heads(cfg)
+    return problems + _check_names(cfg) + _check_scalars(cfg) + _check_positions(cfg) + _check_window(cfg)
+
+
+def _check_heads(cfg: ArchConfig) -> list[str]:
+    """Query heads split the width (unless head_dim is given) and KV heads split the query heads."""
+    problems = []
     h, n, kv = cfg.hidden_size, cfg.num_attention_heads, cfg.num_key_value_heads
     if cfg.head_dim is None and h % n:
         problems.append(
@@ -403,7 +518,7 @@ def _check_values(cfg: ArchConfig) -> list[str]:
             f"num_attention_heads={n} is not divisible by num_key_value_heads={kv}; "
             f"fix: num_key_value_heads={' or '.join(map(str, nearest_divisors(n, kv)))}"
         )
-    return problems + _check_names(cfg) + _check_scalars(cfg) + _check_positions(cfg) + _check_window(cfg)
+    return problems
 
 
 def _size_problem(
@@ -428,6 +543,7 @@ def _check_sizes(cfg: ArchConfig) -> list[str]:
         "intermediate_size",
         "max_position_embeddings",
         "word_embed_proj_dim",
+        *MLA_FIELDS,
     ):
         problems += _size_problem(name, getattr(cfg, name))
     problems += _size_problem(
@@ -435,6 +551,57 @@ def _check_sizes(cfg: ArchConfig) -> list[str]:
     )
     if not problems and cfg.head_dim is not None:
         problems += _size_problem("num_attention_heads * head_dim", cfg.num_attention_heads * cfg.head_dim)
+    return problems
+
+
+MLA_FIELDS = ("q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim")
+_MLA_EXAMPLE = "DeepSeek-V3: kv_lora_rank=512, qk_nope_head_dim=128, qk_rope_head_dim=64, v_head_dim=128"
+
+
+def _check_mla(cfg: ArchConfig) -> list[str]:
+    """MLA's dimensions come together, and the attention knobs it has no place for stay off."""
+    if not cfg.is_mla:
+        given = [name for name in MLA_FIELDS if getattr(cfg, name) is not None]
+        return [
+            f"{', '.join(given)} set but kv_lora_rank is null: these are multi-head latent attention settings; "
+            f"fix: set kv_lora_rank too ({_MLA_EXAMPLE}), or remove {', '.join(given)}"
+        ]
+    missing = [name for name in ("qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim") if getattr(cfg, name) is None]
+    if missing:
+        verb = "is" if len(missing) == 1 else "are"
+        return [f"kv_lora_rank is set (multi-head latent attention) but {', '.join(missing)} {verb} null; fix: give every MLA "
+                f"dimension ({_MLA_EXAMPLE})"]
+    n = cfg.num_attention_heads
+    problems = _size_problem("kv_lora_rank + qk_rope_head_dim", cfg.kv_lora_rank + cfg.qk_rope_head_dim)
+    problems += _size_problem("num_attention_heads * (qk_nope_head_dim + v_head_dim)", n * (cfg.qk_nope_head_dim + cfg.v_head_dim))
+    if problems:  # the widths of kv_a_proj_with_mqa's and kv_b_proj's outputs, as every size is bounded
+        return problems
+    if cfg.head_dim != cfg.qk_nope_head_dim + cfg.qk_rope_head_dim:
+        problems.append(
+            f"head_dim={cfg.head_dim} but with MLA a query/key head is qk_nope_head_dim + qk_rope_head_dim = "
+            f"{cfg.qk_nope_head_dim + cfg.qk_rope_head_dim} wide; fix: remove head_dim (it is derived)"
+        )
+    if cfg.qk_rope_head_dim % 2:
+        problems.append(f"qk_rope_head_dim={cfg.qk_rope_head_dim} must be even (RoPE rotates pairs); fix: e.g. 64")
+    if cfg.num_key_value_heads != cfg.num_attention_heads:
+        problems.append(
+            f"num_key_value_heads={cfg.num_key_value_heads} with MLA, where every one of the num_attention_heads="
+            f"{cfg.num_attention_heads} heads gets its own key and value from the shared latent; fix: remove "
+            "num_key_value_heads (the cache is sized by kv_lora_rank instead)"
+        )
+    refused = {
+        "position_embedding": (cfg.position_embedding != "rope", "MLA's decoupled key is a RoPE key", "position_embedding='rope'"),
+        "partial_rotary_factor": (cfg.partial_rotary_factor != 1.0, "MLA rotates exactly qk_rope_head_dim features", "remove it (set qk_rope_head_dim instead)"),
+        "qk_norm": (cfg.qk_norm != "none", "MLA normalises the latents instead", "qk_norm='none'"),
+        "attn_logit_softcapping": (cfg.attn_logit_softcapping is not None, "archsmith's MLA has no softcapped path", "null"),
+        # MLA scales its scores its own way (1/sqrt(qk head dim), times YaRN's mscale) and has no q/k/v outputs to clip
+        "attention_scale": (cfg.attention_scale is not None, "MLA scales its scores itself", "null"),
+        "scale_attn_by_inverse_layer_idx": (cfg.scale_attn_by_inverse_layer_idx, "MLA scales its scores itself", "false"),
+        "clip_qkv": (cfg.clip_qkv is not None, "MLA has no q/k/v projections to clip", "null"),
+    }
+    for name, (bad, why, fix) in refused.items():
+        if bad:
+            problems.append(f"{name}={getattr(cfg, name)!r} with multi-head latent attention: {why}; fix: {fix}")
     return problems
 
 
@@ -452,6 +619,7 @@ def _check_names(cfg: ArchConfig) -> list[str]:
         + _choice_problem("mlp_type", cfg.mlp_type, MLP_TYPES)
         + _choice_problem("hidden_act", cfg.hidden_act, ACTIVATIONS)
         + _choice_problem("qk_norm", cfg.qk_norm, QK_NORMS)
+        + _choice_problem("scoring_func", cfg.scoring_func, ROUTER_SCORINGS)
     )
 
 
@@ -640,6 +808,127 @@ def _canonical_window(cfg: ArchConfig) -> None:
         object.__setattr__(cfg, "layer_types", None)
 
 
+# Every MoE knob and its inert value: a dense config (num_experts == 0) must leave them there,
+# so that a dense model has one spelling and no knob is silently ignored.
+MOE_DEFAULTS: dict[str, Any] = {
+    "num_experts_per_tok": 0,
+    "moe_intermediate_size": None,
+    "n_shared_experts": 0,
+    "shared_expert_intermediate_size": None,
+    "shared_expert_gate": False,
+    "scoring_func": "softmax",
+    "norm_topk_prob": False,
+    "routed_scaling_factor": 1.0,
+    "router_correction_bias": False,
+    "n_group": 1,
+    "topk_group": 1,
+    "first_k_dense_replace": 0,
+    "mlp_only_layers": (),
+    "decoder_sparse_step": 1,
+    "output_router_logits": False,
+    "router_aux_loss_coef": 0.001,
+    "router_jitter_noise": 0.0,
+}
+
+
+def _check_moe(cfg: ArchConfig) -> list[str]:
+    """The Mixture-of-Experts knobs (run after moe_intermediate_size is resolved)."""
+    if cfg.num_experts == 0:
+        stray = [name for name, default in MOE_DEFAULTS.items() if getattr(cfg, name) != default]
+        if not stray:
+            return []
+        return [
+            f"{', '.join(stray)} set but num_experts=0 (a dense model, where they have no effect); "
+            f"fix: set num_experts (and num_experts_per_tok) for a Mixture-of-Experts model, or remove {', '.join(stray)}"
+        ]
+    problems = _size_problem("num_experts", cfg.num_experts, fix="the routed experts per layer, e.g. 8, or 0 for a dense model")
+    if problems:
+        return problems
+    e, k = cfg.num_experts, cfg.num_experts_per_tok
+    if not 1 <= k <= e:
+        problems.append(
+            f"num_experts_per_tok={k} must be from 1 to num_experts={e} (each token uses that many of the experts); "
+            f"fix: num_experts_per_tok={min(max(k, 1), e)}, or more experts"
+        )
+    problems += _size_problem("moe_intermediate_size", cfg.moe_intermediate_size, fix="each expert's FFN size, e.g. 1408")
+    if cfg.n_shared_experts < 0:
+        problems.append(f"n_shared_experts={cfg.n_shared_experts} must be >= 0; fix: 0 (none), or 1 as in Qwen2-MoE and DeepSeek-V3")
+    elif cfg.n_shared_experts == 0:
+        extra = [n for n in ("shared_expert_intermediate_size", "shared_expert_gate") if getattr(cfg, n) != MOE_DEFAULTS[n]]
+        if extra:
+            problems.append(f"{', '.join(extra)} set but n_shared_experts=0; fix: n_shared_experts=1, or remove {', '.join(extra)}")
+    else:
+        problems += _size_problem("shared_expert_intermediate_size", cfg.shared_expert_intermediate_size,
+                                  fix="each shared expert's FFN size, e.g. 5632")
+        if not problems:
+            problems += _size_problem("n_shared_experts * shared_expert_intermediate_size", cfg.shared_expert_total_size)
+    if not problems:  # the stacked expert weights [num_experts, (2 x) moe_intermediate_size, hidden]
+        problems += _size_problem("num_experts * moe_intermediate_size", cfg.num_experts * cfg.moe_intermediate_size)
+    if cfg.mlp_bias:
+        problems.append(
+            "mlp_bias=true with num_experts > 0: the experts of every supported MoE family have no biases, and "
+            "archsmith's experts have none; fix: mlp_bias=false"
+        )
+    if cfg.routed_scaling_factor <= 0:
+        problems.append(f"routed_scaling_factor={cfg.routed_scaling_factor} must be positive; fix: 1.0, or 2.5 as in DeepSeek-V3")
+    problems += _check_expert_groups(cfg)
+    if not 0.0 <= cfg.router_jitter_noise < 1.0:
+        problems.append(f"router_jitter_noise={cfg.router_jitter_noise} must be in [0, 1); fix: 0.0 (Mixtral's), or e.g. 0.01")
+    if cfg.output_router_logits and cfg.scoring_func != "softmax":
+        problems.append(
+            "output_router_logits=true with scoring_func='sigmoid': the load-balancing loss is defined on softmax "
+            "router probabilities (a sigmoid router, as DeepSeek-V3's, balances through router_correction_bias "
+            "instead); fix: output_router_logits=false, or scoring_func='softmax'"
+        )
+    if cfg.router_aux_loss_coef < 0:
+        problems.append(f"router_aux_loss_coef={cfg.router_aux_loss_coef} must be >= 0; fix: e.g. 0.001 (HF's default) or 0.02 (Mixtral)")
+    problems += _check_dense_layers(cfg)
+    return problems
+
+
+def _check_expert_groups(cfg: ArchConfig) -> list[str]:
+    """Group-limited routing: experts split evenly into n_group groups, of which topk_group are searched."""
+    e, k, g, tg = cfg.num_experts, cfg.num_experts_per_tok, cfg.n_group, cfg.topk_group
+    if g < 1 or e % g:
+        fix = ", ".join(str(d) for d in _divisors(e) if d <= 16)
+        return [f"n_group={g} must divide num_experts={e} into equal groups; fix: n_group from {fix} (1 = no grouping)"]
+    if not 1 <= tg <= g:
+        return [f"topk_group={tg} must be from 1 to n_group={g}; fix: topk_group={min(max(tg, 1), g)}"]
+    problems = []
+    if g > 1 and e // g < 2:
+        problems.append(
+            f"n_group={g} leaves {e // g} expert per group, but a group is ranked by its two best experts' scores "
+            f"(DeepSeek-V3); fix: n_group <= {e // 2}"
+        )
+    if k <= e and k > tg * (e // g):
+        problems.append(
+            f"num_experts_per_tok={k} is more than the {tg * (e // g)} experts in topk_group={tg} groups of "
+            f"{e // g}; fix: topk_group >= {-(-k // (e // g))}, or fewer experts per token"
+        )
+    return problems
+
+
+def _check_dense_layers(cfg: ArchConfig) -> list[str]:
+    L = cfg.num_hidden_layers
+    problems = []
+    if cfg.first_k_dense_replace < 0:
+        problems.append(f"first_k_dense_replace={cfg.first_k_dense_replace} must be >= 0; fix: 0, or 3 as in DeepSeek-V3")
+    if cfg.decoder_sparse_step < 1:
+        problems.append(f"decoder_sparse_step={cfg.decoder_sparse_step} must be >= 1; fix: 1 (every layer sparse) or 2 (every other)")
+    bad = [i for i in cfg.mlp_only_layers if not 0 <= i < L]
+    if bad:
+        problems.append(
+            f"mlp_only_layers has {', '.join(map(str, bad))}, outside layers 0..{L - 1}; fix: give layer indices from 0 to {L - 1}"
+        )
+    if not problems and cfg.num_sparse_layers == 0:
+        problems.append(
+            f"num_experts={cfg.num_experts} but no layer is sparse (first_k_dense_replace={cfg.first_k_dense_replace}, "
+            f"decoder_sparse_step={cfg.decoder_sparse_step}, {len(cfg.mlp_only_layers)} mlp_only_layers of {L}); "
+            "fix: let some layer be sparse, or num_experts=0 for a dense model"
+        )
+    return problems
+
+
 def _check_rotary(cfg: ArchConfig) -> list[str]:
     """Checks that need the resolved head_dim."""
     problems = []
@@ -681,11 +970,10 @@ def check_tensor_parallel(cfg: ArchConfig, tp: int) -> list[str]:
     if tp < 1:
         return [f"tensor-parallel degree {tp} must be at least 1"]
     problems = []
-    for name, value in (
-        ("num_attention_heads", cfg.num_attention_heads),
-        ("num_key_value_heads", cfg.num_key_value_heads),
-        ("vocab_size", cfg.vocab_size),
-    ):
+    sharded = [("num_attention_heads", cfg.num_attention_heads), ("vocab_size", cfg.vocab_size)]
+    if not cfg.is_mla:  # MLA's latent is one shared "head", replicated on every device
+        sharded.insert(1, ("num_key_value_heads", cfg.num_key_value_heads))
+    for name, value in sharded:
         if value % tp:
             if name == "vocab_size":
                 fix = f"pad vocab_size to {_round_up(value, tp * VOCAB_ALIGNMENT)}"

@@ -123,11 +123,12 @@ _FIELD_KINDS: dict[Callable[[Any], str | None], tuple[str, ...]] = {
     _size: (
         "vocab_size", "hidden_size", "n_embd", "n_embed", "d_model", "intermediate_size", "ffn_dim",
         "num_attention_heads", "n_head", "n_heads", "max_position_embeddings", "n_positions", "max_seq_len",
-        "original_max_position_embeddings",
+        "original_max_position_embeddings", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim",
     ),
-    _or_null(_size): ("num_key_value_heads", "head_dim", "sliding_window", "n_inner", "word_embed_proj_dim"),
+    _or_null(_size): ("num_key_value_heads", "head_dim", "n_inner", "q_lora_rank", "word_embed_proj_dim"),
+    _or_null(_count): ("sliding_window",),  # Qwen2MoeConfig saves 0 for "no window"
     _layers: ("num_hidden_layers", "n_layer", "n_layers"),
-    _count: ("max_window_layers",),
+    _count: ("max_window_layers", "num_experts", "num_local_experts", "first_k_dense_replace"),  # qwen-MoE: 0 experts = dense
     _number: (
         "rope_theta", "rotary_emb_base", "partial_rotary_factor", "rotary_pct", "rms_norm_eps", "layer_norm_eps",
         "layer_norm_epsilon", "initializer_range", "init_std", "attention_dropout", "hidden_dropout", "attn_pdrop",
@@ -141,7 +142,7 @@ _FIELD_KINDS: dict[Callable[[Any], str | None], tuple[str, ...]] = {
         "layer_norm_elementwise_affine", "no_bias", "add_cross_attention", "scale_attn_weights",
         "scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn", "apply_residual_connection_post_layernorm",
     ),
-    _or_null(_flag): ("use_bidirectional_attention",),
+    _or_null(_flag): ("use_bidirectional_attention", "rope_interleave"),
     _text: ("hidden_act", "activation_function"),
     _or_null(_text): ("hidden_activation",),
     _or_null(_names): ("layer_types",),

@@ -29,6 +29,18 @@ Slot = tuple[str, int]  # (HF module, position of this part inside the fused ten
 
 
 @dataclass(frozen=True)
+class ExpertNames:
+    """Where routed expert j's projections live in a checkpoint, relative to the layer: one [out, in]
+    tensor per expert and projection, as published MoE checkpoints and transformers 5's
+    save_pretrained hold them (archsmith stacks them; weights.py splits and stacks)."""
+
+    prefix: str  # with "{j}"
+    gate: str
+    up: str
+    down: str
+
+
+@dataclass(frozen=True)
 class Layout:
     """Where archsmith modules live in one HF family's checkpoint."""
 
@@ -39,6 +51,10 @@ class Layout:
     conv1d: frozenset[str] = frozenset()  # HF modules whose weight is stored [in, out] (GPT-2's Conv1D)
     # Tensors HF checkpoints carry that are no parameters (buffers of older versions).
     ignored_suffixes: tuple[str, ...] = (".rotary_emb.inv_freq",)
+    experts: ExpertNames | None = None  # Mixture-of-Experts families: where each routed expert's weights are
+    # Layers past num_hidden_layers that the class does not build and ignores on load (DeepSeek's
+    # multi-token-prediction module, model.layers.61.* in DeepSeek-V3).
+    ignores_extra_layers: bool = False
 
 
 @dataclass(frozen=True)
@@ -46,6 +62,7 @@ class RopeKeys:
     """How a class reads its RoPE settings (see ``common.read_rope``) and writes them back."""
 
     partial: bool = False  # the class rotates only partial_rotary_factor of each head (Phi-3, NeoX)
+    default_theta: float = 10000.0  # the class's default_theta, used when no file key sets the base
     default_partial: float = 1.0
     theta_key: str = "rope_theta"  # its 4.x top-level names
     partial_key: str = "partial_rotary_factor"
@@ -69,7 +86,7 @@ class RopeKeys:
                 )
         original = d.get(self.original_key, self.original_default) if self.original_key else None
         rope = read_rope(
-            d,
+            {self.theta_key: self.default_theta, **d},
             model_type=model_type,
             partial_rotary=self.partial,
             max_position_embeddings=max_positions,
@@ -110,6 +127,7 @@ class RopeKeys:
 # (these are also ArchConfig's defaults, so the reader may leave them out).
 NEUTRAL: dict[str, Any] = {
     "position_embedding": "rope",
+    "kv_lora_rank": None,  # q/k/v projections, no multi-head latent attention
     "rope_interleaved": False,
     "position_offset": 0,
     "partial_rotary_factor": 1.0,
@@ -132,6 +150,7 @@ NEUTRAL: dict[str, Any] = {
     "lm_head_bias": False,
     "hidden_dropout": 0.0,
     "embedding_dropout": 0.0,
+    "num_experts": 0,  # a dense MLP in every layer (the MoE knobs are then inert, ArchConfig checks)
 }
 # nn.LayerNorm on the input dtype, i.e. plain F.layer_norm (archsmith's norm_weight_in_fp32=False).
 LAYERNORM = {"norm_type": "layernorm", "norm_bias": True, "norm_weight_in_fp32": False}
@@ -254,6 +273,12 @@ def mha_only(cfg: ArchConfig) -> list[str]:
 def all_sliding_or_none(cfg: ArchConfig) -> list[str]:
     if cfg.sliding_window is not None and cfg.layer_types is not None and "full_attention" in cfg.layer_types:
         return ["a mix of full and sliding layers (its window applies to every layer)"]
+    return []
+
+
+def heads_divide_hidden(cfg: ArchConfig) -> list[str]:
+    if cfg.hidden_size % cfg.num_attention_heads:
+        return [f"hidden_size={cfg.hidden_size} not divisible by num_attention_heads (its config class refuses it)"]
     return []
 
 

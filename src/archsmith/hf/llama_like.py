@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..config import ArchConfig
+from ..config import MOE_DEFAULTS, ArchConfig
 from .common import layer_window
-from .family import Fields, Family, Layout, RopeKeys, layer_types
+from .family import ExpertNames, Fields, Family, Layout, RopeKeys, layer_types
 
 # What each llama key sets. A class has the keys its family file gives a default for.
 LLAMA_KEYS: dict[str, Fields] = {
@@ -55,13 +55,15 @@ _LLAMA_LAYER = {
 }
 
 
-def llama_layout(changes: dict[str, Any] | None = None) -> Layout:
-    """Llama's tensor names, with ``changes`` (archsmith module -> HF module or slot; None removes it)."""
+def llama_layout(changes: dict[str, Any] | None = None, experts: ExpertNames | None = None) -> Layout:
+    """Llama's tensor names, with ``changes`` (archsmith module -> HF module or slot; None removes it)
+    and, for a Mixture-of-Experts class, where its routed experts are."""
     layer = {**_LLAMA_LAYER, **(changes or {})}
     return Layout(
         {"embed_tokens": "model.embed_tokens", "norm": "model.norm", "lm_head": "lm_head"},
         "model.layers.{i}.",
         {k: v for k, v in layer.items() if v is not None},
+        experts=experts,
     )
 
 
@@ -103,7 +105,7 @@ def llama_like(
 QWEN_WINDOW_KEYS = frozenset({"use_sliding_window", "sliding_window", "max_window_layers", "layer_types"})
 
 # transformers renames these old layer-type names on load (configuration_utils._LEGACY_LAYER_TYPE_REMAP).
-_LEGACY_LAYER_TYPES = {"attention": "full_attention"}
+LEGACY_LAYER_TYPES = {"attention": "full_attention"}
 
 
 def read_qwen_window(d: dict[str, Any], read: dict[str, Any]) -> dict[str, Any]:
@@ -119,7 +121,7 @@ def read_qwen_window(d: dict[str, Any], read: dict[str, Any]) -> dict[str, Any]:
             for i in range(read["num_hidden_layers"])
         ]
     else:
-        types = [_LEGACY_LAYER_TYPES.get(t, t) for t in types]
+        types = [LEGACY_LAYER_TYPES.get(t, t) for t in types]
     window, layer_types = layer_window(sliding_window, types)
     return {"sliding_window": window, "layer_types": layer_types}
 
@@ -134,3 +136,51 @@ def write_qwen_window(cfg: ArchConfig) -> dict[str, Any]:
         "max_window_layers": sliding[0] if sliding else cfg.num_hidden_layers,
         "layer_types": types,
     }
+
+
+# --- Mixture-of-Experts (Mixtral, Qwen2-MoE, Qwen3-MoE) -------------------------------------------
+
+# Softmax top-k routing, every layer a candidate for sparsity by the Qwen rules only, no DeepSeek
+# knobs, no shared expert and no jitter unless a class says otherwise: what these classes hard-code.
+MOE_FACTS: dict[str, Any] = {
+    name: MOE_DEFAULTS[name]
+    for name in (
+        "scoring_func", "routed_scaling_factor", "router_correction_bias", "n_group", "topk_group",
+        "first_k_dense_replace", "mlp_only_layers", "decoder_sparse_step", "n_shared_experts",
+        "shared_expert_gate", "router_jitter_noise",
+    )
+}  # fmt: skip
+
+# The MoE keys Qwen2-MoE and Qwen3-MoE share, with the same meaning (defaults: the classes' own).
+QWEN_MOE_KEYS: dict[str, tuple[Fields, Any]] = {
+    "decoder_sparse_step": ("decoder_sparse_step", 1),
+    "mlp_only_layers": ("mlp_only_layers", []),
+    "norm_topk_prob": ("norm_topk_prob", False),
+    "output_router_logits": ("output_router_logits", False),
+    "router_aux_loss_coef": ("router_aux_loss_coef", 0.001),
+}
+
+# Qwen-MoE tensor names: the router is mlp.gate, each expert a Qwen2MoeMLP under mlp.experts.{j};
+# dense layers (mlp_only_layers, decoder_sparse_step) keep Llama's MLP names.
+QWEN_MOE_LAYOUT = llama_layout(
+    {
+        "mlp.router": "mlp.gate",
+        "mlp.shared_experts.gate_proj": "mlp.shared_expert.gate_proj",
+        "mlp.shared_experts.up_proj": "mlp.shared_expert.up_proj",
+        "mlp.shared_experts.down_proj": "mlp.shared_expert.down_proj",
+        "mlp.shared_expert_gate": "mlp.shared_expert_gate",
+    },
+    experts=ExpertNames("mlp.experts.{j}.", gate="gate_proj", up="up_proj", down="down_proj"),
+)
+
+
+def read_qwen_moe(read: dict[str, Any]) -> dict[str, Any]:
+    """``mlp_only_layers: null`` is [] (the Qwen-MoE configs' __post_init__); ``num_experts: 0`` makes
+    every layer dense (the decoder layers test ``num_experts > 0``), so the MoE knobs go inert."""
+    if read["num_experts"] == 0:
+        return dict(MOE_DEFAULTS)
+    return {"mlp_only_layers": read["mlp_only_layers"] or ()}
+
+
+def write_qwen_moe(cfg: ArchConfig) -> dict[str, Any]:
+    return {"mlp_only_layers": list(cfg.mlp_only_layers)}  # a list, as the config class types it

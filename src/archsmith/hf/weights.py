@@ -12,6 +12,10 @@ families differ in names and in how they pack tensors:
                  archsmith's table has them too, so it maps one to one)
     StableLM     per-head qk LayerNorms are one module per head (q_layernorm.norms.{h}); archsmith
                  holds them as one [heads, head_dim] weight (an HF module name with "{h}")
+    MoE          archsmith stacks every expert in one tensor (experts.gate_up_proj [E, 2I, H],
+                 experts.down_proj [E, H, I]); checkpoints hold one [out, in] tensor per expert
+                 and projection (Layout.experts), which is what transformers 5's save_pretrained
+                 writes and its from_pretrained fuses on load
 
 Each family declares these facts as a :class:`~archsmith.hf.family.Layout` (families/<model_type>.py);
 :func:`to_hf_state` and :func:`from_hf_state` apply them. Shapes to expect are derived by mapping
@@ -32,6 +36,8 @@ if TYPE_CHECKING:
 
 # Remote-code exports wrap archsmith's Transformer as ``model``: names are archsmith's own.
 REMOTE = "archsmith"
+
+EXPERTS = "mlp.experts"  # the archsmith module whose stacked tensors split into one per expert
 
 
 # --- name mapping -------------------------------------------------------------------------------
@@ -73,6 +79,23 @@ def _is_conv1d(layout: Layout, hf_name: str) -> bool:
     return param == "weight" and any(module.endswith("." + c) for c in layout.conv1d)
 
 
+def _is_experts(name: str) -> bool:
+    layer, module, _ = _split_name(name)
+    return layer is not None and module == EXPERTS
+
+
+def _expert_names(layout: Layout, name: str, num_experts: int) -> list[list[str]]:
+    """For a stacked expert tensor ('layers.3.mlp.experts.gate_up_proj'), the HF names of its
+    parts along dim 1 (gate, then up; or the one projection), each a list over the experts."""
+    layer, _, param = _split_name(name)
+    names = layout.experts
+    if names is None:
+        raise LoadError(f"parameter {name} has no place in this HF family; this is a bug in archsmith's export table")
+    projections = {"gate_up_proj": (names.gate, names.up), "up_proj": (names.up,), "down_proj": (names.down,)}[param]
+    base = layout.layer_prefix.format(i=layer) + names.prefix
+    return [[f"{base.format(j=j)}{proj}.weight" for j in range(num_experts)] for proj in projections]
+
+
 def _tied_out(cfg: ArchConfig, names: list[str]) -> list[str]:
     # A tied LM head is the embedding itself: HF checkpoints store it once.
     return [n for n in names if not (cfg.tie_word_embeddings and n == "lm_head.weight")]
@@ -90,6 +113,11 @@ def to_hf_state(state: dict[str, torch.Tensor], cfg: ArchConfig, model_type: str
         return {f"model.{n}": state[n] for n in names}
     layout = BY_MODEL_TYPE[model_type].layout
     out = {}
+    for name in filter(_is_experts, names):  # [E, parts x out, in] -> one [out, in] per part and expert
+        parts = _expert_names(layout, name, state[name].shape[0])
+        for hf_names, piece in zip(parts, state[name].chunk(len(parts), dim=1)):
+            out.update({hf_name: w.contiguous() for hf_name, w in zip(hf_names, piece)})
+    names = [n for n in names if not _is_experts(n)]
     for hf_name, parts in _groups(layout, names).items():
         tensors = [state[n] for n in parts]
         if len(tensors) == 1:
@@ -124,7 +152,7 @@ def from_hf_state(
 ) -> dict[str, torch.Tensor]:
     """HF tensors -> archsmith parameters with the given ``shapes``; LoadError naming the tensor
     when one is missing, unexpected, of the wrong shape or not floating point."""
-    _validate(hf, expected_hf_shapes(shapes, cfg, model_type), model_type)
+    _validate(hf, expected_hf_shapes(shapes, cfg, model_type), model_type, cfg.num_hidden_layers)
     names = _tied_out(cfg, list(shapes))
     if model_type == REMOTE:
         out = {n: hf[f"model.{n}"] for n in names}
@@ -139,6 +167,10 @@ def _unpack(hf, cfg: ArchConfig, layout: Layout, names: list[str], shapes) -> di
     import torch
 
     out = {}
+    for name in filter(_is_experts, names):  # one [out, in] per part and expert -> [E, parts x out, in]
+        parts = _expert_names(layout, name, shapes[name][0])
+        out[name] = torch.cat([torch.stack([hf[n] for n in hf_names]) for hf_names in parts], dim=1)
+    names = [n for n in names if not _is_experts(n)]
     for hf_name, parts in _groups(layout, names).items():
         if _PER_HEAD in hf_name:
             t = torch.stack([hf[hf_name.format(h=j)] for j in range(shapes[parts[0]][0])])
@@ -160,11 +192,12 @@ def _unpack(hf, cfg: ArchConfig, layout: Layout, names: list[str], shapes) -> di
     return out
 
 
-def _validate(hf: dict[str, torch.Tensor], expected: dict[str, tuple[int, ...]], model_type: str) -> None:
+def _validate(hf: dict[str, torch.Tensor], expected: dict[str, tuple[int, ...]], model_type: str, num_layers: int) -> None:
     import torch
 
     family = BY_MODEL_TYPE.get(model_type)
-    ignored = family.layout.ignored_suffixes if family else ()
+    layout = family.layout if family else None
+    ignored = layout.ignored_suffixes if layout else ()
     for name, shape in expected.items():
         if name not in hf:
             raise LoadError(
@@ -184,8 +217,17 @@ def _validate(hf: dict[str, torch.Tensor], expected: dict[str, tuple[int, ...]],
             )
     lm_head = {"lm_head.weight", "embed_out.weight", "model.lm_head.weight"}  # a tied head stored anyway
     for name in hf:
-        if name not in expected and name not in lm_head and not name.endswith(ignored):
+        if name not in expected and name not in lm_head and not name.endswith(ignored) and not _extra_layer(layout, name, num_layers):
             raise LoadError(
                 f"tensor {name} in the checkpoint has no place in the model config.json describes; "
                 "fix: check that config.json matches the weights"
             )
+
+
+def _extra_layer(layout: Layout | None, name: str, num_layers: int) -> bool:
+    """A tensor of a layer past the model's last, in a family whose class ignores those."""
+    if layout is None or not layout.ignores_extra_layers:
+        return False
+    prefix = layout.layer_prefix.split("{i}")[0]
+    index = name[len(prefix) :].split(".", 1)[0] if name.startswith(prefix) else ""
+    return index.isdigit() and int(index) >= num_layers

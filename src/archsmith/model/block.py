@@ -8,7 +8,9 @@ Where the norms sit (``norm_scheme``), with the parameter names each one gets:
     reordered  x + attn_out_norm(f(x))                     OLMo-2
     normed_residual  h + f(h), h = attn_norm(x)            BLOOM's apply_residual_connection_post_layernorm
 
-(the MLP branch likewise with mlp_norm / mlp_out_norm). ``parallel_residual`` computes both
+(the MLP branch likewise with mlp_norm / mlp_out_norm; in a sparse layer the MLP is a
+Mixture-of-Experts, whose router logits go to ``router_logits`` when a list is passed).
+``parallel_residual`` computes both
 branches from the same input, x + attn(attn_norm(x)) + mlp(mlp_norm(x)) (GPT-NeoX), or with
 one shared norm (``parallel_shared_norm``: GPT-J, Falcon).
 """
@@ -23,6 +25,8 @@ from torch import nn
 from ..config import ArchConfig
 from .attention import Attention, AttentionMask
 from .ffn import MLP
+from .mla import LatentAttention
+from .moe import MoE
 from .norms import Norm
 
 
@@ -31,8 +35,8 @@ class Block(nn.Module):
         super().__init__()
         self.scheme = cfg.norm_scheme
         self.parallel = cfg.parallel_residual
-        self.attn = Attention(cfg, layer_idx)
-        self.mlp = MLP(cfg)
+        self.attn = LatentAttention(cfg, layer_idx) if cfg.is_mla else Attention(cfg, layer_idx)
+        self.mlp = MoE(cfg) if cfg.layer_is_sparse(layer_idx) else MLP(cfg)
         h = cfg.hidden_size
         has_input_norms = cfg.norm_scheme != "reordered"
         self.attn_norm = Norm(h, cfg) if has_input_norms else None
@@ -49,16 +53,25 @@ class Block(nn.Module):
         rope: tuple[torch.Tensor, torch.Tensor] | None,
         mask: AttentionMask,
         cache=None,
+        router_logits: list[torch.Tensor] | None = None,
     ) -> torch.Tensor:
         def attend(h: torch.Tensor) -> torch.Tensor:
             return self.attn(h, rope, mask, cache)
 
+        def feed_forward(h: torch.Tensor) -> torch.Tensor:
+            if not isinstance(self.mlp, MoE):
+                return self.mlp(h)
+            out, logits = self.mlp(h)
+            if router_logits is not None:
+                router_logits.append(logits)
+            return out
+
         if self.parallel:  # only defined for pre-norm (config validation)
             h = self.attn_norm(x)
             mlp_in = h if self.mlp_norm is None else self.mlp_norm(x)
-            return x + self.drop(attend(h)) + self.drop(self.mlp(mlp_in))
+            return x + self.drop(attend(h)) + self.drop(feed_forward(mlp_in))
         x = self._residual(x, attend, self.attn_norm, self.attn_out_norm)
-        return self._residual(x, self.mlp, self.mlp_norm, self.mlp_out_norm)
+        return self._residual(x, feed_forward, self.mlp_norm, self.mlp_out_norm)
 
     def _residual(
         self,

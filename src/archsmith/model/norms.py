@@ -31,11 +31,11 @@ class Norm(nn.Module):
     and never a bias (the per-head qk-norms of StableLM-2-12B and Cohere have none).
     """
 
-    def __init__(self, width: int, cfg: ArchConfig, heads: int | None = None):
+    def __init__(self, width: int, cfg: ArchConfig, eps: float | None = None, heads: int | None = None):
         super().__init__()
         self.width = width
         self.layernorm = cfg.norm_type == "layernorm"
-        self.eps = cfg.norm_eps
+        self.eps = cfg.norm_eps if eps is None else eps  # a few norms hard-code theirs (MLA's latent norms)
         self.unit_offset = cfg.norm_unit_offset
         self.weight_in_fp32 = cfg.norm_weight_in_fp32
         shape = (width,) if heads is None else (heads, width)

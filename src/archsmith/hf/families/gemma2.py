@@ -12,7 +12,7 @@ from typing import Any
 from ...config import ArchConfig
 from ...errors import ConfigError
 from ..common import layer_window, refuse_unless
-from ..family import layer_types
+from ..family import heads_divide_hidden, layer_types
 from ..llama_like import llama_layout, llama_like
 
 
@@ -48,12 +48,6 @@ def _scale_from_integer(cfg: ArchConfig) -> list[str]:
     n = _query_pre_attn_scalar(cfg)
     if n < 1 or n**-0.5 != cfg.attention_scale:
         return [f"attention_scale={cfg.attention_scale} (it scales by n ** -0.5 for an integer query_pre_attn_scalar n)"]
-    return []
-
-
-def _heads_divide_hidden(cfg: ArchConfig) -> list[str]:
-    if cfg.hidden_size % cfg.num_attention_heads:
-        return [f"hidden_size={cfg.hidden_size} not divisible by num_attention_heads (Gemma2Config refuses it)"]
     return []
 
 
@@ -101,5 +95,5 @@ FAMILY = llama_like(
     read_extra=_read,
     write_extra=_write,
     free=("sliding_window", "attention_scale"),
-    checks=(_heads_divide_hidden, _scale_from_integer),
+    checks=(heads_divide_hidden, _scale_from_integer),
 )
