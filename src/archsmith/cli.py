@@ -138,8 +138,10 @@ def presets(json_out: bool = typer.Option(False, "--json", help="Print JSON inst
     table = Table(title="archsmith presets")
     columns = [("name", "left"), ("family", "left"), ("parameters", "right"), ("non-embedding", "right"), ("active", "right")]
     for col, justify in columns:
-        table.add_column(col, justify=justify)
-    table.add_column("Hub id (or source)", overflow="fold")  # an id cut short is no use: wrap it instead
+        # a name cut short is no use: on a narrow terminal the other columns give way
+        longest = max(map(len, PRESETS)) if col == "name" else None
+        table.add_column(col, justify=justify, no_wrap=col == "name", min_width=longest)
+    table.add_column("Hub id (or source)", overflow="fold", min_width=6)  # an id cut short is no use: wrap it instead
     for r in rows:
         active = human(r["active"]) if r["active"] != r["total"] else ""  # only a Mixture-of-Experts differs
         table.add_row(r["name"], r["model_type"], human(r["total"]), human(r["non_embedding"]), active,
