@@ -38,6 +38,7 @@ CASES = {
     "granite-multipliers-per-head-qk-norm": dict(
         embedding_multiplier=3.0, residual_multiplier=0.5, logit_scale=0.25, attention_scale=0.5, qk_norm="per_head"
     ),
+    "knobs": dict(qk_norm="per_head", clip_qkv=0.5, attention_scale=0.3, scale_attn_by_inverse_layer_idx=True, word_embed_proj_dim=16),
 }
 
 

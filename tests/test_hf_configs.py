@@ -18,6 +18,7 @@ from transformers import AutoConfig, AutoModelForCausalLM
 
 from archsmith import ConfigError, UnsupportedError, count_params, load_config
 from archsmith.hf import SUPPORTED_MODEL_TYPES, from_hf_config
+from archsmith.hf.export_config import plan_export
 
 transformers.logging.set_verbosity_error()
 
@@ -77,6 +78,31 @@ def test_count_equals_transformers(path):
     skipped = sum(sum(p.numel() for p in m.parameters()) // m.num_experts * (m.num_experts - routers[0].top_k)
                   for m in experts)
     assert breakdown.inactive == skipped and breakdown.active == expected - skipped
+
+
+# Hand-edited variants of a real file (each isolates a quirk under test): no configs of their own.
+EDITED = frozenset(
+    {"gpt2-n-inner-null", "llama-3.2-1b-biased-narrow-heads", "mistral-7b-v0.1-default-window", "qwen2-0.5b-sliding",
+     "phi-3-mini-128k-longrope"}
+)  # fmt: skip
+# Issue 11: `count` exact for at least 60 real configs across at least 25 model types. These are
+# the numbers of h-knobs merged with main (81 configs already pass the issue's 60; its 21
+# model types do not): THRESHOLDS TO RAISE, to at least 25 model types and the merged suite's
+# config count, once every family's fixtures are merged.
+MIN_REAL_CONFIGS = 81
+MIN_MODEL_TYPES = 21  # the issue asks for 25
+
+
+def test_fixtures_hold_enough_distinct_real_configs():
+    """Distinct architectures among the real fixtures (a 4.x file and its 5.x twin load to one
+    config, and count once; so would two fine-tunes of one architecture), and their model types."""
+    real = [f for f in FILES if f.name.removesuffix(".json").removesuffix(".v5") not in EDITED]
+    configs = {}
+    for f in real:
+        arch = {k: v for k, v in load_config(f).to_dict().items() if k not in ("torch_dtype", "name")}
+        configs[json.dumps(arch, sort_keys=True)] = json.loads(f.read_text())["model_type"]
+    assert len(configs) >= MIN_REAL_CONFIGS
+    assert len(set(configs.values())) >= MIN_MODEL_TYPES
 
 
 def _hf_layer_rope(c, i: int) -> tuple | None:
@@ -142,6 +168,14 @@ def test_settings_equal_transformers(path):
         "tie_word_embeddings": cfg.tie_word_embeddings,
     }
     assert ours == hf
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_export_config_reads_back_as_the_same_config(path):
+    """What export would write for a real model (its class's config.json) reads back unchanged."""
+    cfg = load_config(path)
+    plan = plan_export(cfg)
+    assert from_hf_config(plan.config) == cfg.replace(torch_dtype=plan.config["torch_dtype"]), plan.architecture
 
 
 @pytest.mark.parametrize("path", V5_FILES, ids=lambda p: p.name)
@@ -361,8 +395,8 @@ def test_unknown_keys_far_from_any_field_are_accepted():
     "name, change",
     [
         ("gpt2", {"add_cross_attention": True}),
-        ("gpt2", {"scale_attn_by_inverse_layer_idx": True}),
-        ("bloom-560m", {"apply_residual_connection_post_layernorm": True}),
+        ("stablelm-2-1.6b", {"hidden_dropout": 0.1}),
+        ("mpt-7b", {"attn_config": {"alibi": True, "qk_ln": True}}),
         ("bloom-560m", {"n_inner": 1000}),
         ("gemma-2b", {"use_bidirectional_attention": True}),
         ("mistral-7b-v0.1", {"layer_types": ["full_attention"] * 31 + ["sliding_attention"]}),

@@ -119,6 +119,11 @@ _BLOCKS = [
     {**_LN, "mlp_type": "plain", **_SHARED, "num_key_value_heads": 1},  # Falcon-7B
     {**_LN, "mlp_type": "plain", "parallel_residual": True, "num_key_value_heads": 2},  # Falcon-40B
     {**_LN, **_BIASES, "mlp_type": "plain", "position_embedding": "alibi", "alibi_before_scale": True},  # Falcon-RW
+    {"norm_type": "layernorm", "norm_weight": False, "norm_weight_in_fp32": True},  # OLMo-1
+    {**_LN, "partial_rotary_factor": 0.25},  # StableLM
+    {"norm_type": "layernorm", "mlp_type": "plain", "hidden_act": "gelu", "position_embedding": "alibi", "intermediate_size": 256},  # MPT
+    {**_LN, "mlp_type": "plain", "mlp_bias": True, "qkv_bias": True, "attn_out_bias": True, "hidden_act": "relu",
+     "position_embedding": "learned", "position_offset": 2, "norm_scheme": "post", "final_norm": False},  # OPT-350m
 ]
 _KNOBS = {
     "num_key_value_heads": [1, 2],
@@ -136,6 +141,13 @@ _KNOBS = {
     "norm_eps": [1e-6],
     "attention_dropout": [0.1],
     "hidden_dropout": [0.1],
+    "attention_scale": [1.0, 0.125],
+    "scale_attn_by_inverse_layer_idx": [True],
+    "clip_qkv": [0.5],
+    "qk_norm": ["per_head"],
+    "norm_scheme": ["normed_residual"],
+    "word_embed_proj_dim": [32],
+    "final_norm": [False],
 }
 _DRAW = st.tuples(
     st.sampled_from(_BLOCKS),

@@ -75,7 +75,20 @@ HF_CASES = {
         "gemma2",
         dict(_LLAMA, head_dim=32, query_pre_attn_scalar=32, sliding_window=8, attn_logit_softcapping=5.0, final_logit_softcapping=3.0),
     ),
+    # Gemma-2-27B: query_pre_attn_scalar (here hidden/heads = 16) != head_dim (32)
+    "gemma2-query-pre-attn-scalar": (
+        "gemma2",
+        dict(_LLAMA, head_dim=32, query_pre_attn_scalar=16, sliding_window=8, attn_logit_softcapping=5.0, final_logit_softcapping=3.0),
+    ),
     "gpt2": ("gpt2", dict(vocab_size=128, n_embd=64, n_layer=2, n_head=4, n_positions=64, n_inner=96)),
+    # reorder_and_upcast_attn: fp32 scores with the scale inside baddbmm, the same numbers in fp32
+    "gpt2-unscaled-layer-scaled-upcast": (
+        "gpt2",
+        dict(
+            vocab_size=128, n_embd=64, n_layer=2, n_head=4, n_positions=64, n_inner=96, scale_attn_weights=False,
+            scale_attn_by_inverse_layer_idx=True, reorder_and_upcast_attn=True,
+        ),  # fmt: skip
+    ),
     "gpt_neox-parallel-partial-rotary": (
         "gpt_neox",
         dict(
@@ -92,6 +105,10 @@ HF_CASES = {
     ),
     "bloom-alibi": ("bloom", dict(vocab_size=128, hidden_size=64, n_layer=2, n_head=4)),
     "bloom-alibi-6-heads": ("bloom", dict(vocab_size=128, hidden_size=48, n_layer=2, n_head=6)),  # slopes for non powers of 2
+    "bloom-residual-post-layernorm": (
+        "bloom",
+        dict(vocab_size=128, hidden_size=64, n_layer=2, n_head=4, apply_residual_connection_post_layernorm=True),
+    ),
     "phi3-partial-sliding": (
         "phi3",
         dict(_LLAMA, sliding_window=8, rope_parameters={"rope_type": "default", "partial_rotary_factor": 0.5, **_ROPE}),
@@ -107,6 +124,7 @@ HF_CASES = {
         ),
     ),
     "olmo2-qknorm-full": ("olmo2", dict(_LLAMA, attention_bias=True)),
+    "olmo-clip-qkv-nonparametric-ln": ("olmo", dict(_LLAMA, attention_bias=True, clip_qkv=0.3)),
     # Mixture-of-Experts: softmax top-k routing over stacked experts, dense layers between sparse ones.
     "mixtral-sliding": ("mixtral", dict(_LLAMA, num_local_experts=4, num_experts_per_tok=2, sliding_window=8)),
     "qwen2_moe-shared-expert-dense-layer": (
@@ -128,6 +146,8 @@ HF_CASES = {
         "stablelm",
         dict(_LLAMA, use_qkv_bias=True, use_parallel_residual=True, rope_parameters={"rope_type": "default", "partial_rotary_factor": 0.25, **_ROPE}),
     ),
+    # StableLM-2-12B: a LayerNorm (weight, no bias) per head on q and k
+    "stablelm-qk-layernorm-per-head": ("stablelm", dict(_LLAMA, qk_layernorm=True)),
     "arcee-relu2": ("arcee", dict(_LLAMA, head_dim=32, mlp_bias=True)),
     "mpt-alibi": ("mpt", dict(vocab_size=128, d_model=64, n_heads=4, n_layers=2, max_seq_len=64)),
     # Per-layer attention: Gemma 3's RoPE per layer type (4.x keys, then nested 5.x rope_parameters with a scaled
@@ -164,6 +184,10 @@ HF_CASES = {
     "cohere2-nope-full-layers": (
         "cohere2",
         dict(_LLAMA, num_hidden_layers=3, sliding_window=8, sliding_window_pattern=3, logit_scale=0.5, rope_theta=1000.0),
+    ),
+    "mpt-clip-qkv-softmax-scale": (
+        "mpt",
+        dict(vocab_size=128, d_model=64, n_heads=4, n_layers=2, max_seq_len=64, attn_config={"clip_qkv": 0.3, "softmax_scale": 0.4}),
     ),
     # MLA; first_k_dense_replace=num_hidden_layers: every layer a dense MLP
     "deepseek_v3-mla-q-lora-yarn-mscale": (
@@ -227,6 +251,21 @@ HF_CASES = {
     "gptj": ("gptj", dict(_GPT2_NAMED, rotary_dim=8, n_inner=96)),
     "gptj-tied-full-rotary": ("gptj", dict(_GPT2_NAMED, rotary_dim=16, tie_word_embeddings=True)),
     "codegen": ("codegen", dict(_GPT2_NAMED, rotary_dim=8, n_inner=96)),
+    # OPT-350m: post-LN, a 32-wide token embedding with project_in/project_out, tied head
+    "opt-350m-projections": (
+        "opt",
+        dict(
+            vocab_size=128, hidden_size=64, ffn_dim=96, num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=64,
+            do_layer_norm_before=False, word_embed_proj_dim=32, pad_token_id=None,
+        ),  # fmt: skip
+    ),
+    "opt-pre-ln-without-final-norm": (
+        "opt",
+        dict(
+            vocab_size=128, hidden_size=64, ffn_dim=96, num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=64,
+            _remove_final_layer_norm=True, word_embed_proj_dim=48, tie_word_embeddings=False, pad_token_id=None,
+        ),  # fmt: skip
+    ),
 }
 
 
@@ -254,6 +293,31 @@ def test_hf_to_archsmith_logits_and_generation(case, tmp_path):
     assert max_logit_diff(ours, hf_model, input_ids()) <= TOLERANCE
     mine, theirs = greedy_both(ours, hf_model, input_ids(batch=1, seq=6))
     assert torch.equal(mine, theirs)
+
+
+# Knobs that change no parameter: the parity above proves them only if they change the logits.
+# (case, field, its neutral value)
+KNOB_CASES = [
+    ("gemma2-query-pre-attn-scalar", "attention_scale", None),
+    ("gpt2-unscaled-layer-scaled-upcast", "attention_scale", None),
+    ("gpt2-unscaled-layer-scaled-upcast", "scale_attn_by_inverse_layer_idx", False),
+    ("bloom-residual-post-layernorm", "norm_scheme", "pre"),
+    ("olmo-clip-qkv-nonparametric-ln", "clip_qkv", None),
+    ("mpt-clip-qkv-softmax-scale", "clip_qkv", None),
+    ("mpt-clip-qkv-softmax-scale", "attention_scale", None),
+]
+
+
+@pytest.mark.parametrize("case, field, neutral", KNOB_CASES)
+def test_knob_changes_the_logits(case, field, neutral, tmp_path):
+    model_type, kwargs = HF_CASES[case]
+    _save_hf(model_type, kwargs, tmp_path)
+    ours = from_hf(tmp_path).eval()
+    assert getattr(ours.config, field) != neutral
+    without = build_model(ours.config.replace(**{field: neutral})).eval()
+    without.load_state_dict(ours.state_dict())
+    with torch.no_grad():
+        assert (ours(input_ids()) - without(input_ids())).abs().max().item() > 100 * TOLERANCE
 
 
 @pytest.mark.parametrize("family", FAMILIES, ids=lambda f: f.model_type)
@@ -295,7 +359,22 @@ EXPORT_CASES = {
         ),  # fmt: skip
         "Gemma2ForCausalLM",
     ),
+    "gemma2-attention-scale": (
+        ArchConfig(
+            **TINY, norm_unit_offset=True, norm_weight_in_fp32=True, scale_embeddings=True, hidden_act="gelu_pytorch_tanh",
+            norm_scheme="peri", attn_logit_softcapping=5.0, final_logit_softcapping=3.0, num_key_value_heads=2, head_dim=32,
+            attention_scale=16**-0.5,
+        ),  # fmt: skip
+        "Gemma2ForCausalLM",
+    ),
     "olmo2": (ArchConfig(**TINY, norm_weight_in_fp32=True, norm_scheme="reordered", qk_norm="full"), "Olmo2ForCausalLM"),
+    "olmo": (
+        ArchConfig(
+            **TINY, norm_type="layernorm", norm_weight=False, norm_weight_in_fp32=True, clip_qkv=0.3, num_key_value_heads=2,
+            qkv_bias=True, attn_out_bias=True, tie_word_embeddings=False,
+        ),  # fmt: skip
+        "OlmoForCausalLM",
+    ),
     "phi3": (
         ArchConfig(
             **TINY, partial_rotary_factor=0.5, tie_word_embeddings=False,
@@ -308,17 +387,39 @@ EXPORT_CASES = {
         ArchConfig(**TINY, **_LN, num_key_value_heads=2, qkv_bias=True, partial_rotary_factor=0.25, parallel_residual=True, parallel_shared_norm=True),
         "StableLmForCausalLM",
     ),
+    "stablelm-qk-norm-per-head": (ArchConfig(**TINY, **_LN, num_key_value_heads=2, qk_norm="per_head", partial_rotary_factor=0.5), "StableLmForCausalLM"),
     "gpt_neox": (
         ArchConfig(**TINY, **_LN, **_BIASES, mlp_type="plain", hidden_act="gelu", partial_rotary_factor=0.25, parallel_residual=True, tie_word_embeddings=False),
         "GPTNeoXForCausalLM",
     ),
     "gpt2": (ArchConfig(**TINY, **_LN, **_BIASES, mlp_type="plain", hidden_act="gelu_new", position_embedding="learned"), "GPT2LMHeadModel"),
+    "gpt2-unscaled-layer-scaled": (
+        ArchConfig(
+            **TINY, **_LN, **_BIASES, mlp_type="plain", hidden_act="gelu_new", position_embedding="learned",
+            attention_scale=1.0, scale_attn_by_inverse_layer_idx=True,
+        ),  # fmt: skip
+        "GPT2LMHeadModel",
+    ),
     "bloom": (
         ArchConfig(**{**TINY, "intermediate_size": 256}, **_LN, **_BIASES, mlp_type="plain", hidden_act="gelu_new", position_embedding="alibi", embedding_norm=True),
         "BloomForCausalLM",
     ),
+    "bloom-normed-residual": (
+        ArchConfig(
+            **{**TINY, "intermediate_size": 256}, **_LN, **_BIASES, mlp_type="plain", hidden_act="gelu_new",
+            position_embedding="alibi", embedding_norm=True, norm_scheme="normed_residual",
+        ),  # fmt: skip
+        "BloomForCausalLM",
+    ),
     "mpt": (
         ArchConfig(**{**TINY, "intermediate_size": 256}, norm_type="layernorm", mlp_type="plain", hidden_act="gelu", position_embedding="alibi"),
+        "MptForCausalLM",
+    ),
+    "mpt-clip-qkv-softmax-scale": (
+        ArchConfig(
+            **{**TINY, "intermediate_size": 256}, norm_type="layernorm", mlp_type="plain", hidden_act="gelu",
+            position_embedding="alibi", clip_qkv=0.3, attention_scale=0.4,
+        ),  # fmt: skip
         "MptForCausalLM",
     ),
     "opt-post-ln": (
@@ -357,6 +458,20 @@ EXPORT_CASES = {
             rope_interleaved=True, logit_scale=0.5, sliding_window=8, layer_types=("sliding_attention", "full_attention"), nope_layers=(1,),
         ),  # fmt: skip
         "Cohere2ForCausalLM",
+    ),
+    "opt-350m-projections": (
+        ArchConfig(
+            **TINY, **_LN, **_BIASES, norm_scheme="post", final_norm=False, mlp_type="plain", hidden_act="relu",
+            position_embedding="learned", position_offset=2, word_embed_proj_dim=32,
+        ),  # fmt: skip
+        "OPTForCausalLM",
+    ),
+    "opt-pre-ln-without-final-norm": (
+        ArchConfig(
+            **TINY, **_LN, **_BIASES, final_norm=False, mlp_type="plain", hidden_act="relu", position_embedding="learned",
+            position_offset=2, word_embed_proj_dim=48, tie_word_embeddings=False,
+        ),  # fmt: skip
+        "OPTForCausalLM",
     ),
     "deepseek_v3-mla": (
         ArchConfig(**TINY, q_lora_rank=24, kv_lora_rank=16, qk_nope_head_dim=12, qk_rope_head_dim=8, v_head_dim=10, rope_interleaved=True),
@@ -468,6 +583,13 @@ EXPORT_CASES = {
     "falcon-alibi-sequential": (
         ArchConfig(**TINY, **_LN, **_BIASES, mlp_type="plain", hidden_act="gelu", position_embedding="alibi", alibi_before_scale=True),
         "FalconForCausalLM",
+    ),
+    "remote-per-head-rmsnorm-clip-scale-projections": (
+        ArchConfig(
+            **TINY, num_key_value_heads=2, qk_norm="per_head", clip_qkv=0.3, attention_scale=0.2, word_embed_proj_dim=32,
+            scale_attn_by_inverse_layer_idx=True,
+        ),  # fmt: skip
+        "ArchsmithForCausalLM",
     ),
 }
 

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from archsmith import ArchConfig, ConfigError, count_params
-from archsmith.config import ACTIVATIONS, LAYER_TYPES, NORM_SCHEMES, POSITION_TYPES
+from archsmith.config import ACTIVATIONS, LAYER_TYPES, NORM_SCHEMES, POSITION_TYPES, QK_NORMS
 from archsmith.errors import ArchsmithError, InputError, UnsupportedError
 from archsmith.model import LMOutput, build_model
 from archsmith.model.norms import Norm
@@ -94,8 +94,9 @@ def configs(draw) -> ArchConfig:
             vocab_size=VOCAB, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
             num_key_value_heads=kv_heads, head_dim=head_dim if explicit_head_dim else None,
             intermediate_size=draw(st.sampled_from([8, 20])), max_position_embeddings=24,
-            qkv_bias=draw(st.booleans()), attn_out_bias=draw(st.booleans()), qk_norm=draw(st.sampled_from(["none", "head", "full", "per_head"])),
-            attention_scale=draw(st.none() | st.just(0.3)),
+            qkv_bias=draw(st.booleans()), attn_out_bias=draw(st.booleans()), qk_norm=draw(st.sampled_from(QK_NORMS)),
+            attention_scale=draw(st.none() | st.just(0.3)), scale_attn_by_inverse_layer_idx=draw(st.booleans()),
+            clip_qkv=draw(st.none() | st.just(0.5)), word_embed_proj_dim=draw(st.none() | st.just(12)),
             sliding_window=window, layer_types=layer_types,
             attn_logit_softcapping=draw(st.none() | st.just(5.0)), final_logit_softcapping=draw(st.none() | st.just(3.0)),
             position_embedding=position, alibi_before_scale=position == "alibi" and draw(st.booleans()), **rope,
@@ -191,6 +192,12 @@ OPTIONS = {
     "post_norm": dict(norm_scheme="post"),
     "peri_norm": dict(norm_scheme="peri"),
     "reordered_norm": dict(norm_scheme="reordered"),
+    "normed_residual": dict(norm_scheme="normed_residual"),
+    "qk_norm_per_head": dict(qk_norm="per_head", norm_type="layernorm", norm_bias=True),
+    "attention_scale": dict(attention_scale=1.0),
+    "scale_attn_by_inverse_layer_idx": dict(scale_attn_by_inverse_layer_idx=True),
+    "clip_qkv": dict(clip_qkv=0.05),
+    "word_embed_proj_dim": dict(word_embed_proj_dim=16),
     "no_final_norm": dict(final_norm=False),
     "plain_mlp": dict(mlp_type="plain"),
     **{f"act_{a}": dict(hidden_act=a) for a in ACTIVATIONS if a != "silu"},

@@ -29,6 +29,8 @@ PUBLISHED_TOTALS = {
     "gemma-7b": 8_537_680_896,
     "phi-3-mini-4k": 3_821_079_552,
     "bloom-560m": 559_214_592,
+    "opt-125m": 125_239_296,
+    "opt-350m": 331_196_416,  # its 512-wide embedding with project_in/project_out
 }
 
 
@@ -46,10 +48,9 @@ def test_at_least_25_presets_with_source_links():
 @pytest.mark.parametrize("name", list(PRESETS))
 def test_preset_count_equals_transformers(name):
     cfg = get_preset(name)
-    assert (cfg.hidden_size, cfg.vocab_size) == (
-        PRESETS[name].hf_config.get("hidden_size", PRESETS[name].hf_config.get("n_embd")),
-        PRESETS[name].hf_config["vocab_size"],
-    )
+    hf = PRESETS[name].hf_config
+    width = next(hf[k] for k in ("hidden_size", "n_embd", "d_model") if k in hf)  # GPT-2 and MPT have their own names
+    assert (cfg.hidden_size, cfg.vocab_size) == (width, hf["vocab_size"])
     hf_config = AutoConfig.for_model(**transformers_loadable(PRESETS[name].hf_config))
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(hf_config)

@@ -38,7 +38,9 @@ NORM_TYPES = ("rmsnorm", "layernorm")
 #   post      norm(x + f(x))                      the original Transformer, BERT, OPT-350m
 #   peri      x + norm_out(f(norm_in(x)))         Peri-LN paper, Gemma 2/3 "sandwich" norm
 #   reordered x + norm(f(x))                      OLMo-2 (a norm on each branch output only)
-NORM_SCHEMES = ("pre", "post", "peri", "reordered")
+#   normed_residual  norm(x) + f(norm(x))         BLOOM's apply_residual_connection_post_layernorm
+#                                                 (the normed input is the residual)
+NORM_SCHEMES = ("pre", "post", "peri", "reordered", "normed_residual")
 MLP_TYPES = ("gated", "plain")
 # Activation names are HF's ACT2FN names, so export needs no translation.
 #   gelu = exact erf GELU; gelu_pytorch_tanh and gelu_new = tanh approximation (two HF
@@ -120,6 +122,8 @@ class ArchConfig:
     layer_types: tuple[str, ...] | None = None  # per-layer "full_attention"/"sliding_attention"; None -> all sliding if a window is set (stored only for a mix)
     attn_logit_softcapping: float | None = None  # cap * tanh(scores / cap) (Gemma 2)
     attention_scale: float | None = None  # multiplies q·k before the softmax; None = 1/sqrt(head_dim) (Granite's attention_multiplier, Gemma's query_pre_attn_scalar ** -0.5)
+    scale_attn_by_inverse_layer_idx: bool = False  # layer i also divides its scores by i + 1 (a GPT-2 option)
+    clip_qkv: float | None = None  # clamp q, k and v to [-clip_qkv, clip_qkv] right after their projections (OLMo-1, MPT)
     final_logit_softcapping: float | None = None  # same on the LM-head logits (Gemma 2)
 
     # --- multi-head latent attention (DeepSeek-V2/V3); kv_lora_rank=None -> ordinary q/k/v attention
@@ -184,6 +188,7 @@ class ArchConfig:
     router_jitter_noise: float = 0.0  # training only: scale the MoE input by U(1 - noise, 1 + noise) (Mixtral)
 
     # --- residual stream and embeddings
+    word_embed_proj_dim: int | None = None  # token embedding width, projected in to and out of hidden_size (OPT-350m); None (or hidden_size) = no projections
     parallel_residual: bool = False  # x + attn(ln1(x)) + mlp(ln2(x)) (GPT-J, GPT-NeoX)
     parallel_shared_norm: bool = False  # parallel residual with one norm for both branches (GPT-J, Falcon)
     scale_embeddings: bool = False  # multiply token embeddings by sqrt(hidden_size) (Gemma)
@@ -238,6 +243,8 @@ class ArchConfig:
             raise ConfigError(moe_problems)
         _canonical_window(self)
         _canonical_sliding_rope(self)
+        if self.word_embed_proj_dim == self.hidden_size:  # HF's own reading: equal widths need no projections
+            object.__setattr__(self, "word_embed_proj_dim", None)
         rotary_problems = _check_rotary(self)
         if rotary_problems:
             raise ConfigError(rotary_problems)
@@ -556,6 +563,7 @@ def _check_sizes(cfg: ArchConfig) -> list[str]:
         "head_dim",
         "intermediate_size",
         "max_position_embeddings",
+        "word_embed_proj_dim",
         *MLA_FIELDS,
     ):
         problems += _size_problem(name, getattr(cfg, name))
@@ -609,6 +617,8 @@ def _check_mla(cfg: ArchConfig) -> list[str]:
         "attn_logit_softcapping": (cfg.attn_logit_softcapping is not None, "archsmith's MLA has no softcapped path", "null"),
         "attention_scale": (cfg.attention_scale is not None, "MLA's softmax scale is DeepSeek's (1/sqrt(head_dim), YaRN's mscale)", "null"),
         "nope_layers": (cfg.nope_layers is not None, "MLA's decoupled key is a RoPE key in every layer", "null"),
+        "scale_attn_by_inverse_layer_idx": (cfg.scale_attn_by_inverse_layer_idx, "MLA scales its scores itself", "false"),
+        "clip_qkv": (cfg.clip_qkv is not None, "MLA has no q/k/v projections to clip", "null"),
     }
     for name, (bad, why, fix) in refused.items():
         if bad:
@@ -660,6 +670,8 @@ def _check_scalars(cfg: ArchConfig) -> list[str]:
     for name in ("embedding_multiplier", "residual_multiplier", "logit_scale"):
         if getattr(cfg, name) <= 0:
             problems.append(f"{name}={getattr(cfg, name)} must be positive; fix: 1.0 to leave the values as they are")
+    if cfg.clip_qkv is not None and cfg.clip_qkv <= 0:
+        problems.append(f"clip_qkv={cfg.clip_qkv} must be positive (q, k, v are clamped to ±clip_qkv); fix: e.g. 8.0, or null")
     if cfg.norm_unit_offset and not cfg.norm_weight:
         problems.append("norm_unit_offset=true needs norm_weight=true (the offset applies to the weight)")
     if cfg.norm_bias and cfg.norm_type != "layernorm":

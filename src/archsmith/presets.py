@@ -207,6 +207,45 @@ def _starcoder2(hidden, intermediate, layers, heads, kv_heads, theta, init, dtyp
     }  # fmt: skip
 
 
+def _olmo(hidden, intermediate, layers, heads, max_pos, tie=False, clip_qkv=None):
+    """OLMo-1 (HF-native "-hf" repos): a Llama block with non-parametric LayerNorms (in the class)."""
+    return {
+        "model_type": "olmo", "hidden_size": hidden, "intermediate_size": intermediate, "num_hidden_layers": layers,
+        "num_attention_heads": heads, "num_key_value_heads": heads, "vocab_size": 50304,
+        "max_position_embeddings": max_pos, "rope_theta": 10000.0, "rope_scaling": None, "attention_bias": False,
+        "clip_qkv": clip_qkv, "hidden_act": "silu", "tie_word_embeddings": tie, "torch_dtype": "float32",
+    }  # fmt: skip
+
+
+def _gemma2(hidden, intermediate, layers, heads, kv_heads, head_dim, query_pre_attn_scalar):
+    return {
+        "model_type": "gemma2", "hidden_size": hidden, "intermediate_size": intermediate, "num_hidden_layers": layers,
+        "num_attention_heads": heads, "num_key_value_heads": kv_heads, "head_dim": head_dim, "vocab_size": 256000,
+        "max_position_embeddings": 8192, "rms_norm_eps": 1e-06, "rope_theta": 10000.0, "attention_bias": False,
+        "hidden_activation": "gelu_pytorch_tanh", "query_pre_attn_scalar": query_pre_attn_scalar,
+        "sliding_window": 4096, "attn_logit_softcapping": 50.0, "final_logit_softcapping": 30.0,
+        "torch_dtype": "float32",
+    }  # fmt: skip
+
+
+def _opt(hidden, ffn, layers, heads, word_embed_proj_dim, do_layer_norm_before=True):
+    return {
+        "model_type": "opt", "hidden_size": hidden, "ffn_dim": ffn, "num_hidden_layers": layers,
+        "num_attention_heads": heads, "word_embed_proj_dim": word_embed_proj_dim, "vocab_size": 50272,
+        "max_position_embeddings": 2048, "do_layer_norm_before": do_layer_norm_before,
+        "activation_function": "relu", "dropout": 0.1, "attention_dropout": 0.0, "torch_dtype": "float16",
+    }  # fmt: skip
+
+
+def _mpt(d_model, heads, layers, max_seq_len):
+    return {
+        "model_type": "mpt", "d_model": d_model, "n_heads": heads, "n_layers": layers, "expansion_ratio": 4,
+        "max_seq_len": max_seq_len, "vocab_size": 50432, "no_bias": True, "logit_scale": None,
+        "attn_config": {"alibi": True, "alibi_bias_max": 8, "clip_qkv": None, "qk_ln": False, "softmax_scale": None},
+        "torch_dtype": "bfloat16",
+    }  # fmt: skip
+
+
 def _hub(repo: str) -> str:
     return f"{_HUB_PREFIX}{repo}/blob/main/config.json"
 
@@ -422,6 +461,10 @@ _PRESET_LIST = [
         "max_position_embeddings": 4096, "rms_norm_eps": 1e-06, "rope_theta": 500000, "rope_scaling": None,
         "attention_bias": False, "hidden_act": "silu", "tie_word_embeddings": False, "torch_dtype": "float32",
     }),
+    # --- OLMo (1): non-parametric LayerNorm; 0424 clips q/k/v at 8
+    Preset("olmo-1b", _hub("allenai/OLMo-1B-hf"), _olmo(2048, 8192, 16, 16, 2048, tie=True)),
+    Preset("olmo-7b", _hub("allenai/OLMo-7B-hf"), _olmo(4096, 11008, 32, 32, 2048)),
+    Preset("olmo-7b-0424", _hub("allenai/OLMo-7B-0424-hf"), _olmo(4096, 11008, 32, 32, 4096, clip_qkv=8.0)),
     # --- Phi-3
     Preset("phi-3-mini-4k", _hub("microsoft/Phi-3-mini-4k-instruct"), _phi3_mini(4096, 2047, None)),
     Preset("phi-3-mini-128k", _hub("microsoft/Phi-3-mini-128k-instruct"), _phi3_mini(131072, 262144, {
@@ -429,6 +472,30 @@ _PRESET_LIST = [
         "short_factor": _PHI3_MINI_128K_SHORT_FACTOR,
         "long_factor": _PHI3_MINI_128K_LONG_FACTOR,
     })),
+    # --- Gemma 2: the 27B scales its scores by (hidden/heads = 144) ** -0.5, not head_dim 128 ** -0.5
+    Preset("gemma-2-9b", _hub("google/gemma-2-9b"), _gemma2(3584, 14336, 42, 16, 8, 256, 256)),
+    Preset("gemma-2-27b", _hub("google/gemma-2-27b"), _gemma2(4608, 36864, 46, 32, 16, 128, 144)),
+    # --- StableLM 2: the 12B has a LayerNorm per head on q and k and a parallel residual
+    Preset("stablelm-2-1.6b", _hub("stabilityai/stablelm-2-1_6b"), {
+        "model_type": "stablelm", "hidden_size": 2048, "intermediate_size": 5632, "num_hidden_layers": 24,
+        "num_attention_heads": 32, "num_key_value_heads": 32, "vocab_size": 100352, "max_position_embeddings": 4096,
+        "layer_norm_eps": 1e-05, "partial_rotary_factor": 0.25, "rope_theta": 10000, "use_qkv_bias": True,
+        "use_parallel_residual": False, "qk_layernorm": False, "tie_word_embeddings": False, "torch_dtype": "float16",
+    }),
+    Preset("stablelm-2-12b", _hub("stabilityai/stablelm-2-12b"), {
+        "model_type": "stablelm", "hidden_size": 5120, "intermediate_size": 13824, "num_hidden_layers": 40,
+        "num_attention_heads": 32, "num_key_value_heads": 8, "vocab_size": 100352, "max_position_embeddings": 4096,
+        "layer_norm_eps": 1e-05, "partial_rotary_factor": 0.25, "rope_theta": 10000, "use_qkv_bias": False,
+        "use_parallel_residual": True, "qk_layernorm": True, "tie_word_embeddings": False, "torch_dtype": "bfloat16",
+    }),
+    # --- OPT: the 350m is post-LN with a 512-wide embedding projected in and out
+    Preset("opt-125m", _hub("facebook/opt-125m"), _opt(768, 3072, 12, 12, 768)),
+    Preset("opt-350m", _hub("facebook/opt-350m"), _opt(1024, 4096, 24, 16, 512, do_layer_norm_before=False)),
+    Preset("opt-1.3b", _hub("facebook/opt-1.3b"), _opt(2048, 8192, 24, 32, 2048)),
+    Preset("opt-6.7b", _hub("facebook/opt-6.7b"), _opt(4096, 16384, 32, 32, 4096)),
+    # --- MPT
+    Preset("mpt-7b", _hub("mosaicml/mpt-7b"), _mpt(4096, 32, 32, 2048)),
+    Preset("mpt-30b", _hub("mosaicml/mpt-30b"), _mpt(7168, 64, 48, 8192)),
     # --- DeepSeek MLA + MoE (transformers builds no multi-token-prediction module, so neither do we)
     Preset("deepseek-v3", _hub("deepseek-ai/DeepSeek-V3"), {
         "model_type": "deepseek_v3", "hidden_size": 7168, "intermediate_size": 18432, "moe_intermediate_size": 2048,

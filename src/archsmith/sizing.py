@@ -23,7 +23,7 @@ class ParamBreakdown:
     token is not sent to (num_experts - num_experts_per_tok of them in each sparse layer).
     """
 
-    embedding: int  # token embedding, plus the learned position table where there is one
+    embedding: int  # token embedding, the learned position table and OPT's project_in/project_out where there are
     attention: int  # q, k, v, o projections and their biases, all layers
     ffn: int  # MLP projections and biases, all layers: dense MLPs, every routed and shared expert, shared-expert gates
     norm: int  # block norms, qk-norms, embedding norm, final norm
@@ -142,15 +142,22 @@ def qk_norm_params_per_layer(cfg: ArchConfig) -> int:
     return 0
 
 
+def embedding_width(cfg: ArchConfig) -> int:
+    """Width of the token embedding and the LM head's input: word_embed_proj_dim or hidden_size."""
+    return cfg.word_embed_proj_dim or cfg.hidden_size
+
+
 def count_params(cfg: ArchConfig) -> ParamBreakdown:
     """The exact parameter count of ``cfg``, broken down by component."""
-    h, L, V = cfg.hidden_size, cfg.num_hidden_layers, cfg.vocab_size
-    embedding = V * h
+    h, L, V, e = cfg.hidden_size, cfg.num_hidden_layers, cfg.vocab_size, embedding_width(cfg)
+    embedding = V * e
+    if cfg.word_embed_proj_dim is not None:  # project_in and project_out, no biases
+        embedding += 2 * e * h
     if cfg.position_embedding == "learned":  # OPT's table has position_offset rows in front
         embedding += (cfg.max_position_embeddings + cfg.position_offset) * h
     norm = L * (norms_per_layer(cfg) * norm_params(cfg, h) + qk_norm_params_per_layer(cfg))
     norm += norm_params(cfg, h) * (int(cfg.final_norm) + int(cfg.embedding_norm))
-    lm_head = 0 if cfg.tie_word_embeddings else V * h
+    lm_head = 0 if cfg.tie_word_embeddings else V * e
     lm_head += V * int(cfg.lm_head_bias)
     sparse = cfg.num_sparse_layers
     ffn = (L - sparse) * ffn_params_per_layer(cfg)
@@ -207,9 +214,9 @@ def matmul_flops_per_token(cfg: ArchConfig) -> int:
     """Forward FLOPs of the weight matmuls for one token.
 
     q, k, v, o and the MLP projections of every layer, plus the LM head, which is a
-    matmul even when its weight is tied to the embedding. A sparse (MoE) layer counts its
-    router, the num_experts_per_tok experts the token is sent to, and the shared experts
-    with their gate: the active parameters. The embedding lookup is a gather (no FLOPs);
+    matmul even when its weight is tied to the embedding, and OPT's project_in/project_out.
+    A sparse (MoE) layer counts its router, the num_experts_per_tok experts the token is sent
+    to, and the shared experts with their gate: the active parameters. The embedding lookup is a gather (no FLOPs);
     biases are elementwise and left out.
     """
     h = cfg.hidden_size
@@ -221,7 +228,9 @@ def matmul_flops_per_token(cfg: ArchConfig) -> int:
         if cfg.n_shared_experts:
             moe += mlp_matmul_flops(cfg, cfg.shared_expert_total_size) + 2 * h * int(cfg.shared_expert_gate)
         flops += sparse * moe
-    return flops + 2 * h * cfg.vocab_size
+    e = embedding_width(cfg)
+    projections = 2 * 2 * e * h if cfg.word_embed_proj_dim is not None else 0
+    return flops + 2 * e * cfg.vocab_size + projections
 
 
 def attention_flops(cfg: ArchConfig, seq_len: int) -> int:
@@ -257,7 +266,7 @@ def flop_counts(cfg: ArchConfig, seq_len: int) -> dict[str, FlopCount]:
     gives floats, because a query attends (T+1)/2 keys on average.
     """
     params = count_params(cfg)
-    L, T, V, h = cfg.num_hidden_layers, seq_len, cfg.vocab_size, cfg.hidden_size
+    L, T, V, h = cfg.num_hidden_layers, seq_len, cfg.vocab_size, embedding_width(cfg)
     # A Mixture-of-Experts token passes through its active parameters only: N counts those.
     n_total = params.active
     n_kaplan = params.active_non_embedding
@@ -423,15 +432,19 @@ def head_activation_bytes_per_token(cfg: ArchConfig, dtype: str) -> int:
     """Bytes kept per token outside the blocks: embedding side, final norm, LM head, loss."""
     p = DTYPE_BYTES[dtype]
     h, V = cfg.hidden_size, cfg.vocab_size
-    # The LM head's input, plus the inputs of the final norm and of the embedding norm.
-    stream = 1 + int(cfg.final_norm) + int(cfg.embedding_norm)
+    # The LM head's input (project_out's with OPT's projections), plus the inputs of the final
+    # norm and of the embedding norm; with the projections also project_in's and the LM head's
+    # inputs, at the embedding width.
+    stream = (1 + int(cfg.final_norm) + int(cfg.embedding_norm)) * h
+    if cfg.word_embed_proj_dim is not None:
+        stream += 2 * cfg.word_embed_proj_dim
     # The logits in the storage dtype (transformers returns them) and the fp32 log-softmax
     # output that cross-entropy keeps (transformers upcasts logits before the loss).
     logits = (p + 4) * V
     if cfg.final_logit_softcapping is not None:
         logits += p * V  # tanh keeps its output
     mask = h if cfg.embedding_dropout > 0 else 0
-    return p * stream * h + logits + mask
+    return p * stream + logits + mask
 
 
 @dataclass(frozen=True)

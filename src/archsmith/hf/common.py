@@ -127,12 +127,12 @@ _FIELD_KINDS: dict[Callable[[Any], str | None], tuple[str, ...]] = {
     _size: (
         "vocab_size", "hidden_size", "n_embd", "n_embed", "d_model", "intermediate_size", "ffn_dim",
         "num_attention_heads", "n_head", "n_heads", "max_position_embeddings", "n_positions", "max_seq_len",
-        "word_embed_proj_dim", "original_max_position_embeddings", "kv_lora_rank", "qk_nope_head_dim",
-        "qk_rope_head_dim", "v_head_dim", "sliding_window_pattern", "no_rope_layer_interval",
+        "original_max_position_embeddings", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim",
+        "sliding_window_pattern", "no_rope_layer_interval",
     ),
     _or_null(_size): (
         "num_key_value_heads", "head_dim", "n_inner", "q_lora_rank", "rotary_dim", "num_kv_heads", "ffn_hidden_size",
-        "num_ln_in_parallel_attn",
+        "num_ln_in_parallel_attn", "word_embed_proj_dim",
     ),
     _or_null(_count): ("sliding_window",),  # Qwen2MoeConfig saves 0 for "no window"
     _layers: ("num_hidden_layers", "n_layer", "n_layers"),
@@ -144,7 +144,7 @@ _FIELD_KINDS: dict[Callable[[Any], str | None], tuple[str, ...]] = {
         "query_pre_attn_scalar", "rope_local_base_freq", "embedding_multiplier", "residual_multiplier",
         "attention_multiplier", "logits_scaling", "norm_epsilon", "residual_dropout", "embedding_dropout",
     ),
-    _or_null(_number): ("attn_logit_softcapping", "final_logit_softcapping"),
+    _or_null(_number): ("attn_logit_softcapping", "final_logit_softcapping", "clip_qkv"),
     _flag: (
         "attention_bias", "mlp_bias", "tie_word_embeddings", "use_parallel_residual", "use_sliding_window",
         "use_qkv_bias", "qk_layernorm", "do_layer_norm_before", "_remove_final_layer_norm", "enable_bias",

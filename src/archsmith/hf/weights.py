@@ -14,6 +14,8 @@ families differ in names and in how they pack tensors:
     Phi-3        qkv_proj = q, k, v concatenated; gate_up_proj = gate, up concatenated
     OPT          the learned position table has 2 extra rows in front (ArchConfig.position_offset=2:
                  archsmith's table has them too, so it maps one to one)
+    StableLM     per-head qk LayerNorms are one module per head (q_layernorm.norms.{h}); archsmith
+                 holds them as one [heads, head_dim] weight (an HF module name with "{h}")
     MoE          archsmith stacks every expert in one tensor (experts.gate_up_proj [E, 2I, H],
                  experts.down_proj [E, H, I]); checkpoints hold one [out, in] tensor per expert
                  and projection (Layout.experts), which is what transformers 5's save_pretrained
@@ -43,6 +45,8 @@ EXPERTS = "mlp.experts"  # the archsmith module whose stacked tensors split into
 
 
 # --- name mapping -------------------------------------------------------------------------------
+
+_PER_HEAD = "{h}"  # in an HF module name: one module per head, holding row h of the archsmith tensor
 
 
 def _split_name(name: str) -> tuple[int | None, str, str]:
@@ -128,7 +132,10 @@ def to_hf_state(state: dict[str, torch.Tensor], cfg: ArchConfig, model_type: str
             t = torch.cat([p.reshape(groups, -1, *rest) for p in tensors], dim=1).reshape(-1, *rest)
         if _is_conv1d(layout, hf_name):
             t = t.t()
-        out[hf_name] = t.contiguous()
+        if _PER_HEAD in hf_name:
+            out.update({hf_name.format(h=j): row.contiguous() for j, row in enumerate(t.unbind(0))})
+        else:
+            out[hf_name] = t.contiguous()
     return out
 
 
@@ -169,7 +176,10 @@ def _unpack(hf, cfg: ArchConfig, layout: Layout, names: list[str], shapes) -> di
         out[name] = torch.cat([torch.stack([hf[n] for n in hf_names]) for hf_names in parts], dim=1)
     names = [n for n in names if not _is_experts(n)]
     for hf_name, parts in _groups(layout, names).items():
-        t = hf[hf_name]
+        if _PER_HEAD in hf_name:
+            t = torch.stack([hf[hf_name.format(h=j)] for j in range(shapes[parts[0]][0])])
+        else:
+            t = hf[hf_name]
         if _is_conv1d(layout, hf_name):
             t = t.t()
         if len(parts) == 1:

@@ -98,6 +98,9 @@ class Attention(nn.Module):
         self.num_kv_heads = cfg.num_key_value_heads
         self.head_dim = cfg.head_dim
         self.scale = cfg.head_dim**-0.5 if cfg.attention_scale is None else cfg.attention_scale
+        if cfg.scale_attn_by_inverse_layer_idx:  # GPT-2's option: deeper layers get flatter scores
+            self.scale /= float(layer_idx + 1)
+        self.clip_qkv = cfg.clip_qkv
         self.softcap = cfg.attn_logit_softcapping
         self.dropout = cfg.attention_dropout
         self.rope_interleaved = cfg.rope_interleaved
@@ -126,6 +129,8 @@ class Attention(nn.Module):
         """``x`` [batch, seq, hidden] -> [batch, seq, hidden]. ``cache``: a KVCache to extend."""
         b, t, _ = x.shape
         q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
+        if self.clip_qkv is not None:  # OLMo-1, MPT: before any qk-norm
+            q, k, v = (p.clamp(-self.clip_qkv, self.clip_qkv) for p in (q, k, v))
         if self.qk_norm == "full":
             q, k = self.q_norm(q), self.k_norm(k)
         q = q.view(b, t, self.num_heads, self.head_dim)

@@ -6,6 +6,7 @@ Where the norms sit (``norm_scheme``), with the parameter names each one gets:
     post       attn_norm(x + f(x))                         original Transformer, OPT-350m
     peri       x + attn_out_norm(f(attn_norm(x)))          Gemma 2/3 "sandwich", Peri-LN
     reordered  x + attn_out_norm(f(x))                     OLMo-2
+    normed_residual  h + f(h), h = attn_norm(x)            BLOOM's apply_residual_connection_post_layernorm
 
 (the MLP branch likewise with mlp_norm / mlp_out_norm; in a sparse layer the MLP is a
 Mixture-of-Experts, whose router logits go to ``router_logits`` when a list is passed).
@@ -83,6 +84,9 @@ class Block(nn.Module):
     ) -> torch.Tensor:
         if self.scheme == "post":
             return norm(x + self.out(branch(x)))
+        if self.scheme == "normed_residual":  # the normed input is the residual
+            h = norm(x)
+            return h + self.out(branch(h))
         h = branch(x if norm is None else norm(x))
         if out_norm is not None:
             h = out_norm(h)

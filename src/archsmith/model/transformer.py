@@ -3,6 +3,7 @@
 Parameter names are fixed (HF weight conversion is written against them):
 
     embed_tokens.weight, embed_positions.weight (learned), embed_norm.* (embedding_norm)
+    project_in.weight, project_out.weight (word_embed_proj_dim: OPT-350m's embedding projections)
     layers.{i}.attn.{q,k,v,o}_proj.{weight,bias}, layers.{i}.attn.{q,k}_norm.*
     MLA: layers.{i}.attn.{q_proj | q_a_proj, q_a_layernorm, q_b_proj}, layers.{i}.attn.{kv_a_proj_with_mqa,
          kv_a_layernorm, kv_b_proj, o_proj}.*  (see mla.py)
@@ -80,7 +81,11 @@ class Transformer(nn.Module):
         super().__init__()
         self.config = cfg
         h = cfg.hidden_size
-        self.embed_tokens = nn.Embedding(cfg.vocab_size, h)
+        e = cfg.word_embed_proj_dim or h
+        self.embed_tokens = nn.Embedding(cfg.vocab_size, e)
+        # OPT-350m: a narrower token embedding, projected into the stream and back out for the LM head
+        self.project_in = nn.Linear(e, h, bias=False) if cfg.word_embed_proj_dim else None
+        self.project_out = nn.Linear(h, e, bias=False) if cfg.word_embed_proj_dim else None
         if cfg.position_embedding == "learned":
             self.embed_positions = nn.Embedding(cfg.max_position_embeddings + cfg.position_offset, h)
         if cfg.embedding_norm:
@@ -101,7 +106,7 @@ class Transformer(nn.Module):
         self.alibi_slopes = alibi_slopes(cfg.num_attention_heads, device="cpu") if cfg.position_embedding == "alibi" else None
         self.layers = nn.ModuleList(Block(cfg, i) for i in range(cfg.num_hidden_layers))
         self.norm = Norm(h, cfg) if cfg.final_norm else None
-        self.lm_head = nn.Linear(h, cfg.vocab_size, bias=cfg.lm_head_bias)
+        self.lm_head = nn.Linear(e, cfg.vocab_size, bias=cfg.lm_head_bias)
         self.init_weights()
 
     # --- weights ---------------------------------------------------------------------------
@@ -190,7 +195,8 @@ class Transformer(nn.Module):
         position_ids: torch.Tensor | None = None,
         cache: KVCache | None = None,
     ) -> torch.Tensor:
-        """Final hidden states [batch, seq, hidden] (after the final norm)."""
+        """Final hidden states [batch, seq, hidden] (after the final norm), the LM head's input
+        (after project_out, [batch, seq, word_embed_proj_dim], with OPT's projections)."""
         if not torch.compiler.is_compiling():
             self._check_inputs(input_ids, attention_mask, position_ids)
         return self._hidden_states(input_ids, attention_mask, position_ids, cache)
@@ -228,6 +234,8 @@ class Transformer(nn.Module):
             x = x * torch.tensor(cfg.hidden_size**0.5, dtype=x.dtype)
         if cfg.embedding_multiplier != 1.0:  # Granite
             x = x * cfg.embedding_multiplier
+        if self.project_in is not None:
+            x = self.project_in(x)
         ropes = {None: None}
         if self.rotary or cfg.position_embedding == "learned":
             if seq_len is None:
@@ -270,7 +278,9 @@ class Transformer(nn.Module):
             x = layer(x, ropes[rope], masks[sliding], cache, router_logits)
         if cache is not None:
             cache.advance(seq, key_valid, key_positions, next_position)
-        return x if self.norm is None else self.norm(x)
+        if self.norm is not None:
+            x = self.norm(x)
+        return x if self.project_out is None else self.project_out(x)
 
     def _positions(
         self,

@@ -12,17 +12,12 @@ exports do, as an extra attribute that transformers keeps).
 
 from typing import Any
 
+from ...config import ArchConfig
 from ..common import refuse_unless
 from ..family import LAYERNORM, Family, Layout, four_times_hidden, implicit_head_dim, mha_only, per_kv_head
 
 
 def _read(d: dict[str, Any], read: dict[str, Any]) -> dict[str, Any]:
-    refuse_unless(
-        not d.get("apply_residual_connection_post_layernorm", False),
-        "bloom",
-        "apply_residual_connection_post_layernorm=true (the normed input as the residual)",
-        "set it to false, as in every released BLOOM",
-    )
     hidden = d["n_embed"] if d.get("n_embed") is not None else read["hidden_size"]  # BloomConfig's old name wins
     n_inner = d.get("n_inner")
     refuse_unless(
@@ -31,7 +26,15 @@ def _read(d: dict[str, Any], read: dict[str, Any]) -> dict[str, Any]:
         f"n_inner={n_inner} (BLOOM's MLP is always 4 * hidden_size = {4 * hidden}, transformers ignores n_inner)",
         "remove n_inner",
     )
-    return {"hidden_size": hidden, "intermediate_size": 4 * hidden}
+    # true: the normed input, not the input, is the residual of each branch
+    scheme = "normed_residual" if d.get("apply_residual_connection_post_layernorm", False) else "pre"
+    return {"hidden_size": hidden, "intermediate_size": 4 * hidden, "norm_scheme": scheme}
+
+
+def _pre_or_normed_residual(cfg: ArchConfig) -> list[str]:
+    if cfg.norm_scheme not in ("pre", "normed_residual"):
+        return [f"norm_scheme={cfg.norm_scheme!r} (it has 'pre' and, apply_residual_connection_post_layernorm, 'normed_residual')"]
+    return []
 
 
 FAMILY = Family(
@@ -92,8 +95,13 @@ FAMILY = Family(
         }
     ),  # fmt: skip
     read_extra=_read,
-    write_extra=lambda cfg: {"apply_residual_connection_post_layernorm": False, "pretraining_tp": 1, "slow_but_exact": False},
-    checks=(implicit_head_dim, mha_only, four_times_hidden),
+    write_extra=lambda cfg: {
+        "apply_residual_connection_post_layernorm": cfg.norm_scheme == "normed_residual",
+        "pretraining_tp": 1,
+        "slow_but_exact": False,
+    },
+    free=("norm_scheme",),
+    checks=(implicit_head_dim, mha_only, four_times_hidden, _pre_or_normed_residual),
     note=lambda cfg: (
         " BloomConfig has no context-length field (ALiBi has no position table); max_position_embeddings"
         f"={cfg.max_position_embeddings} is written as an extra attribute that archsmith reads back and "

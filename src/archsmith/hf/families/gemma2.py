@@ -3,40 +3,52 @@
 Gemma's RMSNorm (fp32, scale 1 + w) in a "sandwich": a norm before and after each branch
 (archsmith's ``peri`` scheme), embeddings scaled by sqrt(hidden_size), logit softcapping of
 the attention scores and of the LM head, and per-layer sliding windows (``layer_types``,
-alternating by default). Scores are scaled by ``query_pre_attn_scalar ** -0.5``; archsmith
-scales by ``head_dim ** -0.5``, so other values are refused.
+alternating by default). Scores are scaled by ``query_pre_attn_scalar ** -0.5``, which is
+``attention_scale`` when it differs from head_dim (Gemma-2-27B: 144 = hidden/heads, head_dim 128).
 """
 
 from typing import Any
 
 from ...config import ArchConfig
+from ...errors import ConfigError
 from ..common import layer_window, refuse_unless
 from ..family import heads_divide_hidden, layer_types
 from ..llama_like import llama_layout, llama_like
 
 
 def _read(d: dict[str, Any], read: dict[str, Any]) -> dict[str, Any]:
-    head_dim = read["head_dim"]
-    refuse_unless(
-        d.get("query_pre_attn_scalar", 256) == head_dim,
-        "gemma2",
-        f"query_pre_attn_scalar={d.get('query_pre_attn_scalar', 256)} != head_dim={head_dim}",
-        "set query_pre_attn_scalar to head_dim",
-    )
+    query_scalar = d.get("query_pre_attn_scalar", 256)
+    if query_scalar <= 0:  # the scale is its inverse square root
+        raise ConfigError(f"query_pre_attn_scalar={query_scalar} must be positive; fix: head_dim, or hidden_size / num_attention_heads")
     refuse_unless(not d.get("use_bidirectional_attention"), "gemma2", "use_bidirectional_attention", "a causal model")
     layers = read["num_hidden_layers"]
     default_types = ["sliding_attention" if (i + 1) % 2 else "full_attention" for i in range(layers)]
     window, types = layer_window(d.get("sliding_window", 4096), d.get("layer_types") or default_types)
-    return {"sliding_window": window, "layer_types": types}
+    scale = None if query_scalar == read["head_dim"] else query_scalar**-0.5
+    return {"sliding_window": window, "layer_types": types, "attention_scale": scale}
 
 
 def _write(cfg: ArchConfig) -> dict[str, Any]:
     return {
-        "query_pre_attn_scalar": cfg.head_dim,  # scores scaled by head_dim ** -0.5, as archsmith does
+        "query_pre_attn_scalar": _query_pre_attn_scalar(cfg),
         # With no sliding layer the window is never used; Gemma2Config still wants a number.
         "sliding_window": cfg.sliding_window or cfg.max_position_embeddings,
         "layer_types": layer_types(cfg),
     }
+
+
+def _query_pre_attn_scalar(cfg: ArchConfig) -> int:
+    """Gemma 2's integer ``query_pre_attn_scalar``, whose inverse square root is the score scale."""
+    return cfg.head_dim if cfg.attention_scale is None else round(cfg.attention_scale**-2)
+
+
+def _scale_from_integer(cfg: ArchConfig) -> list[str]:
+    if cfg.attention_scale is None:
+        return []
+    n = _query_pre_attn_scalar(cfg)
+    if n < 1 or n**-0.5 != cfg.attention_scale:
+        return [f"attention_scale={cfg.attention_scale} (it scales by n ** -0.5 for an integer query_pre_attn_scalar n)"]
+    return []
 
 
 FAMILY = llama_like(
@@ -82,6 +94,6 @@ FAMILY = llama_like(
     ),
     read_extra=_read,
     write_extra=_write,
-    free=("sliding_window",),
-    checks=(heads_divide_hidden,),
+    free=("sliding_window", "attention_scale"),
+    checks=(heads_divide_hidden, _scale_from_integer),
 )

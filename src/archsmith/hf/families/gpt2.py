@@ -3,24 +3,31 @@
 Learned positions, pre-LayerNorm with bias, biases on every projection, a plain MLP of width
 ``n_inner`` (null or absent: 4 * n_embd), a tied LM head, and dropout 0.1 by default. GPT-2's
 own names (n_embd, n_layer, n_head, n_positions) are read, as are the standard names
-transformers maps onto them (``GPT2Config.attribute_map``). Settings that change the model
-but have no ArchConfig knob (cross-attention, unscaled or layer-scaled attention) are refused.
+transformers maps onto them (``GPT2Config.attribute_map``). ``scale_attn_weights=false``
+(unscaled scores) is ``attention_scale=1``; ``scale_attn_by_inverse_layer_idx`` has its own
+knob. Cross-attention has no ArchConfig knob and is refused.
 """
 
 from typing import Any
 
+from ...config import ArchConfig
 from ..common import refuse_unless
 from ..family import LAYERNORM, Family, Layout, implicit_head_dim, mha_only
 
 
 def _read(d: dict[str, Any], read: dict[str, Any]) -> dict[str, Any]:
     refuse_unless(not d.get("add_cross_attention", False), "gpt2", "add_cross_attention=true", "set it to false")
-    refuse_unless(d.get("scale_attn_weights", True), "gpt2", "scale_attn_weights=false (unscaled attention)", "set it to true")
-    refuse_unless(
-        not d.get("scale_attn_by_inverse_layer_idx", False), "gpt2", "scale_attn_by_inverse_layer_idx=true", "set it to false"
-    )
     n_inner = d.get("n_inner")
-    return {"intermediate_size": n_inner if n_inner is not None else 4 * read["hidden_size"]}
+    return {
+        "intermediate_size": n_inner if n_inner is not None else 4 * read["hidden_size"],
+        "attention_scale": None if d.get("scale_attn_weights", True) else 1.0,
+    }
+
+
+def _unscaled_or_default(cfg: ArchConfig) -> list[str]:
+    if cfg.attention_scale not in (None, 1.0):
+        return [f"attention_scale={cfg.attention_scale} (it scales by 1/sqrt(head_dim) or, scale_attn_weights=false, by 1)"]
+    return []
 
 
 FAMILY = Family(
@@ -39,6 +46,7 @@ FAMILY = Family(
         "embd_pdrop": ("embedding_dropout", 0.1),
         "initializer_range": ("initializer_range", 0.02),
         "tie_word_embeddings": ("tie_word_embeddings", True),
+        "scale_attn_by_inverse_layer_idx": ("scale_attn_by_inverse_layer_idx", False),
     },
     facts={
         **LAYERNORM,
@@ -81,17 +89,17 @@ FAMILY = Family(
             "n_inner",
             "n_ctx",  # an old alias of n_positions that hub files still carry; transformers ignores it
             "summary_type", "summary_use_proj", "summary_activation", "summary_proj_to_labels", "summary_first_dropout",
-            "scale_attn_weights", "scale_attn_by_inverse_layer_idx", "add_cross_attention",
-            "reorder_and_upcast_attn",  # upcasts attention to fp32: numerics only
+            "scale_attn_weights", "add_cross_attention",
+            "reorder_and_upcast_attn",  # scores in fp32 with the scale folded into the matmul: numerics only
             "use_cache", "bos_token_id", "eos_token_id", "pad_token_id",
         }
     ),  # fmt: skip
     read_extra=_read,
     write_extra=lambda cfg: {
         "n_inner": cfg.intermediate_size,
-        "scale_attn_weights": True,
-        "scale_attn_by_inverse_layer_idx": False,
+        "scale_attn_weights": cfg.attention_scale is None,
         "reorder_and_upcast_attn": False,
     },
-    checks=(implicit_head_dim, mha_only),
+    free=("attention_scale",),
+    checks=(implicit_head_dim, mha_only, _unscaled_or_default),
 )

@@ -19,14 +19,16 @@ def _read(d: dict[str, Any], read: dict[str, Any]) -> dict[str, Any]:
     refuse_unless(attn.get("alibi", True), "mpt", "attn_config.alibi=false (no positions at all)", "use ALiBi")
     refuse_unless(d.get("expansion_ratio", 4) == 4, "mpt", "expansion_ratio other than 4 (transformers ignores it)", "use 4")
     refuse_unless(not attn.get("qk_ln", False), "mpt", "attn_config.qk_ln", "export without qk LayerNorm")
-    refuse_unless(attn.get("clip_qkv") is None, "mpt", "attn_config.clip_qkv", "export without clipping")
-    refuse_unless(attn.get("softmax_scale") is None, "mpt", "attn_config.softmax_scale", "use the default 1/sqrt(head_dim)")
     refuse_unless(attn.get("alibi_bias_max", 8) == 8, "mpt", "attn_config.alibi_bias_max other than 8", "use 8")
     refuse_unless(heads & (heads - 1) == 0, "mpt", f"n_heads={heads} with ALiBi (MPT's slopes differ)", "a power of two")
     refuse_unless(d.get("no_bias", True), "mpt", "no_bias=false", "export without linear biases")
     refuse_unless(d.get("logit_scale") is None, "mpt", "logit_scale", "fold it into the LM head")
     refuse_unless(d.get("embedding_fraction", 1.0) == 1.0, "mpt", "embedding_fraction", "use 1.0")
-    return {"intermediate_size": 4 * read["hidden_size"]}
+    return {
+        "intermediate_size": 4 * read["hidden_size"],
+        "clip_qkv": attn.get("clip_qkv") or None,  # MptAttention clips only when clip_qkv is truthy (0: no clipping)
+        "attention_scale": attn.get("softmax_scale"),  # ArchConfig checks both values
+    }
 
 
 def _write(cfg: ArchConfig) -> dict[str, Any]:
@@ -40,10 +42,10 @@ def _write(cfg: ArchConfig) -> dict[str, Any]:
             "alibi_bias_max": 8,
             "attn_pdrop": 0,  # MptAttentionConfig types it as an int, so only 0 loads
             "attn_type": "multihead_attention",
-            "clip_qkv": None,
+            "clip_qkv": cfg.clip_qkv,
             "prefix_lm": False,
             "qk_ln": False,
-            "softmax_scale": None,
+            "softmax_scale": cfg.attention_scale,
         },
         "no_bias": True,
         "norm_type": "low_precision_layernorm",
@@ -107,5 +109,6 @@ FAMILY = Family(
     ),  # fmt: skip
     read_extra=_read,
     write_extra=_write,
+    free=("clip_qkv", "attention_scale"),
     checks=(implicit_head_dim, mha_only, four_times_hidden, _power_of_two_heads),
 )

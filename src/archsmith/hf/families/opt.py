@@ -4,34 +4,27 @@ LayerNorm (eps fixed at 1e-5; ``layer_norm_elementwise_affine`` gives weight AND
 learned positions whose table has 2 extra rows in front (``position_offset=2``: position p
 is row p + 2, as in ``OPTLearnedPositionalEmbedding``), a plain MLP, and one ``enable_bias``
 for every linear layer. ``do_layer_norm_before=false`` (OPT-350m) is a post-norm block without
-a final norm.
+a final norm, and so is a pre-norm block with ``_remove_final_layer_norm``.
+``word_embed_proj_dim`` below hidden_size (OPT-350m: 512 of 1024) is a narrower token embedding
+with project_in/project_out around the layers.
 """
 
 from typing import Any
 
 from ...config import ArchConfig
-from ..common import refuse_unless
 from ..family import Family, Layout, implicit_head_dim, mha_only
 
 
 def _read(d: dict[str, Any], read: dict[str, Any]) -> dict[str, Any]:
-    hidden = read["hidden_size"]
-    refuse_unless(
-        d.get("word_embed_proj_dim", hidden) == hidden,
-        "opt",
-        "word_embed_proj_dim != hidden_size (project_in/project_out layers)",
-        "a model without embedding projections",
-    )
-    refuse_unless(not d.get("_remove_final_layer_norm", False), "opt", "_remove_final_layer_norm", "keep the final norm")
     pre = d.get("do_layer_norm_before", True)
-    return {"norm_scheme": "pre" if pre else "post", "final_norm": pre}
+    return {"norm_scheme": "pre" if pre else "post", "final_norm": pre and not d.get("_remove_final_layer_norm", False)}
 
 
 def _pre_or_post(cfg: ArchConfig) -> list[str]:
     if cfg.norm_scheme not in ("pre", "post"):
         return [f"norm_scheme={cfg.norm_scheme!r} (it has only 'pre' and 'post')"]
-    if cfg.final_norm != (cfg.norm_scheme == "pre"):
-        return [f"final_norm={cfg.final_norm} with norm_scheme={cfg.norm_scheme!r} (it has a final norm exactly when pre-norm)"]
+    if cfg.final_norm and cfg.norm_scheme == "post":
+        return ["final_norm=True with norm_scheme='post' (its post-norm block has no final norm)"]
     return []
 
 
@@ -52,6 +45,7 @@ FAMILY = Family(
         "dropout": ("hidden_dropout", 0.1),
         "init_std": ("initializer_range", 0.02),
         "tie_word_embeddings": ("tie_word_embeddings", True),
+        "word_embed_proj_dim": ("word_embed_proj_dim", None),  # null or hidden_size: no projections
     },
     facts={
         "norm_type": "layernorm",
@@ -65,6 +59,8 @@ FAMILY = Family(
         {
             "embed_tokens": "model.decoder.embed_tokens",
             "embed_positions": "model.decoder.embed_positions",
+            "project_in": "model.decoder.project_in",
+            "project_out": "model.decoder.project_out",
             "norm": "model.decoder.final_layer_norm",
             "lm_head": "lm_head",
         },
@@ -83,15 +79,14 @@ FAMILY = Family(
     export_rank=150,
     other_keys=frozenset(
         {
-            "do_layer_norm_before", "_remove_final_layer_norm", "word_embed_proj_dim", "layerdrop", "use_cache",
+            "do_layer_norm_before", "_remove_final_layer_norm", "layerdrop", "use_cache",
             "pad_token_id", "bos_token_id", "eos_token_id",
         }
     ),  # fmt: skip
     read_extra=_read,
     write_extra=lambda cfg: {
         "do_layer_norm_before": cfg.norm_scheme == "pre",
-        "_remove_final_layer_norm": False,
-        "word_embed_proj_dim": cfg.hidden_size,
+        "_remove_final_layer_norm": cfg.norm_scheme == "pre" and not cfg.final_norm,
     },
     free=("norm_scheme", "final_norm"),
     checks=(implicit_head_dim, mha_only, _pre_or_post),

@@ -30,8 +30,8 @@ def _qk_layernorm(d: dict[str, Any], read: dict[str, Any]) -> dict[str, Any]:
 
 
 def _qk_norm_problems(cfg: ArchConfig) -> list[str]:
-    if cfg.qk_norm == "full":
-        return ["qk_norm='full' (its qk_layernorm is one norm over head_dim)"]
+    if cfg.qk_norm not in ("none", "head"):
+        return [f"qk_norm={cfg.qk_norm!r} (its qk_layernorm is one norm over head_dim shared by all heads: 'head')"]
     if cfg.qk_norm == "head" and cfg.head_dim * cfg.num_attention_heads != cfg.hidden_size:
         return [f"qk_norm='head' with head_dim={cfg.head_dim} != hidden_size/num_attention_heads"]
     return []

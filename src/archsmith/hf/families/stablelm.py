@@ -2,24 +2,31 @@
 
 Pre-LayerNorm with bias, SwiGLU without biases, partial RoPE (``partial_rotary_factor``,
 default 0.25), optional q/k/v bias (``use_qkv_bias``; never on o), and optionally a
-parallel residual that shares ONE norm between attention and MLP. Its ``qk_layernorm`` is a
-separate LayerNorm per head, which archsmith's shared qk-norm cannot express, and its
-``hidden_dropout`` drops only the MLP output: both are refused when set.
+parallel residual that shares ONE norm between attention and MLP. Its ``qk_layernorm``
+(StableLM-2-12B) is a separate bias-free LayerNorm per head (``qk_norm="per_head"``; HF keeps one
+module per head, ``q_layernorm.norms.{h}``). Its ``hidden_dropout`` drops only the MLP output,
+which archsmith cannot express: refused when set.
 """
 
 from typing import Any
 
+from ...config import ArchConfig
 from ..common import refuse_unless
 from ..family import LAYERNORM, RopeKeys, implicit_head_dim
-from ..llama_like import llama_like
+from ..llama_like import llama_layout, llama_like
 
 
-def _refusals(d: dict[str, Any], read: dict[str, Any]) -> dict[str, Any]:
-    refuse_unless(not d.get("qk_layernorm", False), "stablelm", "qk_layernorm (one LayerNorm per head)", "export without it")
+def _read(d: dict[str, Any], read: dict[str, Any]) -> dict[str, Any]:
     refuse_unless(
         d.get("hidden_dropout", 0.0) == 0.0, "stablelm", "hidden_dropout (it drops only the MLP output)", "set hidden_dropout to 0"
     )
-    return {}
+    return {"qk_norm": "per_head" if d.get("qk_layernorm", False) else "none"}
+
+
+def _qk_norm_none_or_per_head(cfg: ArchConfig) -> list[str]:
+    if cfg.qk_norm not in ("none", "per_head"):
+        return [f"qk_norm={cfg.qk_norm!r} (its qk_layernorm is one norm per head: 'per_head')"]
+    return []
 
 
 FAMILY = llama_like(
@@ -46,8 +53,12 @@ FAMILY = llama_like(
     },
     facts={**LAYERNORM, "attn_out_bias": False, "mlp_bias": False},
     rope=RopeKeys(partial=True, default_partial=0.25),
+    layout=llama_layout(
+        {"attn.q_norm": "self_attn.q_layernorm.norms.{h}", "attn.k_norm": "self_attn.k_layernorm.norms.{h}"}
+    ),
     other_keys=frozenset({"qk_layernorm", "hidden_dropout"}),
-    read_extra=_refusals,
-    write_extra=lambda cfg: {"qk_layernorm": False},
-    checks=(implicit_head_dim,),
+    read_extra=_read,
+    write_extra=lambda cfg: {"qk_layernorm": cfg.qk_norm == "per_head"},
+    free=("qk_norm",),
+    checks=(implicit_head_dim, _qk_norm_none_or_per_head),
 )
