@@ -659,15 +659,17 @@ def _normalise_rope_scaling(scaling: dict[str, Any]) -> dict[str, Any]:
 
 
 def check_tensor_parallel(cfg: ArchConfig, tp: int) -> list[str]:
-    """Problems that stop sharding ``cfg`` over ``tp`` devices (attention heads, KV heads, vocab)."""
+    """Problems that stop sharding ``cfg`` over ``tp`` devices (the rules archsmith.parallel applies).
+
+    Query heads and the vocabulary are split evenly. KV heads are split when ``tp`` divides
+    them; with fewer KV heads than devices each device keeps a copy of the one KV head its
+    query heads read (as Megatron and vLLM replicate them), which needs ``tp`` to be a
+    multiple of the KV-head count.
+    """
     if tp < 1:
         return [f"tensor-parallel degree {tp} must be at least 1"]
     problems = []
-    for name, value in (
-        ("num_attention_heads", cfg.num_attention_heads),
-        ("num_key_value_heads", cfg.num_key_value_heads),
-        ("vocab_size", cfg.vocab_size),
-    ):
+    for name, value in (("num_attention_heads", cfg.num_attention_heads), ("vocab_size", cfg.vocab_size)):
         if value % tp:
             if name == "vocab_size":
                 fix = f"pad vocab_size to {_round_up(value, tp * VOCAB_ALIGNMENT)}"
@@ -678,7 +680,43 @@ def check_tensor_parallel(cfg: ArchConfig, tp: int) -> list[str]:
                 f"{name}={value} is not divisible by the tensor-parallel degree {tp}; fix: {fix}, "
                 f"or a degree that divides it ({', '.join(map(str, degrees))})"
             )
+    kv = cfg.num_key_value_heads
+    if kv % tp and tp % kv:
+        multiples = [m for m in nearest_multiples(kv, tp) if cfg.num_attention_heads % m == 0]
+        problems.append(
+            f"num_key_value_heads={kv} neither divides over the tensor-parallel degree {tp} nor divides it "
+            f"(fewer KV heads than devices are replicated, one per device, which needs {tp} to be a multiple of "
+            f"{kv}); fix: num_key_value_heads={' or '.join(map(str, multiples or _divisors(tp)))}, or a degree "
+            f"that {kv} divides or that divides {kv}"
+        )
+    if tp > 1 and cfg.position_embedding == "alibi":
+        problems.append(
+            "ALiBi's bias is built for all heads at once, so it cannot follow heads split over devices; "
+            "fix: tensor-parallel degree 1 (shard with FSDP instead), or RoPE positions"
+        )
+    if tp > 1 and cfg.qk_norm == "full":
+        problems.append(
+            "qk_norm='full' normalises q and k across all heads together (OLMo-2), which heads split over devices "
+            "cannot do without gathering them; fix: tensor-parallel degree 1 (shard with FSDP instead), or "
+            "qk_norm='head'"
+        )
     return problems
+
+
+def tensor_parallel_degrees(cfg: ArchConfig) -> dict[int, str]:
+    """Every tensor-parallel degree ``cfg`` allows (the divisors of its query-head count that
+    pass :func:`check_tensor_parallel`), each with how its KV heads are laid out."""
+    degrees = {}
+    for tp in _divisors(cfg.num_attention_heads):
+        if check_tensor_parallel(cfg, tp):
+            continue
+        kv = cfg.num_key_value_heads
+        if kv % tp == 0:
+            degrees[tp] = f"{cfg.num_attention_heads // tp} query heads and {kv // tp} KV heads per device"
+        else:
+            degrees[tp] = (f"{cfg.num_attention_heads // tp} query heads per device; each KV head replicated on "
+                           f"{tp // kv} devices")
+    return degrees
 
 
 def validate(cfg: ArchConfig, tp: int | None = None) -> list[str]:

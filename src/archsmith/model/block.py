@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from ..config import ArchConfig
 from .attention import Attention, AttentionMask
@@ -41,8 +42,23 @@ class Block(nn.Module):
         self.mlp_out_norm = Norm(h, cfg) if has_output_norms else None
         # hidden_dropout: on each branch output, just before it joins the residual stream.
         self.drop = nn.Dropout(cfg.hidden_dropout)
+        # Activation checkpointing (set by archsmith.parallel): keep only the block's input
+        # and recompute the rest in the backward pass. A flag rather than a wrapper module, so
+        # parameter names (and with them checkpoints) stay the same.
+        self.checkpointing = False
 
     def forward(
+        self,
+        x: torch.Tensor,
+        rope: tuple[torch.Tensor, torch.Tensor] | None,
+        mask: AttentionMask,
+        cache=None,
+    ) -> torch.Tensor:
+        if self.checkpointing and torch.is_grad_enabled():
+            return checkpoint(self._forward, x, rope, mask, cache, use_reentrant=False)
+        return self._forward(x, rope, mask, cache)
+
+    def _forward(
         self,
         x: torch.Tensor,
         rope: tuple[torch.Tensor, torch.Tensor] | None,

@@ -55,6 +55,24 @@ def next_token_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), ignore_index=IGNORE_INDEX)
 
 
+def _normal_(weight: torch.Tensor, std: float) -> None:
+    """Draw ``weight`` ~ N(0, std) from torch's global RNG.
+
+    A sharded weight (a DTensor, see ``archsmith.parallel``) draws its whole tensor on its
+    device and keeps its own shard: every rank draws the same numbers, so a sharded model
+    starts from exactly the weights one process would build with the same seed. Only one
+    weight is whole at a time.
+    """
+    if torch.distributed.is_available():
+        from torch.distributed.tensor import DTensor, distribute_tensor
+
+        if isinstance(weight, DTensor):
+            full = torch.empty(weight.shape, dtype=weight.dtype, device=weight.to_local().device).normal_(0.0, std)
+            weight.copy_(distribute_tensor(full, weight.device_mesh, weight.placements, src_data_rank=None))
+            return
+    weight.normal_(0.0, std)
+
+
 class Transformer(nn.Module):
     """A decoder-only transformer LM; ``model.config`` is its ArchConfig.
 
@@ -113,11 +131,11 @@ class Transformer(nn.Module):
                 if name == "lm_head" and self.config.tie_word_embeddings:
                     pass  # the embedding initialises it
                 else:
-                    nn.init.normal_(module.weight, 0.0, residual_std if name.endswith(("o_proj", "down_proj")) else std)
+                    _normal_(module.weight, residual_std if name.endswith(("o_proj", "down_proj")) else std)
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)
             elif isinstance(module, nn.Embedding):
-                nn.init.normal_(module.weight, 0.0, std)
+                _normal_(module.weight, std)
             elif isinstance(module, Norm):
                 module.reset_parameters()
             elif isinstance(module, RotaryEmbedding):

@@ -1,0 +1,121 @@
+"""Worker side of tests/test_parallel.py: what each rank of a gloo job on CPU runs.
+
+Every rank also builds the single-process reference (tiny fp32 models), so each check
+compares a sharded run with one process's run of the same seed and data.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch.distributed.tensor import DTensor
+from torch.distributed.tensor.parallel import loss_parallel
+
+from archsmith import ArchConfig, build_model
+from archsmith.parallel import device_mesh, parallelize
+
+TOL = 1e-5
+SEED = 0
+BATCH, SEQ = 4, 8  # the batch splits over 1, 2 or 4 FSDP ranks; the sequence over 1, 2 or 4 TP ranks
+
+_COMMON = dict(vocab_size=128, hidden_size=64, num_hidden_layers=2, intermediate_size=96, max_position_embeddings=32,
+               initializer_range=0.2)  # fmt: skip
+CONFIGS = {
+    # GQA with 2 KV heads (replicated at TP=4), Qwen3's per-head qk-norm, untied head
+    "llama": ArchConfig(**_COMMON, num_attention_heads=4, num_key_value_heads=2, qk_norm="head", tie_word_embeddings=False),
+    # softcapped attention and logits, sliding and full layers, sandwich norms, (1 + w) norms, scaled tied embedding
+    "gemma2": ArchConfig(
+        **_COMMON, num_attention_heads=4, num_key_value_heads=2, head_dim=32, attn_logit_softcapping=50.0,
+        final_logit_softcapping=30.0, sliding_window=4, layer_types=("sliding_attention", "full_attention"),
+        norm_scheme="peri", norm_unit_offset=True, norm_weight_in_fp32=True, scale_embeddings=True,
+        hidden_act="gelu_pytorch_tanh", tie_word_embeddings=True,
+    ),  # fmt: skip
+    # learned positions, LayerNorm with bias, biases everywhere, plain GELU MLP, MHA, tied head
+    "gpt2": ArchConfig(
+        **_COMMON, num_attention_heads=4, position_embedding="learned", norm_type="layernorm", norm_bias=True,
+        qkv_bias=True, attn_out_bias=True, mlp_bias=True, mlp_type="plain", hidden_act="gelu_new",
+        tie_word_embeddings=True,
+    ),  # fmt: skip
+}
+
+
+def run(rank: int, world: int, port: int, case: str, tmp: str) -> None:
+    """torch.multiprocessing.spawn target: join the gloo job, run ``case``, leave."""
+    torch.set_num_threads(1)
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    try:
+        globals()[case](Path(tmp))
+    finally:
+        dist.destroy_process_group()
+
+
+def _batch(cfg: ArchConfig) -> torch.Tensor:
+    return torch.randint(0, cfg.vocab_size, (BATCH, SEQ), generator=torch.Generator().manual_seed(1))
+
+
+def _reference(cfg: ArchConfig) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor]:
+    torch.manual_seed(SEED)
+    model = build_model(cfg)
+    out = model(_batch(cfg), labels=_batch(cfg))
+    out.loss.backward()
+    return model, out.loss.detach(), out.logits.detach()
+
+
+def _sharded(cfg: ArchConfig, dp: int, tp: int) -> tuple[torch.nn.Module, object]:
+    """Meta build -> parallelize -> to_empty -> init_weights with the reference's seed."""
+    mesh = device_mesh("cpu", tp=tp)
+    model = build_model(cfg, device="meta")
+    parallelize(model, mesh if dp > 1 and tp > 1 else mesh["tp" if tp > 1 else "dp"], tp=tp > 1, fsdp=dp > 1,
+                param_dtype=None, reduce_dtype=None)  # fmt: skip
+    model.to_empty(device="cpu")
+    torch.manual_seed(SEED)
+    model.init_weights()
+    return model, mesh
+
+
+def _full(t: torch.Tensor) -> torch.Tensor:
+    return t.full_tensor() if isinstance(t, DTensor) else t
+
+
+def _close(a: torch.Tensor, b: torch.Tensor, what: str) -> None:
+    diff = (a - b).abs().max().item()
+    assert diff <= TOL, f"{what}: max |difference| {diff:.3g} > {TOL}"
+
+
+def _step(model, mesh, cfg: ArchConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """Loss and logits of this rank's share of the batch (FSDP splits it over "dp")."""
+    dp = mesh["dp"]
+    rows = BATCH // dp.size()
+    ids = _batch(cfg)[dp.get_local_rank() * rows : (dp.get_local_rank() + 1) * rows]
+    with loss_parallel():
+        out = model(ids, labels=ids)
+        out.loss.backward()
+    return _full(out.loss.detach()), _full(out.logits.detach())
+
+
+def parity(tmp: Path) -> None:
+    """Every layout the world size allows: initial weights, loss, logits and gradients equal
+    the single-process run's."""
+    world = dist.get_world_size()
+    layouts = [(world, 1), (1, world)] + ([(2, 2)] if world == 4 else [])
+    for name, cfg in CONFIGS.items():
+        ref, ref_loss, ref_logits = _reference(cfg)
+        ref_params = dict(ref.named_parameters())
+        for dp, tp in layouts:
+            label = f"{name} dp={dp} tp={tp}"
+            model, mesh = _sharded(cfg, dp, tp)
+            for n, p in model.named_parameters():
+                assert torch.equal(_full(p.detach()), ref_params[n].detach()), f"{label}: initial {n} differs"
+            loss, logits = _step(model, mesh, cfg)
+            mean = loss.clone()  # the reference loss is the mean over the dp shares (tp ranks agree)
+            dist.all_reduce(mean)
+            _close(mean / world, ref_loss, f"{label}: loss")
+            rows = BATCH // dp
+            start = mesh["dp"].get_local_rank() * rows
+            _close(logits, ref_logits[start : start + rows], f"{label}: logits")
+            for n, p in model.named_parameters():
+                _close(_full(p.grad), ref_params[n].grad, f"{label}: gradient of {n}")
