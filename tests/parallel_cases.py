@@ -65,14 +65,14 @@ def _reference(cfg: ArchConfig) -> tuple[torch.nn.Module, torch.Tensor, torch.Te
     return model, out.loss.detach(), out.logits.detach()
 
 
-def _sharded(cfg: ArchConfig, dp: int, tp: int) -> tuple[torch.nn.Module, object]:
-    """Meta build -> parallelize -> to_empty -> init_weights with the reference's seed."""
+def _sharded(cfg: ArchConfig, dp: int, tp: int, seed: int = SEED) -> tuple[torch.nn.Module, object]:
+    """Meta build -> parallelize -> to_empty -> init_weights from ``seed``."""
     mesh = device_mesh("cpu", tp=tp)
     model = build_model(cfg, device="meta")
     parallelize(model, mesh if dp > 1 and tp > 1 else mesh["tp" if tp > 1 else "dp"], tp=tp > 1, fsdp=dp > 1,
                 param_dtype=None, reduce_dtype=None)  # fmt: skip
     model.to_empty(device="cpu")
-    torch.manual_seed(SEED)
+    torch.manual_seed(seed)
     model.init_weights()
     return model, mesh
 
@@ -119,3 +119,71 @@ def parity(tmp: Path) -> None:
             _close(logits, ref_logits[start : start + rows], f"{label}: logits")
             for n, p in model.named_parameters():
                 _close(_full(p.grad), ref_params[n].grad, f"{label}: gradient of {n}")
+
+
+def _hf_tensors(directory: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return {n: t for f in sorted(directory.glob("*.safetensors")) for n, t in load_file(str(f)).items()}
+
+
+def checkpoints(tmp: Path) -> None:
+    """On a 2 x 2 (dp x tp) mesh: an HF checkpoint loads into the sharded model as one process
+    loads it, the sharded export writes the single-process export's tensors, and a DCP
+    checkpoint resumes (same layout) and reshards (into FSDP over all four ranks)."""
+    import archsmith
+    from archsmith.parallel import load, load_hf, save, to_hf
+
+    rank = dist.get_rank()
+    for name in ("llama", "gpt2"):  # names as they are, and GPT-2's fused, transposed c_attn
+        cfg = CONFIGS[name]
+        torch.manual_seed(SEED)
+        ref = build_model(cfg)
+        with torch.no_grad():  # every weight away from its init (norms start at exactly 1)
+            for p in ref.parameters():
+                p.add_(torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())) * 0.1)
+        if rank == 0:
+            archsmith.to_hf(ref, tmp / f"{name}-ref")
+        dist.barrier()
+
+        model, mesh = _sharded(cfg, 2, 2, seed=SEED + 1)
+        load_hf(model, tmp / f"{name}-ref")
+        for n, p in model.named_parameters():
+            assert torch.equal(_full(p.detach()), dict(ref.named_parameters())[n].detach()), f"{name}: loaded {n} differs"
+
+        to_hf(model, tmp / f"{name}-sharded", max_shard_bytes=20_000)  # several shards and an index
+        if rank == 0:
+            single, sharded = _hf_tensors(tmp / f"{name}-ref"), _hf_tensors(tmp / f"{name}-sharded")
+            assert single.keys() == sharded.keys() and all(torch.equal(single[n], sharded[n]) for n in single)
+            assert (tmp / f"{name}-sharded" / "model.safetensors.index.json").is_file()
+            for meta in ("config.json", "archsmith.json", "generation_config.json"):
+                assert (tmp / f"{name}-ref" / meta).read_text() == (tmp / f"{name}-sharded" / meta).read_text()
+
+    # DCP: train one step, save model + optimizer + step, resume, and step again in both.
+    cfg = CONFIGS["gemma2"]
+    model, mesh = _sharded(cfg, 2, 2)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    _step(model, mesh, cfg)
+    optimizer.step()
+    optimizer.zero_grad()
+    save(tmp / "dcp", model, optimizer, step=torch.tensor(1))
+    ids = _batch(cfg)
+    with torch.no_grad(), loss_parallel():
+        saved_logits = _full(model(ids))  # the whole batch, on every rank
+    _, logits = _step(model, mesh, cfg)
+
+    resumed, _ = _sharded(cfg, 2, 2, seed=SEED + 1)  # other weights: only the load can make them equal
+    resumed_optimizer = torch.optim.AdamW(resumed.parameters(), lr=1e-2)
+    extra = load(tmp / "dcp", resumed, resumed_optimizer, step=torch.tensor(0))
+    assert extra["step"].item() == 1
+    _, resumed_logits = _step(resumed, mesh, cfg)
+    _close(resumed_logits, logits, "DCP resume: logits")
+    optimizer.step()
+    resumed_optimizer.step()
+    for (n, p), q in zip(model.named_parameters(), resumed.parameters()):
+        _close(_full(q.detach()), _full(p.detach()), f"DCP resume: {n} after one more step")
+
+    fsdp_only, _ = _sharded(cfg, 4, 1, seed=SEED + 2)  # another layout: DCP reshards on load
+    load(tmp / "dcp", fsdp_only)
+    with torch.no_grad():
+        _close(fsdp_only(ids), saved_logits, "DCP load into FSDP x 4: logits")

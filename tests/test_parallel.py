@@ -23,3 +23,7 @@ def _job(world: int, case: str, tmp_path) -> None:
 @pytest.mark.parametrize("world", [2, 4])
 def test_sharded_init_loss_logits_and_gradients_equal_one_process(world, tmp_path):
     _job(world, "parity", tmp_path)
+
+
+def test_hf_load_export_and_distributed_checkpoints_on_a_2x2_mesh(tmp_path):
+    _job(4, "checkpoints", tmp_path)

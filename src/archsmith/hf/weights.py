@@ -297,7 +297,7 @@ def from_hf_state(
 ) -> dict[str, torch.Tensor]:
     """HF tensors -> archsmith parameters with the given ``shapes``; LoadError naming the tensor
     when one is missing, unexpected, of the wrong shape or not floating point."""
-    _validate(hf, expected_hf_shapes(shapes, cfg, model_type), model_type)
+    check_hf_tensors(hf, cfg, model_type, shapes)
     names = _tied_out(cfg, list(shapes))
     if model_type == REMOTE:
         out = {n: hf[f"model.{n}"] for n in names}
@@ -357,3 +357,37 @@ def _validate(hf: dict[str, torch.Tensor], expected: dict[str, tuple[int, ...]],
                 f"tensor {name} in the checkpoint has no place in the model config.json describes; "
                 "fix: check that config.json matches the weights"
             )
+
+
+# --- one HF tensor at a time (sharded loading and export, archsmith.parallel) -------------------
+
+
+def hf_tensor_groups(cfg: ArchConfig, model_type: str, names: list[str]) -> dict[str, list[str]]:
+    """HF tensor name -> the archsmith parameters it holds, in slot order (a tied head left out)."""
+    names = _tied_out(cfg, names)
+    if model_type == REMOTE:
+        return {f"model.{n}": [n] for n in names}
+    return _groups(LAYOUTS[model_type], names)
+
+
+def stored_as_is(model_type: str, hf_name: str, parts: list[str]) -> bool:
+    """Whether HF tensor ``hf_name`` is the one archsmith parameter ``parts`` under another name
+    (not fused, not transposed): then any slice of one is the same slice of the other."""
+    return len(parts) == 1 and (model_type == REMOTE or not _is_conv1d(LAYOUTS[model_type], hf_name))
+
+
+def unpack_hf_tensor(
+    hf_name: str, tensor: torch.Tensor, cfg: ArchConfig, model_type: str, parts: list[str], shapes: dict[str, tuple[int, ...]]
+) -> dict[str, torch.Tensor]:
+    """The archsmith parameters ``parts`` held by the one HF tensor ``hf_name``."""
+    if model_type == REMOTE:
+        return {parts[0]: tensor}
+    return _unpack({hf_name: tensor}, cfg, LAYOUTS[model_type], parts, shapes)
+
+
+def check_hf_tensors(
+    hf: dict[str, torch.Tensor], cfg: ArchConfig, model_type: str, shapes: dict[str, tuple[int, ...]]
+) -> None:
+    """LoadError naming the tensor when ``hf`` (meta tensors do) misses one, has an unexpected
+    one, a wrong shape or a non-float dtype for a model with parameter ``shapes``."""
+    _validate(hf, expected_hf_shapes(shapes, cfg, model_type), model_type)
