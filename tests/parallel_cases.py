@@ -16,6 +16,7 @@ from torch.distributed.tensor.parallel import loss_parallel
 
 from archsmith import ArchConfig, build_model
 from archsmith.parallel import device_mesh, parallelize
+from archsmith.sharding import gpu_memory
 
 TOL = 1e-5
 SEED = 0
@@ -108,6 +109,8 @@ def parity(tmp: Path) -> None:
         for dp, tp in layouts:
             label = f"{name} dp={dp} tp={tp}"
             model, mesh = _sharded(cfg, dp, tp)
+            local = sum(p.to_local().numel() if isinstance(p, DTensor) else p.numel() for p in model.parameters())
+            assert local == gpu_memory(cfg, dp, tp, SEQ).params_per_gpu, f"{label}: sharding.py's parameters per GPU"
             for n, p in model.named_parameters():
                 assert torch.equal(_full(p.detach()), ref_params[n].detach()), f"{label}: initial {n} differs"
             loss, logits = _step(model, mesh, cfg)

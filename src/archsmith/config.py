@@ -682,11 +682,12 @@ def check_tensor_parallel(cfg: ArchConfig, tp: int) -> list[str]:
             )
     kv = cfg.num_key_value_heads
     if kv % tp and tp % kv:
-        multiples = [m for m in nearest_multiples(kv, tp) if cfg.num_attention_heads % m == 0]
+        fitting = [k for k in _divisors(cfg.num_attention_heads) if k % tp == 0 or tp % k == 0]
+        nearest = sorted(sorted(fitting, key=lambda k: abs(k - kv))[:2])
         problems.append(
             f"num_key_value_heads={kv} neither divides over the tensor-parallel degree {tp} nor divides it "
             f"(fewer KV heads than devices are replicated, one per device, which needs {tp} to be a multiple of "
-            f"{kv}); fix: num_key_value_heads={' or '.join(map(str, multiples or _divisors(tp)))}, or a degree "
+            f"{kv}); fix: num_key_value_heads={' or '.join(map(str, nearest))}, or a degree "
             f"that {kv} divides or that divides {kv}"
         )
     if tp > 1 and cfg.position_embedding == "alibi":
