@@ -48,10 +48,9 @@ def run(rank: int, world: int, port: int, case: str, tmp: str) -> None:
     torch.set_num_threads(1)
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=world)
-    try:
-        globals()[case](Path(tmp))
-    finally:
-        dist.destroy_process_group()
+    globals()[case](Path(tmp))
+    dist.barrier()  # leave together: a rank that tears its connections down early can abort the others
+    dist.destroy_process_group()
 
 
 def _batch(cfg: ArchConfig) -> torch.Tensor:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch.multiprocessing as mp
@@ -27,3 +31,28 @@ def test_sharded_init_loss_logits_and_gradients_equal_one_process(world, tmp_pat
 
 def test_hf_load_export_and_distributed_checkpoints_on_a_2x2_mesh(tmp_path):
     _job(4, "checkpoints", tmp_path)
+
+
+def _readme_loop() -> str:
+    """The first python block of the README's "Train a design at scale" section."""
+    text = (Path(__file__).parent.parent / "README.md").read_text()
+    section = text.split("## Train a design at scale", 1)[1]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_readme_training_loop_runs_and_exports(tmp_path):
+    """The README's loop itself, under torchrun: FSDP x TP over 2 gloo processes, a tiny config."""
+    from archsmith import ArchConfig, from_hf
+
+    cfg = ArchConfig(vocab_size=128, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                     num_key_value_heads=2, intermediate_size=96, max_position_embeddings=2048)  # fmt: skip
+    cfg.save(tmp_path / "tiny.json")
+    (tmp_path / "train.py").write_text(_readme_loop())
+    env = {**os.environ, "CONFIG": str(tmp_path / "tiny.json"), "TP": "2", "STEPS": "2", "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join(sys.path)}  # fmt: skip
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port", str(_free_port())]
+    done = subprocess.run([*torchrun, "train.py"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, "\n".join(l for l in done.stderr.splitlines() if "redistribut" not in l)[-6000:]
+    assert (tmp_path / "checkpoint" / ".metadata").is_file()
+    exported = from_hf(tmp_path / "exported")
+    assert exported.config.replace(torch_dtype=None) == cfg.replace(torch_dtype=None)
