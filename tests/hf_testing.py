@@ -31,6 +31,10 @@ def perturb(model: torch.nn.Module, seed: int = 0, scale: float = 0.05) -> None:
     g = torch.Generator().manual_seed(seed)
     for p in model.parameters():
         p.add_(torch.randn(p.shape, generator=g) * scale)
+    # Checkpointed buffers that are weights too: DeepSeek-V3's routing bias starts at 0.
+    for name, b in model.named_buffers():
+        if name.endswith("e_score_correction_bias"):
+            b.add_(torch.randn(b.shape, generator=g) * scale)
 
 
 def input_ids(batch: int = 2, seq: int = SEQ, seed: int = 1) -> torch.Tensor:

@@ -41,10 +41,11 @@ def test_count_json_has_integer_breakdown(tiny_file):
     result = run("count", tiny_file, "--json")
     assert result.exit_code == 0
     data = json.loads(result.stdout)
-    assert set(data) == {"total", "embedding", "attention", "ffn", "norm", "lm_head", "non_embedding"}
-    # by hand: embedding 256*64; attention 2 layers x 4 x 64^2; gated FFN 2 x 3 x 64 x 128; norms 2 x 2 x 64 + 64
-    assert data == {"embedding": 16384, "attention": 32768, "ffn": 49152, "norm": 320, "lm_head": 0,
-                    "total": 98624, "non_embedding": 82240}
+    # by hand: embedding 256*64; attention 2 layers x 4 x 64^2; gated FFN 2 x 3 x 64 x 128; norms 2 x 2 x 64 + 64;
+    # dense: no router, every parameter active
+    assert data == {"embedding": 16384, "attention": 32768, "ffn": 49152, "norm": 320, "lm_head": 0, "router": 0,
+                    "inactive": 0, "total": 98624, "non_embedding": 82240, "active": 98624,
+                    "active_non_embedding": 82240}
 
 
 def test_count_table_for_a_preset():

@@ -70,6 +70,13 @@ def test_count_equals_transformers(path):
     assert tied == cfg.tie_word_embeddings
     assert breakdown.lm_head == (0 if tied else head.numel() + (model.lm_head.bias.numel()
                                                                if getattr(model.lm_head, "bias", None) is not None else 0))
+    # Mixture-of-Experts: routers, and the routed experts a token skips, from transformers' own modules
+    routers = [m for m in model.modules() if type(m).__name__.lower().endswith("topkrouter")]
+    assert breakdown.router == sum(m.weight.numel() for m in routers)
+    experts = [m for m in model.modules() if type(m).__name__.endswith("Experts")]
+    skipped = sum(sum(p.numel() for p in m.parameters()) // m.num_experts * (m.num_experts - routers[0].top_k)
+                  for m in experts)
+    assert breakdown.inactive == skipped and breakdown.active == expected - skipped
 
 
 def _hf_settings(c, num_layers: int) -> dict:
@@ -79,7 +86,7 @@ def _hf_settings(c, num_layers: int) -> dict:
     partial = rope.pop("partial_rotary_factor", 1.0)
     rope_type = rope.pop("rope_type", None)
     rope.pop("type", None)
-    if c.model_type in ("qwen2", "qwen3", "gemma2"):
+    if c.model_type in ("qwen2", "qwen3", "gemma2", "qwen2_moe"):
         windows = [c.sliding_window if t == "sliding_attention" else None for t in c.layer_types]
     else:
         windows = [getattr(c, "sliding_window", None)] * num_layers
@@ -167,6 +174,49 @@ def test_quirks():
     # mistral: no sliding_window key -> the class default 4096; null -> full attention
     assert load_config(FIXTURES / "mistral-7b-v0.1-default-window.json").sliding_window == 4096
     assert from_hf_config({**_fixture("mistral-7b-v0.1"), "sliding_window": None}).sliding_window is None
+
+
+# What each MoE model's publisher states (total and active, rounded as published) against the exact counts.
+PUBLISHED_MOE = {
+    "mixtral-8x7b": (46_702_792_704, 12_879_925_248, "46.7B total, 12.9B active"),
+    "mixtral-8x22b": (140_620_634_112, 39_152_031_744, "141B total, 39B active"),
+    "qwen1.5-moe-a2.7b-chat": (14_315_784_192, 2_689_173_504, "14.3B total, 2.7B activated"),
+    "qwen2-57b-a14b": (57_408_658_944, 14_249_270_784, "57B total, 14B activated"),
+    "qwen3-30b-a3b": (30_532_122_624, 3_353_032_704, "30.5B total, 3.3B activated"),
+    "qwen3-235b-a22b": (235_093_634_560, 22_190_763_520, "235B total, 22B activated"),
+}
+
+
+@pytest.mark.parametrize("name", list(PUBLISHED_MOE))
+def test_moe_total_and_active_parameters(name):
+    p = count_params(load_config(FIXTURES / f"{name}.json"))
+    assert (p.total, p.active) == PUBLISHED_MOE[name][:2]
+
+
+def test_moe_quirks():
+    # mixtral: renormalised top-2 of experts as wide as intermediate_size, RoPE base 1e6 by default
+    mixtral = load_config(FIXTURES / "mixtral-8x7b.json")
+    assert (mixtral.num_experts, mixtral.num_experts_per_tok, mixtral.moe_intermediate_size) == (8, 2, 14336)
+    assert mixtral.norm_topk_prob and mixtral.num_sparse_layers == 32 and mixtral.router_aux_loss_coef == 0.02
+    no_theta = {k: v for k, v in _fixture("mixtral-8x7b").items() if k != "rope_theta"}
+    assert from_hf_config(no_theta).rope_theta == 1e6
+    # qwen2_moe: one gated shared expert; sliding only on even layers below max_window_layers
+    qwen = load_config(FIXTURES / "qwen1.5-moe-a2.7b-chat.json")
+    assert (qwen.n_shared_experts, qwen.shared_expert_intermediate_size, qwen.shared_expert_gate) == (1, 5632, True)
+    assert not qwen.norm_topk_prob and qwen.qkv_bias and not qwen.attn_out_bias
+    sliding = from_hf_config({**_fixture("qwen1.5-moe-a2.7b-chat"), "use_sliding_window": True, "sliding_window": 64})
+    assert [sliding.layer_is_sliding(i) for i in range(24)] == [i % 2 == 0 and i < 21 for i in range(24)]
+    dense = from_hf_config({**_fixture("qwen1.5-moe-a2.7b-chat"), "mlp_only_layers": [0, 5], "decoder_sparse_step": 2})
+    assert [dense.layer_is_sparse(i) for i in range(6)] == [False, True, False, True, False, False]
+    assert not from_hf_config({**_fixture("qwen1.5-moe-a2.7b-chat"), "num_experts": 0}).is_moe  # every layer dense
+    # qwen3_moe: head_dim from the file, per-head qk-norm, no shared expert; 5.x calls the count num_local_experts
+    qwen3 = load_config(FIXTURES / "qwen3-30b-a3b.json")
+    assert (qwen3.head_dim, qwen3.qk_norm, qwen3.n_shared_experts, qwen3.norm_topk_prob) == (128, "head", 0, True)
+    assert json.loads((FIXTURES / "qwen3-30b-a3b.v5.json").read_text())["num_local_experts"] == 128
+    implicit = {k: v for k, v in _fixture("qwen3-30b-a3b").items() if k != "head_dim"}
+    assert from_hf_config(implicit).head_dim == 64  # hidden / heads, as Qwen3MoeAttention derives it
+    with pytest.raises(ConfigError, match="num_experts=128 and its alias num_local_experts=64 disagree"):
+        from_hf_config({**_fixture("qwen3-30b-a3b"), "num_local_experts": 64})
 
 
 def test_unsupported_model_type_lists_the_supported_ones():

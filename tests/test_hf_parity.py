@@ -96,6 +96,22 @@ HF_CASES = {
         ),
     ),
     "olmo2-qknorm-full": ("olmo2", dict(_LLAMA, attention_bias=True)),
+    # Mixture-of-Experts: softmax top-k routing over stacked experts, dense layers between sparse ones.
+    "mixtral-sliding": ("mixtral", dict(_LLAMA, num_local_experts=4, num_experts_per_tok=2, sliding_window=8)),
+    "qwen2_moe-shared-expert-dense-layer": (
+        "qwen2_moe",
+        dict(
+            _LLAMA, num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32, shared_expert_intermediate_size=48,
+            mlp_only_layers=[0],
+        ),  # fmt: skip
+    ),
+    "qwen3_moe-sparse-step-renormalised": (
+        "qwen3_moe",
+        dict(
+            _LLAMA, num_hidden_layers=3, head_dim=32, num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32,
+            norm_topk_prob=True, decoder_sparse_step=2,
+        ),  # fmt: skip
+    ),
     # The classes archsmith also exports to, so their exports import back.
     "stablelm-parallel-shared-norm": (
         "stablelm",
@@ -187,7 +203,33 @@ EXPORT_CASES = {
         ArchConfig(**TINY, **_LN, **_BIASES, norm_scheme="post", final_norm=False, mlp_type="plain", hidden_act="relu", position_embedding="learned", position_offset=2),
         "OPTForCausalLM",
     ),
+    "mixtral": (
+        ArchConfig(**TINY, num_key_value_heads=2, num_experts=4, num_experts_per_tok=2, norm_topk_prob=True, tie_word_embeddings=False),
+        "MixtralForCausalLM",
+    ),
+    "qwen2_moe": (
+        ArchConfig(
+            **TINY, qkv_bias=True, num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32, n_shared_experts=1,
+            shared_expert_intermediate_size=48, shared_expert_gate=True, mlp_only_layers=(0,),
+        ),  # fmt: skip
+        "Qwen2MoeForCausalLM",
+    ),
+    "qwen3_moe": (
+        ArchConfig(
+            **{**TINY, "num_hidden_layers": 3}, qk_norm="head", num_key_value_heads=2, head_dim=32, num_experts=4,
+            num_experts_per_tok=2, moe_intermediate_size=32, norm_topk_prob=True, decoder_sparse_step=2,
+        ),  # fmt: skip
+        "Qwen3MoeForCausalLM",
+    ),
     # No transformers class runs these exactly: remote code.
+    "remote-deepseek-routing-moe": (
+        ArchConfig(
+            **TINY, num_experts=8, num_experts_per_tok=2, moe_intermediate_size=32, scoring_func="sigmoid",
+            router_correction_bias=True, n_group=4, topk_group=2, routed_scaling_factor=2.5, norm_topk_prob=True,
+            n_shared_experts=1, first_k_dense_replace=1,
+        ),  # fmt: skip
+        "ArchsmithForCausalLM",
+    ),
     "remote-alibi-rmsnorm-swiglu-gqa": (ArchConfig(**TINY, num_key_value_heads=2, position_embedding="alibi"), "ArchsmithForCausalLM"),
     "remote-post-ln-rope": (ArchConfig(**TINY, norm_scheme="post", tie_word_embeddings=False), "ArchsmithForCausalLM"),
     "remote-peri-ln": (ArchConfig(**TINY, norm_scheme="peri", num_key_value_heads=1), "ArchsmithForCausalLM"),

@@ -130,16 +130,19 @@ def presets(json_out: bool = typer.Option(False, "--json", help="Print JSON inst
         cfg = get_preset(name)
         p = count_params(cfg)
         rows.append({"name": name, "model_type": preset.hf_config.get("model_type"), "total": p.total,
-                     "non_embedding": p.non_embedding, "hub_id": preset.hub_id, "source": preset.source})
+                     "non_embedding": p.non_embedding, "active": p.active, "hub_id": preset.hub_id,
+                     "source": preset.source})
     if json_out:
         _print_json(rows)
         return
     table = Table(title="archsmith presets")
-    for col, justify in (("name", "left"), ("family", "left"), ("parameters", "right"), ("non-embedding", "right")):
+    columns = [("name", "left"), ("family", "left"), ("parameters", "right"), ("non-embedding", "right"), ("active", "right")]
+    for col, justify in columns:
         table.add_column(col, justify=justify)
     table.add_column("Hub id (or source)", overflow="fold")  # an id cut short is no use: wrap it instead
     for r in rows:
-        table.add_row(r["name"], r["model_type"], human(r["total"]), human(r["non_embedding"]),
+        active = human(r["active"]) if r["active"] != r["total"] else ""  # only a Mixture-of-Experts differs
+        table.add_row(r["name"], r["model_type"], human(r["total"]), human(r["non_embedding"]), active,
                       r["hub_id"] or r["source"])
     out.print(table)
 
@@ -196,13 +199,18 @@ def _breakdown_table(columns: list[tuple[str, Any]]) -> Table:
     table.add_column("component")
     for label, _ in columns:
         table.add_column(label, justify="right")
-    for key in ("embedding", "attention", "ffn", "norm", "lm_head", "non_embedding", "total"):
+    moe = any(p.inactive for _, p in columns)  # the router and active rows only where some model has experts
+    keys = ["embedding", "attention", "ffn", "norm", "lm_head", "non_embedding", "total"]
+    if moe:
+        keys[3:3] = ["router"]
+        keys += ["active"]
+    for key in keys:
         cells = []
         for _, p in columns:
             value = getattr(p, key)
             share = f" ({100 * value / p.total:.1f}%)" if key not in ("total",) else ""
             cells.append(f"{_fmt_int(value)}{share}")
-        table.add_row(key, *cells, style="bold" if key == "total" else None)
+        table.add_row(key, *cells, style="bold" if key in ("total", "active") else None)
     return table
 
 
@@ -221,6 +229,12 @@ def count(
         return
     out.print(_breakdown_table([(_label(cfg, source), p)]))
     out.print(f"total: {human(p.total)} parameters (exact)")
+    if p.inactive:
+        out.print(
+            f"active: {human(p.active)} parameters per token (exact): {cfg.num_experts_per_tok} of "
+            f"{cfg.num_experts} routed experts in {cfg.num_sparse_layers} of {cfg.num_hidden_layers} layers"
+            + (f", plus {cfg.n_shared_experts} shared" if cfg.n_shared_experts else "")
+        )
 
 
 def _estimate(source: str, seq: Optional[int], batch: int, dtype: str):
@@ -249,6 +263,9 @@ def _estimate_tables(labelled: list[tuple[str, dict]]) -> list[Table]:
     def row(name: str, get) -> None:
         memory.add_row(name, *[get(e) for _, e in labelled])
 
+    row("parameters (weights)", lambda e: human(e["params"]["total"]))
+    if any(e["params"]["inactive"] for _, e in labelled):
+        row("active parameters / token (FLOPs)", lambda e: human(e["params"]["active"]))
     row("context x batch", lambda e: f"{e['seq_len']:,} x {e['batch']}")
     row("KV cache / token", lambda e: human_bytes(e["kv_cache_bytes_per_token"]))
     row(f"KV cache ({first['dtype']})", lambda e: human_bytes(e["kv_cache_bytes"]))

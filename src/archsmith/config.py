@@ -45,6 +45,8 @@ MLP_TYPES = ("gated", "plain")
 #   implementations that differ in the last bits, kept apart for exact parity).
 ACTIVATIONS = ("silu", "gelu", "gelu_pytorch_tanh", "gelu_new", "relu", "relu2")
 QK_NORMS = ("none", "head", "full")
+# How a Mixture-of-Experts router turns its logits into expert scores (DeepSeek's ``scoring_func``).
+ROUTER_SCORINGS = ("softmax", "sigmoid")
 LAYER_TYPES = ("full_attention", "sliding_attention")
 
 # RoPE scaling: which keys each type requires and which it allows besides.
@@ -142,6 +144,29 @@ class ArchConfig:
     hidden_act: str = "silu"  # gated+silu = SwiGLU, gated+gelu* = GeGLU, gated+relu = ReGLU
     mlp_bias: bool = False
 
+    # --- Mixture-of-Experts (all inert while num_experts == 0, the dense default)
+    # A sparse layer replaces the MLP by a router over num_experts routed experts (each a
+    # gated or plain MLP of moe_intermediate_size, mlp_type and hidden_act as the dense MLP),
+    # of which every token uses num_experts_per_tok, plus optional shared experts every token uses.
+    num_experts: int = 0  # routed experts per sparse layer (Mixtral num_local_experts, DeepSeek n_routed_experts)
+    num_experts_per_tok: int = 0  # experts each token is routed to (top-k)
+    moe_intermediate_size: int | None = None  # each routed expert's FFN size; None -> intermediate_size (Mixtral)
+    n_shared_experts: int = 0  # experts every token passes through, fused into one MLP (DeepSeek; Qwen2-MoE: 1)
+    shared_expert_intermediate_size: int | None = None  # each shared expert's size; None -> moe_intermediate_size
+    shared_expert_gate: bool = False  # scale the shared experts by sigmoid(Linear(hidden, 1)) (Qwen2-MoE)
+    scoring_func: str = "softmax"  # router scores: softmax over experts (Mixtral, Qwen) or per-expert sigmoid (DeepSeek-V3)
+    norm_topk_prob: bool = False  # renormalise the top-k scores to sum to 1 (Mixtral: always; Qwen: per config)
+    routed_scaling_factor: float = 1.0  # multiplies the routed experts' weights (DeepSeek-V3: 2.5)
+    router_correction_bias: bool = False  # DeepSeek-V3's e_score_correction_bias buffer: added to the scores to choose experts, not to weight them
+    n_group: int = 1  # expert groups for group-limited routing (DeepSeek-V3: 8); 1 = no grouping
+    topk_group: int = 1  # groups a token may choose experts from, ranked by the sum of their top-2 scores
+    first_k_dense_replace: int = 0  # the first k layers keep the dense MLP (DeepSeek-V3: 3)
+    mlp_only_layers: tuple[int, ...] = ()  # layer indices that keep the dense MLP (Qwen-MoE)
+    decoder_sparse_step: int = 1  # layer i is sparse only if (i + 1) % step == 0 (Qwen-MoE)
+    output_router_logits: bool = False  # add router_aux_loss_coef * the load-balancing loss to the training loss
+    router_aux_loss_coef: float = 0.001  # weight of the Switch-Transformer load-balancing loss (HF default)
+    router_jitter_noise: float = 0.0  # training only: scale the MoE input by U(1 - noise, 1 + noise) (Mixtral)
+
     # --- residual stream and embeddings
     parallel_residual: bool = False  # x + attn(ln1(x)) + mlp(ln2(x)) (GPT-J, GPT-NeoX)
     parallel_shared_norm: bool = False  # parallel residual with one norm for both branches (GPT-J, Falcon)
@@ -170,11 +195,20 @@ class ArchConfig:
             object.__setattr__(self, "rope_scaling", _normalise_rope_scaling(self.rope_scaling))
         if self.layer_types is not None:
             object.__setattr__(self, "layer_types", tuple(self.layer_types))
+        # One spelling per set of dense layers (HF keeps a list and tests membership).
+        object.__setattr__(self, "mlp_only_layers", tuple(sorted(set(self.mlp_only_layers))))
         problems = _normalise_dtype(self) + _check_values(self)
         if problems:
             raise ConfigError(problems)
         if self.head_dim is None:
             object.__setattr__(self, "head_dim", self.hidden_size // self.num_attention_heads)
+        if self.num_experts and self.moe_intermediate_size is None:
+            object.__setattr__(self, "moe_intermediate_size", self.intermediate_size)
+        if self.n_shared_experts and self.shared_expert_intermediate_size is None:
+            object.__setattr__(self, "shared_expert_intermediate_size", self.moe_intermediate_size)
+        moe_problems = _check_moe(self)
+        if moe_problems:
+            raise ConfigError(moe_problems)
         _canonical_window(self)
         rotary_problems = _check_rotary(self)
         if rotary_problems:
@@ -198,6 +232,39 @@ class ArchConfig:
         if self.position_embedding != "rope":
             return 0
         return int(self.head_dim * self.partial_rotary_factor)
+
+    @property
+    def is_moe(self) -> bool:
+        """Whether any layer is a Mixture-of-Experts layer."""
+        return self.num_experts > 0 and self.num_sparse_layers > 0
+
+    def layer_is_sparse(self, layer: int) -> bool:
+        """Whether ``layer``'s feed-forward is a Mixture-of-Experts (else the dense MLP).
+
+        The union of the HF families' rules: DeepSeek's first_k_dense_replace, and Qwen-MoE's
+        mlp_only_layers and decoder_sparse_step.
+        """
+        return (
+            self.num_experts > 0
+            and layer >= self.first_k_dense_replace
+            and layer not in self.mlp_only_layers
+            and (layer + 1) % self.decoder_sparse_step == 0
+        )
+
+    @property
+    def num_sparse_layers(self) -> int:
+        """How many layers are Mixture-of-Experts layers (without visiting every layer)."""
+        if self.num_experts == 0:
+            return 0
+        step, first, L = self.decoder_sparse_step, self.first_k_dense_replace, self.num_hidden_layers
+        stepped = L // step - min(first, L) // step  # i in [first, L) with (i + 1) % step == 0
+        excluded = sum(1 for i in self.mlp_only_layers if i >= first and (i + 1) % step == 0 and i < L)
+        return stepped - excluded
+
+    @property
+    def shared_expert_total_size(self) -> int:
+        """Width of the one MLP the shared experts are fused into (0 without shared experts)."""
+        return self.n_shared_experts * (self.shared_expert_intermediate_size or 0)
 
     @property
     def attention_kind(self) -> str:
@@ -245,6 +312,15 @@ class ArchConfig:
         if "num_key_value_heads" not in changes and "num_attention_heads" in changes:
             if self.num_key_value_heads == self.num_attention_heads:
                 changes["num_key_value_heads"] = None
+        if changes.get("num_experts") == 0:  # back to dense: the MoE knobs go back to their inert defaults
+            for name, default in _MOE_DEFAULTS.items():
+                changes.setdefault(name, default)
+        if "moe_intermediate_size" not in changes and "intermediate_size" in changes:
+            if self.moe_intermediate_size == self.intermediate_size:
+                changes["moe_intermediate_size"] = None
+        if "shared_expert_intermediate_size" not in changes and "moe_intermediate_size" in changes:
+            if self.shared_expert_intermediate_size == self.moe_intermediate_size:
+                changes["shared_expert_intermediate_size"] = None
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
@@ -345,7 +421,8 @@ def _isinstance(value: Any, hint: Any) -> bool:
     if hint is str:
         return isinstance(value, str)
     if origin is tuple:
-        return isinstance(value, (tuple, list)) and all(isinstance(v, str) for v in value)
+        item = typing.get_args(hint)[0]
+        return isinstance(value, (tuple, list)) and all(_isinstance(v, item) for v in value)
     if origin is dict:
         return isinstance(value, dict) and all(isinstance(k, str) for k in value)
     raise TypeError(f"unhandled type hint {hint}")  # a bug in this module, not in the user's input
@@ -358,7 +435,7 @@ def _describe(hint: Any) -> str:
     if hint is type(None):
         return "null"
     if origin is tuple:
-        return "a list of strings"
+        return "a list of strings" if typing.get_args(hint)[0] is str else "a list of integers"
     if origin is dict:
         return "an object"
     return {int: "an integer", float: "a finite number", bool: "true/false", str: "a string"}[hint]
@@ -441,6 +518,7 @@ def _check_names(cfg: ArchConfig) -> list[str]:
         + _choice_problem("mlp_type", cfg.mlp_type, MLP_TYPES)
         + _choice_problem("hidden_act", cfg.hidden_act, ACTIVATIONS)
         + _choice_problem("qk_norm", cfg.qk_norm, QK_NORMS)
+        + _choice_problem("scoring_func", cfg.scoring_func, ROUTER_SCORINGS)
     )
 
 
@@ -620,6 +698,127 @@ def _canonical_window(cfg: ArchConfig) -> None:
         object.__setattr__(cfg, "layer_types", None)
     elif "full_attention" not in cfg.layer_types:
         object.__setattr__(cfg, "layer_types", None)
+
+
+# Every MoE knob and its inert value: a dense config (num_experts == 0) must leave them there,
+# so that a dense model has one spelling and no knob is silently ignored.
+_MOE_DEFAULTS: dict[str, Any] = {
+    "num_experts_per_tok": 0,
+    "moe_intermediate_size": None,
+    "n_shared_experts": 0,
+    "shared_expert_intermediate_size": None,
+    "shared_expert_gate": False,
+    "scoring_func": "softmax",
+    "norm_topk_prob": False,
+    "routed_scaling_factor": 1.0,
+    "router_correction_bias": False,
+    "n_group": 1,
+    "topk_group": 1,
+    "first_k_dense_replace": 0,
+    "mlp_only_layers": (),
+    "decoder_sparse_step": 1,
+    "output_router_logits": False,
+    "router_aux_loss_coef": 0.001,
+    "router_jitter_noise": 0.0,
+}
+
+
+def _check_moe(cfg: ArchConfig) -> list[str]:
+    """The Mixture-of-Experts knobs (run after moe_intermediate_size is resolved)."""
+    if cfg.num_experts == 0:
+        stray = [name for name, default in _MOE_DEFAULTS.items() if getattr(cfg, name) != default]
+        if not stray:
+            return []
+        return [
+            f"{', '.join(stray)} set but num_experts=0 (a dense model, where they have no effect); "
+            f"fix: set num_experts (and num_experts_per_tok) for a Mixture-of-Experts model, or remove {', '.join(stray)}"
+        ]
+    problems = _size_problem("num_experts", cfg.num_experts, fix="the routed experts per layer, e.g. 8, or 0 for a dense model")
+    if problems:
+        return problems
+    e, k = cfg.num_experts, cfg.num_experts_per_tok
+    if not 1 <= k <= e:
+        problems.append(
+            f"num_experts_per_tok={k} must be from 1 to num_experts={e} (each token uses that many of the experts); "
+            f"fix: num_experts_per_tok={min(max(k, 1), e)}, or more experts"
+        )
+    problems += _size_problem("moe_intermediate_size", cfg.moe_intermediate_size, fix="each expert's FFN size, e.g. 1408")
+    if cfg.n_shared_experts < 0:
+        problems.append(f"n_shared_experts={cfg.n_shared_experts} must be >= 0; fix: 0 (none), or 1 as in Qwen2-MoE and DeepSeek-V3")
+    elif cfg.n_shared_experts == 0:
+        extra = [n for n in ("shared_expert_intermediate_size", "shared_expert_gate") if getattr(cfg, n) != _MOE_DEFAULTS[n]]
+        if extra:
+            problems.append(f"{', '.join(extra)} set but n_shared_experts=0; fix: n_shared_experts=1, or remove {', '.join(extra)}")
+    else:
+        problems += _size_problem("shared_expert_intermediate_size", cfg.shared_expert_intermediate_size,
+                                  fix="each shared expert's FFN size, e.g. 5632")
+        if not problems:
+            problems += _size_problem("n_shared_experts * shared_expert_intermediate_size", cfg.shared_expert_total_size)
+    if not problems:  # the stacked expert weights [num_experts, (2 x) moe_intermediate_size, hidden]
+        problems += _size_problem("num_experts * moe_intermediate_size", cfg.num_experts * cfg.moe_intermediate_size)
+    if cfg.mlp_bias:
+        problems.append(
+            "mlp_bias=true with num_experts > 0: the experts of every supported MoE family have no biases, and "
+            "archsmith's experts have none; fix: mlp_bias=false"
+        )
+    if cfg.routed_scaling_factor <= 0:
+        problems.append(f"routed_scaling_factor={cfg.routed_scaling_factor} must be positive; fix: 1.0, or 2.5 as in DeepSeek-V3")
+    problems += _check_expert_groups(cfg)
+    if not 0.0 <= cfg.router_jitter_noise < 1.0:
+        problems.append(f"router_jitter_noise={cfg.router_jitter_noise} must be in [0, 1); fix: 0.0 (Mixtral's), or e.g. 0.01")
+    if cfg.output_router_logits and cfg.scoring_func != "softmax":
+        problems.append(
+            "output_router_logits=true with scoring_func='sigmoid': the load-balancing loss is defined on softmax "
+            "router probabilities (a sigmoid router, as DeepSeek-V3's, balances through router_correction_bias "
+            "instead); fix: output_router_logits=false, or scoring_func='softmax'"
+        )
+    if cfg.router_aux_loss_coef < 0:
+        problems.append(f"router_aux_loss_coef={cfg.router_aux_loss_coef} must be >= 0; fix: e.g. 0.001 (HF's default) or 0.02 (Mixtral)")
+    problems += _check_dense_layers(cfg)
+    return problems
+
+
+def _check_expert_groups(cfg: ArchConfig) -> list[str]:
+    """Group-limited routing: experts split evenly into n_group groups, of which topk_group are searched."""
+    e, k, g, tg = cfg.num_experts, cfg.num_experts_per_tok, cfg.n_group, cfg.topk_group
+    if g < 1 or e % g:
+        fix = ", ".join(str(d) for d in _divisors(e) if d <= 16)
+        return [f"n_group={g} must divide num_experts={e} into equal groups; fix: n_group from {fix} (1 = no grouping)"]
+    if not 1 <= tg <= g:
+        return [f"topk_group={tg} must be from 1 to n_group={g}; fix: topk_group={min(max(tg, 1), g)}"]
+    problems = []
+    if g > 1 and e // g < 2:
+        problems.append(
+            f"n_group={g} leaves {e // g} expert per group, but a group is ranked by its two best experts' scores "
+            f"(DeepSeek-V3); fix: n_group <= {e // 2}"
+        )
+    if k <= e and k > tg * (e // g):
+        problems.append(
+            f"num_experts_per_tok={k} is more than the {tg * (e // g)} experts in topk_group={tg} groups of "
+            f"{e // g}; fix: topk_group >= {-(-k // (e // g))}, or fewer experts per token"
+        )
+    return problems
+
+
+def _check_dense_layers(cfg: ArchConfig) -> list[str]:
+    L = cfg.num_hidden_layers
+    problems = []
+    if cfg.first_k_dense_replace < 0:
+        problems.append(f"first_k_dense_replace={cfg.first_k_dense_replace} must be >= 0; fix: 0, or 3 as in DeepSeek-V3")
+    if cfg.decoder_sparse_step < 1:
+        problems.append(f"decoder_sparse_step={cfg.decoder_sparse_step} must be >= 1; fix: 1 (every layer sparse) or 2 (every other)")
+    bad = [i for i in cfg.mlp_only_layers if not 0 <= i < L]
+    if bad:
+        problems.append(
+            f"mlp_only_layers has {', '.join(map(str, bad))}, outside layers 0..{L - 1}; fix: give layer indices from 0 to {L - 1}"
+        )
+    if not problems and cfg.num_sparse_layers == 0:
+        problems.append(
+            f"num_experts={cfg.num_experts} but no layer is sparse (first_k_dense_replace={cfg.first_k_dense_replace}, "
+            f"decoder_sparse_step={cfg.decoder_sparse_step}, {len(cfg.mlp_only_layers)} mlp_only_layers of {L}); "
+            "fix: let some layer be sparse, or num_experts=0 for a dense model"
+        )
+    return problems
 
 
 def _check_rotary(cfg: ArchConfig) -> list[str]:

@@ -304,6 +304,23 @@ _PRESET_LIST = [
     Preset("qwen3-4b", _hub("Qwen/Qwen3-4B"), _qwen3(2560, 9728, 36, 32, 151936, True)),
     Preset("qwen3-14b", _hub("Qwen/Qwen3-14B"), _qwen3(5120, 17408, 40, 40, 151936, False)),
     Preset("qwen3-32b", _hub("Qwen/Qwen3-32B"), _qwen3(5120, 25600, 64, 64, 151936, False)),
+    # --- Mixture-of-Experts
+    Preset("mixtral-8x7b", _hub("mistralai/Mixtral-8x7B-v0.1"), {
+        "model_type": "mixtral", "hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32,
+        "num_attention_heads": 32, "num_key_value_heads": 8, "vocab_size": 32000, "max_position_embeddings": 32768,
+        "num_local_experts": 8, "num_experts_per_tok": 2, "output_router_logits": False, "router_aux_loss_coef": 0.02,
+        "rms_norm_eps": 1e-05, "rope_theta": 1000000.0, "sliding_window": None, "hidden_act": "silu",
+        "tie_word_embeddings": False, "torch_dtype": "bfloat16",
+    }),
+    Preset("qwen3-30b-a3b", _hub("Qwen/Qwen3-30B-A3B"), {
+        "model_type": "qwen3_moe", "hidden_size": 2048, "intermediate_size": 6144, "num_hidden_layers": 48,
+        "num_attention_heads": 32, "num_key_value_heads": 4, "head_dim": 128, "vocab_size": 151936,
+        "max_position_embeddings": 40960, "max_window_layers": 48, "sliding_window": None, "use_sliding_window": False,
+        "num_experts": 128, "num_experts_per_tok": 8, "moe_intermediate_size": 768, "decoder_sparse_step": 1,
+        "mlp_only_layers": [], "norm_topk_prob": True, "output_router_logits": False, "router_aux_loss_coef": 0.001,
+        "rms_norm_eps": 1e-06, "rope_theta": 1000000.0, "rope_scaling": None, "attention_bias": False,
+        "hidden_act": "silu", "tie_word_embeddings": False, "torch_dtype": "bfloat16",
+    }),
     # --- Gemma
     Preset("gemma-2b", _hub("google/gemma-2b"), {
         "model_type": "gemma", "hidden_size": 2048, "intermediate_size": 16384, "num_hidden_layers": 18,

@@ -16,25 +16,47 @@ from .errors import ConfigError
 
 @dataclass(frozen=True)
 class ParamBreakdown:
-    """Where the parameters are. ``norm`` holds every norm weight/bias, qk-norms included."""
+    """Where the parameters are. ``norm`` holds every norm weight/bias, qk-norms included.
+
+    For a Mixture-of-Experts model, ``total`` counts every expert (what memory holds) and
+    ``active`` what one token passes through: ``total`` less ``inactive``, the routed experts a
+    token is not sent to (num_experts - num_experts_per_tok of them in each sparse layer).
+    """
 
     embedding: int  # token embedding, plus the learned position table where there is one
     attention: int  # q, k, v, o projections and their biases, all layers
-    ffn: int  # MLP projections and biases, all layers
+    ffn: int  # MLP projections and biases, all layers: dense MLPs, every routed and shared expert, shared-expert gates
     norm: int  # block norms, qk-norms, embedding norm, final norm
     lm_head: int  # 0 when tied to the embedding
+    router: int = 0  # the MoE routers' weights, all sparse layers
+    inactive: int = 0  # routed-expert parameters one token does not use
 
     @property
     def total(self) -> int:
-        return self.embedding + self.attention + self.ffn + self.norm + self.lm_head
+        return self.embedding + self.attention + self.ffn + self.norm + self.lm_head + self.router
 
     @property
     def non_embedding(self) -> int:
         """Everything but the embedding tables and the LM head (Kaplan et al.'s N)."""
-        return self.attention + self.ffn + self.norm
+        return self.attention + self.ffn + self.norm + self.router
+
+    @property
+    def active(self) -> int:
+        """Parameters one token uses (== total for a dense model)."""
+        return self.total - self.inactive
+
+    @property
+    def active_non_embedding(self) -> int:
+        return self.non_embedding - self.inactive
 
     def to_dict(self) -> dict[str, int]:
-        return {**asdict(self), "total": self.total, "non_embedding": self.non_embedding}
+        return {
+            **asdict(self),
+            "total": self.total,
+            "non_embedding": self.non_embedding,
+            "active": self.active,
+            "active_non_embedding": self.active_non_embedding,
+        }
 
 
 def norm_params(cfg: ArchConfig, width: int) -> int:
@@ -50,10 +72,34 @@ def attention_params_per_layer(cfg: ArchConfig) -> int:
     return weights + biases
 
 
-def ffn_params_per_layer(cfg: ArchConfig) -> int:
-    h, i = cfg.hidden_size, cfg.intermediate_size
+def mlp_params(cfg: ArchConfig, intermediate: int) -> int:
+    """One MLP (gated or plain) of width ``intermediate``, with its biases."""
+    h = cfg.hidden_size
     n_in = 2 if cfg.mlp_type == "gated" else 1  # gate and up, or up alone
-    return n_in * h * i + i * h + (n_in * i + h) * int(cfg.mlp_bias)
+    return n_in * h * intermediate + intermediate * h + (n_in * intermediate + h) * int(cfg.mlp_bias)
+
+
+def ffn_params_per_layer(cfg: ArchConfig) -> int:
+    """The dense MLP of one layer."""
+    return mlp_params(cfg, cfg.intermediate_size)
+
+
+def expert_params(cfg: ArchConfig) -> int:
+    """One routed expert."""
+    return mlp_params(cfg, cfg.moe_intermediate_size)
+
+
+def shared_expert_params(cfg: ArchConfig) -> int:
+    """The shared experts of one sparse layer (fused into one MLP, as HF does) and their gate."""
+    if not cfg.n_shared_experts:
+        return 0
+    return mlp_params(cfg, cfg.shared_expert_total_size) + cfg.hidden_size * int(cfg.shared_expert_gate)
+
+
+def router_params_per_layer(cfg: ArchConfig) -> int:
+    """One sparse layer's router: a [num_experts, hidden] weight, no bias. (DeepSeek-V3's
+    e_score_correction_bias is a buffer, not a parameter, in transformers and in archsmith.)"""
+    return cfg.num_experts * cfg.hidden_size
 
 
 def norms_per_layer(cfg: ArchConfig) -> int:
@@ -83,12 +129,18 @@ def count_params(cfg: ArchConfig) -> ParamBreakdown:
     norm += norm_params(cfg, h) * (int(cfg.final_norm) + int(cfg.embedding_norm))
     lm_head = 0 if cfg.tie_word_embeddings else V * h
     lm_head += V * int(cfg.lm_head_bias)
+    sparse = cfg.num_sparse_layers
+    ffn = (L - sparse) * ffn_params_per_layer(cfg)
+    if sparse:
+        ffn += sparse * (cfg.num_experts * expert_params(cfg) + shared_expert_params(cfg))
     return ParamBreakdown(
         embedding=embedding,
         attention=L * attention_params_per_layer(cfg),
-        ffn=L * ffn_params_per_layer(cfg),
+        ffn=ffn,
         norm=norm,
         lm_head=lm_head,
+        router=sparse * router_params_per_layer(cfg),
+        inactive=sparse * (cfg.num_experts - cfg.num_experts_per_tok) * expert_params(cfg) if sparse else 0,
     )
 
 
@@ -122,17 +174,31 @@ def sliding_layer_count(cfg: ArchConfig) -> int:
     return cfg.layer_types.count("sliding_attention")
 
 
+def mlp_matmul_flops(cfg: ArchConfig, intermediate: int) -> int:
+    """Forward FLOPs of one token through one MLP of width ``intermediate`` (biases left out)."""
+    n_in = 2 if cfg.mlp_type == "gated" else 1
+    return 2 * (n_in + 1) * cfg.hidden_size * intermediate
+
+
 def matmul_flops_per_token(cfg: ArchConfig) -> int:
     """Forward FLOPs of the weight matmuls for one token.
 
     q, k, v, o and the MLP projections of every layer, plus the LM head, which is a
-    matmul even when its weight is tied to the embedding. The embedding lookup is a
-    gather (no FLOPs); biases are elementwise and left out.
+    matmul even when its weight is tied to the embedding. A sparse (MoE) layer counts its
+    router, the num_experts_per_tok experts the token is sent to, and the shared experts
+    with their gate: the active parameters. The embedding lookup is a gather (no FLOPs);
+    biases are elementwise and left out.
     """
-    h, q, kv, i = cfg.hidden_size, cfg.q_dim, cfg.kv_dim, cfg.intermediate_size
-    n_in = 2 if cfg.mlp_type == "gated" else 1
-    per_layer = 2 * (h * q + 2 * h * kv + q * h) + 2 * (n_in * h * i + i * h)
-    return cfg.num_hidden_layers * per_layer + 2 * h * cfg.vocab_size
+    h, q, kv = cfg.hidden_size, cfg.q_dim, cfg.kv_dim
+    attention = 2 * (h * q + 2 * h * kv + q * h)
+    sparse = cfg.num_sparse_layers
+    flops = cfg.num_hidden_layers * attention + (cfg.num_hidden_layers - sparse) * mlp_matmul_flops(cfg, cfg.intermediate_size)
+    if sparse:
+        moe = 2 * h * cfg.num_experts + cfg.num_experts_per_tok * mlp_matmul_flops(cfg, cfg.moe_intermediate_size)
+        if cfg.n_shared_experts:
+            moe += mlp_matmul_flops(cfg, cfg.shared_expert_total_size) + 2 * h * int(cfg.shared_expert_gate)
+        flops += sparse * moe
+    return flops + 2 * h * cfg.vocab_size
 
 
 def attention_flops(cfg: ArchConfig, seq_len: int) -> int:
@@ -168,9 +234,11 @@ def flop_counts(cfg: ArchConfig, seq_len: int) -> dict[str, FlopCount]:
     """
     params = count_params(cfg)
     L, T, V, h = cfg.num_hidden_layers, seq_len, cfg.vocab_size, cfg.hidden_size
-    n_total = params.total
-    n_kaplan = params.non_embedding
-    n_palm = params.non_embedding + V * h
+    # A Mixture-of-Experts token passes through its active parameters only: N counts those.
+    n_total = params.active
+    n_kaplan = params.active_non_embedding
+    n_palm = params.active_non_embedding + V * h
+    active = "active " if cfg.is_moe else ""
     kaplan_attn = 2 * L * T * cfg.q_dim
     palm_attn = 4 * L * cfg.num_attention_heads * cfg.head_dim * T  # forward; 12·L·H·Q·T in training
     exact_forward = matmul_flops_per_token(cfg) + attention_flops(cfg, T) / T
@@ -179,7 +247,7 @@ def flop_counts(cfg: ArchConfig, seq_len: int) -> dict[str, FlopCount]:
             forward_per_token=2 * n_total,
             training_per_token=6 * n_total,
             description=(
-                f"Hoffmann et al. 2022 (Chinchilla): training 6N, forward 2N, N = {n_total:,} total parameters; "
+                f"Hoffmann et al. 2022 (Chinchilla): training 6N, forward 2N, N = {n_total:,} {active or 'total '}parameters; "
                 "attention scores not counted"
             ),
         ),
@@ -188,7 +256,7 @@ def flop_counts(cfg: ArchConfig, seq_len: int) -> dict[str, FlopCount]:
             training_per_token=3 * (2 * n_kaplan + kaplan_attn),
             description=(
                 f"Kaplan et al. 2020: forward 2N + 2·L·T·d_attn, training 6N + 6·L·T·d_attn, "
-                f"N = {n_kaplan:,} non-embedding parameters, d_attn = heads·head_dim = {cfg.q_dim}, T = {T}; "
+                f"N = {n_kaplan:,} {active}non-embedding parameters, d_attn = heads·head_dim = {cfg.q_dim}, T = {T}; "
                 "full (unmasked, unwindowed) context"
             ),
         ),
@@ -197,7 +265,7 @@ def flop_counts(cfg: ArchConfig, seq_len: int) -> dict[str, FlopCount]:
             training_per_token=3 * (2 * n_palm + palm_attn),
             description=(
                 f"PaLM (Chowdhery et al. 2022) appendix B, as nanoGPT's estimate_mfu: training 6N + 12·L·H·Q·T, "
-                f"forward a third of it, N = {n_palm:,} = non-embedding parameters + the LM-head matmul "
+                f"forward a third of it, N = {n_palm:,} = {active}non-embedding parameters + the LM-head matmul "
                 f"({V}×{h}, counted even when tied, as PaLM's shared embedding and nanoGPT's tied wte are); "
                 "attention over the full T, no causal mask or window"
             ),
@@ -206,12 +274,19 @@ def flop_counts(cfg: ArchConfig, seq_len: int) -> dict[str, FlopCount]:
             forward_per_token=exact_forward,
             training_per_token=3 * exact_forward,
             description=(
-                "every matmul counted exactly: q/k/v/o, MLP, LM head (a matmul even when tied), and QKᵀ and AV "
+                f"every matmul counted exactly: q/k/v/o, MLP{_moe_matmuls(cfg)}, "
+                "LM head (a matmul even when tied), and QKᵀ and AV "
                 "over the unmasked causal positions only (each layer's sliding window honoured); "
                 "training = 3 × forward (backward ≈ 2 × forward)"
             ),
         ),
     }
+
+
+def _moe_matmuls(cfg: ArchConfig) -> str:
+    if not cfg.is_moe:
+        return ""
+    return f" (router, the {cfg.num_experts_per_tok} chosen experts{', shared experts' if cfg.n_shared_experts else ''})"
 
 
 def kv_cache_bytes_per_token(cfg: ArchConfig, dtype: str) -> int:
@@ -240,16 +315,39 @@ def training_storage_dtype(dtype: str) -> str:
     return "bf16" if dtype == "fp8" else dtype
 
 
-def layer_activation_bytes_per_token(cfg: ArchConfig, dtype: str) -> int:
+def _mlp_activations(cfg: ArchConfig, intermediate: int) -> int:
+    """Elements one MLP keeps per token. Plain: the activation's input and output (down's
+    input). Gated: gate(x), up(x), act(gate(x)) and the product (down's input); a fused
+    kernel would recompute one."""
+    return (4 if cfg.mlp_type == "gated" else 2) * intermediate
+
+
+def moe_activation_bytes_per_token(cfg: ArchConfig, dtype: str) -> int:
+    """Bytes a sparse layer's feed-forward keeps per token for backward (instead of the MLP's).
+
+    The router's fp32 logits and scores (2 × num_experts × 4 bytes); per chosen expert, the
+    token's gathered copy (the expert's input), the expert MLP's activations and its output
+    (the routing weight's gradient needs it); the shared experts' MLP activations and their
+    gate's output.
+    """
+    p = DTYPE_BYTES[dtype]
+    h, k = cfg.hidden_size, cfg.num_experts_per_tok
+    routed = k * (2 * h + _mlp_activations(cfg, cfg.moe_intermediate_size))
+    shared = _mlp_activations(cfg, cfg.shared_expert_total_size) + h * int(cfg.shared_expert_gate) if cfg.n_shared_experts else 0
+    return p * (routed + shared) + 8 * cfg.num_experts
+
+
+def layer_activation_bytes_per_token(cfg: ArchConfig, dtype: str, sparse: bool = False) -> int:
     """Bytes one block keeps per token for its backward pass, in storage ``dtype``.
 
     Korthikanti et al. 2022 ("Reducing Activation Recomputation", §4.1) give 34·h bytes plus
     5·heads·T for a GPT block in 16 bits. This is the same derivation for this architecture,
     with a fused (flash) attention kernel, which keeps no T×T scores and regenerates its
-    dropout mask from the RNG state, so the 5·heads·T term is gone.
+    dropout mask from the RNG state, so the 5·heads·T term is gone. ``sparse``: the block's
+    feed-forward is a Mixture-of-Experts layer (see moe_activation_bytes_per_token).
     """
     p = DTYPE_BYTES[dtype]
-    h, q, kv, i = cfg.hidden_size, cfg.q_dim, cfg.kv_dim, cfg.intermediate_size
+    h, q, kv = cfg.hidden_size, cfg.q_dim, cfg.kv_dim
     # Residual-stream-wide tensors: each norm's input, and each branch's input (a norm's
     # output, or the stream itself for post/reordered norms): two per branch, three with
     # peri-LN's extra output norm. Parallel branches read the same x (stored once) through
@@ -263,11 +361,10 @@ def layer_activation_bytes_per_token(cfg: ArchConfig, dtype: str) -> int:
     attention = 2 * q + 2 * kv
     if cfg.qk_norm != "none":
         attention += q + kv
-    # Plain: the activation's input and output (down's input). Gated: gate(x), up(x),
-    # act(gate(x)) and the product (down's input); a fused kernel would recompute one.
-    mlp = 4 * i if cfg.mlp_type == "gated" else 2 * i
     masks = 2 * h if cfg.hidden_dropout > 0 else 0  # one byte per element, after each branch
-    return p * (stream * h + attention + mlp) + masks
+    if sparse:
+        return p * (stream * h + attention) + moe_activation_bytes_per_token(cfg, dtype) + masks
+    return p * (stream * h + attention + _mlp_activations(cfg, cfg.intermediate_size)) + masks
 
 
 def head_activation_bytes_per_token(cfg: ArchConfig, dtype: str) -> int:
@@ -312,17 +409,21 @@ def training_memory(cfg: ArchConfig, seq_len: int, batch: int, dtype: str) -> Tr
     """Memory of one AdamW training step on ``batch`` sequences of ``seq_len`` tokens."""
     storage = training_storage_dtype(dtype)
     p = DTYPE_BYTES[storage]
-    n = count_params(cfg).total
+    n = count_params(cfg).total  # every expert is held, trained and updated
     tokens = seq_len * batch
-    layer = layer_activation_bytes_per_token(cfg, storage)
+    sparse = cfg.num_sparse_layers
+    dense_layer = layer_activation_bytes_per_token(cfg, storage)
+    sparse_layer = layer_activation_bytes_per_token(cfg, storage, sparse=True) if sparse else 0
+    layers = (cfg.num_hidden_layers - sparse) * dense_layer + sparse * sparse_layer
+    largest = max(dense_layer if sparse < cfg.num_hidden_layers else 0, sparse_layer)  # the one recomputed at a time
     head = head_activation_bytes_per_token(cfg, storage)
     return TrainingMemory(
         weights=p * n,
         master_weights=0 if storage == "fp32" else 4 * n,
         gradients=p * n,
         optimizer=8 * n,
-        activations=tokens * (cfg.num_hidden_layers * layer + head),
-        activations_checkpointed=tokens * (cfg.num_hidden_layers * p * cfg.hidden_size + layer + head),
+        activations=tokens * (layers + head),
+        activations_checkpointed=tokens * (cfg.num_hidden_layers * p * cfg.hidden_size + largest + head),
     )
 
 
@@ -461,6 +562,13 @@ def _assumptions(cfg: ArchConfig, dtype: str) -> list[str]:
         "not counted: CUDA context and framework buffers, allocator fragmentation, temporaries, per-row statistics "
         "(norm rstd, attention logsumexp); no data/tensor parallel sharding (one replica)",
     ]
+    if cfg.is_moe:
+        lines.append(
+            "Mixture-of-Experts: FLOPs per token from the active parameters (router, num_experts_per_tok routed "
+            "experts, shared experts); weights, gradients and optimizer state from the total (every expert); "
+            "activations of a sparse layer: fp32 router logits and scores, and per chosen expert its input copy, MLP "
+            "activations and output; no capacity limit or token dropping, no expert-parallel all-to-all buffers"
+        )
     if dtype == "fp8":
         lines.append(
             "fp8 training keeps weights, gradients and activations in bf16 and casts to fp8 inside the matmuls "

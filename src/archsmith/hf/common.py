@@ -125,9 +125,10 @@ _FIELD_KINDS: dict[Callable[[Any], str | None], tuple[str, ...]] = {
         "num_attention_heads", "n_head", "n_heads", "max_position_embeddings", "n_positions", "max_seq_len",
         "word_embed_proj_dim", "original_max_position_embeddings",
     ),
-    _or_null(_size): ("num_key_value_heads", "head_dim", "sliding_window", "n_inner"),
+    _or_null(_size): ("num_key_value_heads", "head_dim", "n_inner"),
+    _or_null(_count): ("sliding_window",),  # Qwen2MoeConfig saves 0 for "no window"
     _layers: ("num_hidden_layers", "n_layer", "n_layers"),
-    _count: ("max_window_layers",),
+    _count: ("max_window_layers", "num_experts", "num_local_experts"),  # qwen-MoE: 0 experts = dense
     _number: (
         "rope_theta", "rotary_emb_base", "partial_rotary_factor", "rotary_pct", "rms_norm_eps", "layer_norm_eps",
         "layer_norm_epsilon", "initializer_range", "init_std", "attention_dropout", "hidden_dropout", "attn_pdrop",
@@ -173,6 +174,14 @@ def field_type_problems(d: dict[str, Any]) -> list[str]:
             shown = text if len(text) <= 60 else text[:57] + "..."
             problems.append(f"{key}={shown} must be {expected}; fix: give {key} {expected}")
     return problems
+
+
+def read_aliased(d: dict[str, Any], name: str, alias: str, default: Any) -> Any:
+    """A field given under its name or under the alias a config class's ``attribute_map`` maps
+    onto it (transformers saves whichever name the class stores); both must then agree."""
+    if name in d and alias in d and d[name] != d[alias]:
+        raise ConfigError(f"{name}={d[name]!r} and its alias {alias}={d[alias]!r} disagree; fix: keep one of them")
+    return d.get(name, d.get(alias, default))
 
 
 def read_dtype(d: dict[str, Any]) -> str | None:

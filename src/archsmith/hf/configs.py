@@ -14,11 +14,17 @@ from ..config import ArchConfig
 from ..errors import ConfigError, UnsupportedError
 from .common import field_type_problems, typo_problems
 from .export_config import REMOTE_MODEL_TYPE
-from . import arcee, bloom, gemma, gemma2, gpt2, gpt_neox, llama, mistral, mpt, olmo2, opt, phi3, qwen2, qwen3, stablelm
+from . import (
+    arcee, bloom, gemma, gemma2, gpt2, gpt_neox, llama, mistral, mixtral, mpt, olmo2, opt, phi3, qwen2, qwen2_moe, qwen3,
+    qwen3_moe, stablelm,
+)  # fmt: skip
 
 _FAMILIES = {
     m.MODEL_TYPE: m
-    for m in (llama, mistral, qwen2, qwen3, gemma, gemma2, gpt2, gpt_neox, bloom, phi3, olmo2, stablelm, arcee, mpt, opt)
+    for m in (
+        llama, mistral, qwen2, qwen3, gemma, gemma2, gpt2, gpt_neox, bloom, phi3, olmo2, stablelm, arcee, mpt, opt,
+        mixtral, qwen2_moe, qwen3_moe,
+    )  # fmt: skip
 }
 
 SUPPORTED_MODEL_TYPES: tuple[str, ...] = tuple(_FAMILIES)

@@ -59,6 +59,7 @@ _NEUTRAL: dict[str, Any] = {
     "lm_head_bias": False,
     "hidden_dropout": 0.0,
     "embedding_dropout": 0.0,
+    "num_experts": 0,  # a dense MLP in every layer
 }
 _RMS_CAST_FIRST = {"norm_type": "rmsnorm", "norm_bias": False, "norm_weight_in_fp32": False}  # Llama's RMSNorm
 _RMS_FP32_WEIGHT = {"norm_type": "rmsnorm", "norm_bias": False, "norm_weight_in_fp32": True}  # OLMo-2's
@@ -410,6 +411,67 @@ def _parallel_not_shared(cfg: ArchConfig) -> list[str]:
     return []
 
 
+def _sparse(cfg: ArchConfig) -> list[str]:
+    if cfg.num_experts == 0:
+        return ["num_experts=0 (a dense model; its layers are Mixtures-of-Experts)"]
+    return []
+
+
+def _one_expert_size(cfg: ArchConfig) -> list[str]:
+    if cfg.moe_intermediate_size != cfg.intermediate_size:
+        return [f"moe_intermediate_size={cfg.moe_intermediate_size} != intermediate_size={cfg.intermediate_size} "
+                "(its experts are intermediate_size wide)"]
+    return []
+
+
+def _moe_common(cfg: ArchConfig) -> dict[str, Any]:
+    """The MoE keys Qwen2-MoE and Qwen3-MoE share."""
+    return {
+        "num_experts": cfg.num_experts,
+        "num_experts_per_tok": cfg.num_experts_per_tok,
+        "moe_intermediate_size": cfg.moe_intermediate_size,
+        "decoder_sparse_step": cfg.decoder_sparse_step,
+        "mlp_only_layers": list(cfg.mlp_only_layers),
+        "norm_topk_prob": cfg.norm_topk_prob,
+        "output_router_logits": cfg.output_router_logits,
+        "router_aux_loss_coef": cfg.router_aux_loss_coef,
+    }
+
+
+def _mixtral(cfg: ArchConfig) -> dict[str, Any]:
+    return {
+        **_llama_like(cfg),
+        "sliding_window": cfg.sliding_window,
+        "num_local_experts": cfg.num_experts,
+        "num_experts_per_tok": cfg.num_experts_per_tok,
+        "output_router_logits": cfg.output_router_logits,
+        "router_aux_loss_coef": cfg.router_aux_loss_coef,
+        "router_jitter_noise": cfg.router_jitter_noise,
+    }
+
+
+def _qwen2_moe(cfg: ArchConfig) -> dict[str, Any]:
+    window = _qwen2_window(cfg)
+    window["max_window_layers"] = cfg.num_hidden_layers  # layer_types rules (its 4.x rule differs from Qwen2's)
+    return {
+        **_llama_like(cfg),
+        **window,
+        "qkv_bias": cfg.qkv_bias,
+        "shared_expert_intermediate_size": cfg.shared_expert_intermediate_size,
+        **_moe_common(cfg),
+    }
+
+
+def _qwen3_moe(cfg: ArchConfig) -> dict[str, Any]:
+    return {
+        **_llama_like(cfg),
+        "attention_bias": cfg.qkv_bias,
+        "use_sliding_window": cfg.sliding_window is not None,
+        "sliding_window": cfg.sliding_window,
+        **_moe_common(cfg),
+    }
+
+
 def _free(fixed: dict[str, Any], *names: str) -> dict[str, Any]:
     """``fixed`` without ``names``: the class has a knob for those fields."""
     return {k: v for k, v in fixed.items() if k not in names}
@@ -417,6 +479,22 @@ def _free(fixed: dict[str, Any], *names: str) -> dict[str, Any]:
 
 _LLAMA_FIXED = {**_NEUTRAL, **_RMS_CAST_FIRST, "mlp_type": "gated"}
 _NO_BIAS = {"qkv_bias": False, "attn_out_bias": False, "mlp_bias": False}
+# Softmax top-k routing with every layer sparse and no shared expert: what the MoE classes
+# below share (each frees the knobs it has).
+_ROUTED = {
+    **_free(_LLAMA_FIXED, "num_experts"),
+    "scoring_func": "softmax",
+    "routed_scaling_factor": 1.0,
+    "router_correction_bias": False,
+    "n_group": 1,
+    "topk_group": 1,
+    "first_k_dense_replace": 0,
+    "mlp_only_layers": (),
+    "decoder_sparse_step": 1,
+    "n_shared_experts": 0,
+    "shared_expert_gate": False,
+    "router_jitter_noise": 0.0,
+}
 
 FAMILIES: tuple[_Family, ...] = (
     _Family("LlamaForCausalLM", "llama", _LLAMA_FIXED, (_attention_bias_together,), _llama),
@@ -440,6 +518,33 @@ FAMILIES: tuple[_Family, ...] = (
         {**_free(_LLAMA_FIXED, "sliding_window"), "qk_norm": "head", "mlp_bias": False},
         (_attention_bias_together,),
         _qwen3,
+    ),
+    _Family(
+        "MixtralForCausalLM",
+        "mixtral",
+        {**_free(_ROUTED, "sliding_window", "router_jitter_noise"), **_NO_BIAS, "norm_topk_prob": True},
+        (_sparse, _one_expert_size, _all_sliding_or_none),
+        _mixtral,
+    ),
+    _Family(
+        "Qwen2MoeForCausalLM",
+        "qwen2_moe",
+        {
+            **_free(_ROUTED, "sliding_window", "mlp_only_layers", "decoder_sparse_step"),
+            "attn_out_bias": False,
+            "mlp_bias": False,
+            "n_shared_experts": 1,
+            "shared_expert_gate": True,
+        },
+        (_sparse,),
+        _qwen2_moe,
+    ),
+    _Family(
+        "Qwen3MoeForCausalLM",
+        "qwen3_moe",
+        {**_free(_ROUTED, "sliding_window", "mlp_only_layers", "decoder_sparse_step"), "qk_norm": "head", "mlp_bias": False},
+        (_sparse, _attention_bias_together, _all_sliding_or_none),
+        _qwen3_moe,
     ),
     _Family(
         "GemmaForCausalLM",

@@ -10,6 +10,11 @@ families differ in names and in how they pack tensors:
     Phi-3        qkv_proj = q, k, v concatenated; gate_up_proj = gate, up concatenated
     OPT          the learned position table has 2 extra rows in front (ArchConfig.position_offset=2:
                  archsmith's table has them too, so it maps one to one)
+    MoE          archsmith stacks every expert in one tensor (experts.gate_up_proj [E, 2I, H],
+                 experts.down_proj [E, H, I]); checkpoints hold one [out, in] tensor per expert
+                 and projection (Mixtral: block_sparse_moe.experts.{j}.w1/w3/w2; Qwen-MoE:
+                 mlp.experts.{j}.gate_proj/up_proj/down_proj), which is what transformers 5's
+                 save_pretrained writes and its from_pretrained fuses on load
 
 A :class:`Layout` states these facts per family; :func:`to_hf_state` and
 :func:`from_hf_state` apply them. Shapes to expect are derived by mapping
@@ -29,6 +34,18 @@ if TYPE_CHECKING:
 
 Slot = tuple[str, int]  # (HF module, position of this part inside the fused tensor)
 
+EXPERTS = "mlp.experts"  # the archsmith module whose stacked tensors split into one per expert
+
+
+@dataclass(frozen=True)
+class ExpertNames:
+    """Where routed expert j's projections live in a checkpoint, relative to the layer."""
+
+    prefix: str  # with "{j}"
+    gate: str
+    up: str
+    down: str
+
 
 @dataclass(frozen=True)
 class Layout:
@@ -41,6 +58,7 @@ class Layout:
     conv1d: frozenset[str] = frozenset()  # HF modules whose weight is stored [in, out] (GPT-2's Conv1D)
     # Tensors HF checkpoints carry that are no parameters (buffers of older versions).
     ignored_suffixes: tuple[str, ...] = (".rotary_emb.inv_freq",)
+    experts: ExpertNames | None = None  # MoE families: where each routed expert's weights are
 
 
 _LLAMA_LAYER: dict[str, str | Slot] = {
@@ -190,6 +208,30 @@ _OPT = Layout(
     },
 )
 
+_MOE_ROUTER = {"mlp.router": "mlp.gate"}  # the router is "gate" in every HF MoE family
+_MIXTRAL = Layout(
+    _LLAMA_TOP,
+    "model.layers.{i}.",
+    {
+        **{k: v for k, v in _LLAMA_LAYER.items() if not k.startswith("mlp.")},  # no dense MLP
+        "mlp.router": "block_sparse_moe.gate",
+    },
+    experts=ExpertNames("block_sparse_moe.experts.{j}.", gate="w1", up="w3", down="w2"),
+)
+_QWEN_MOE = Layout(
+    _LLAMA_TOP,
+    "model.layers.{i}.",
+    {
+        **_LLAMA_LAYER,  # dense layers (mlp_only_layers, decoder_sparse_step) keep Llama's MLP
+        **_MOE_ROUTER,
+        "mlp.shared_experts.gate_proj": "mlp.shared_expert.gate_proj",
+        "mlp.shared_experts.up_proj": "mlp.shared_expert.up_proj",
+        "mlp.shared_experts.down_proj": "mlp.shared_expert.down_proj",
+        "mlp.shared_expert_gate": "mlp.shared_expert_gate",
+    },
+    experts=ExpertNames("mlp.experts.{j}.", gate="gate_proj", up="up_proj", down="down_proj"),
+)
+
 # Remote-code exports wrap archsmith's Transformer as ``model``: names are archsmith's own.
 REMOTE = "archsmith"
 
@@ -209,6 +251,9 @@ LAYOUTS: dict[str, Layout] = {
     "gpt2": _GPT2,
     "mpt": _MPT,
     "opt": _OPT,
+    "mixtral": _MIXTRAL,
+    "qwen2_moe": _QWEN_MOE,
+    "qwen3_moe": _QWEN_MOE,
 }
 
 
@@ -249,6 +294,21 @@ def _is_conv1d(layout: Layout, hf_name: str) -> bool:
     return param == "weight" and any(module.endswith("." + c) for c in layout.conv1d)
 
 
+def _expert_names(layout: Layout, name: str, num_experts: int) -> list[list[str]]:
+    """For a stacked expert tensor ('layers.3.mlp.experts.gate_up_proj'), the HF names of its
+    parts along dim 1 (gate, then up; or the one projection), each a list over the experts."""
+    layer, _, param = _split_name(name)
+    names = layout.experts
+    projections = {"gate_up_proj": (names.gate, names.up), "up_proj": (names.up,), "down_proj": (names.down,)}[param]
+    base = layout.layer_prefix.format(i=layer) + names.prefix
+    return [[f"{base.format(j=j)}{proj}.weight" for j in range(num_experts)] for proj in projections]
+
+
+def _is_experts(name: str) -> bool:
+    layer, module, _ = _split_name(name)
+    return layer is not None and module == EXPERTS
+
+
 def _tied_out(cfg: ArchConfig, names: list[str]) -> list[str]:
     # A tied LM head is the embedding itself: HF checkpoints store it once.
     return [n for n in names if not (cfg.tie_word_embeddings and n == "lm_head.weight")]
@@ -266,6 +326,11 @@ def to_hf_state(state: dict[str, torch.Tensor], cfg: ArchConfig, model_type: str
         return {f"model.{n}": state[n] for n in names}
     layout = LAYOUTS[model_type]
     out = {}
+    for name in filter(_is_experts, names):  # [E, parts x out, in] -> one [out, in] per part and expert
+        parts = _expert_names(layout, name, state[name].shape[0])
+        for hf_names, piece in zip(parts, state[name].chunk(len(parts), dim=1)):
+            out.update({hf_name: w.contiguous() for hf_name, w in zip(hf_names, piece)})
+    names = [n for n in names if not _is_experts(n)]
     for hf_name, parts in _groups(layout, names).items():
         tensors = [state[n] for n in parts]
         if len(tensors) == 1:
@@ -309,7 +374,13 @@ def from_hf_state(
 
 
 def _unpack(hf, cfg: ArchConfig, layout: Layout, names: list[str], shapes) -> dict[str, torch.Tensor]:
+    import torch
+
     out = {}
+    for name in filter(_is_experts, names):  # one [out, in] per part and expert -> [E, parts x out, in]
+        parts = _expert_names(layout, name, shapes[name][0])
+        out[name] = torch.cat([torch.stack([hf[n] for n in hf_names]) for hf_names in parts], dim=1)
+    names = [n for n in names if not _is_experts(n)]
     for hf_name, parts in _groups(layout, names).items():
         t = hf[hf_name]
         if _is_conv1d(layout, hf_name):

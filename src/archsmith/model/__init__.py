@@ -1,6 +1,6 @@
 """The PyTorch model: ``build_model(cfg)`` returns a Transformer for any valid ArchConfig.
 
-One module per component family: positions (RoPE, ALiBi), norms, attention, ffn,
+One module per component family: positions (RoPE, ALiBi), norms, attention, ffn, moe,
 block, transformer (the LM and build_model), generation (KV cache, generate).
 """
 

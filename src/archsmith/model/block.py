@@ -7,7 +7,9 @@ Where the norms sit (``norm_scheme``), with the parameter names each one gets:
     peri       x + attn_out_norm(f(attn_norm(x)))          Gemma 2/3 "sandwich", Peri-LN
     reordered  x + attn_out_norm(f(x))                     OLMo-2
 
-(the MLP branch likewise with mlp_norm / mlp_out_norm). ``parallel_residual`` computes both
+(the MLP branch likewise with mlp_norm / mlp_out_norm; in a sparse layer the MLP is a
+Mixture-of-Experts, whose router logits go to ``router_logits`` when a list is passed).
+``parallel_residual`` computes both
 branches from the same input, x + attn(attn_norm(x)) + mlp(mlp_norm(x)) (GPT-NeoX), or with
 one shared norm (``parallel_shared_norm``: GPT-J, Falcon).
 """
@@ -23,6 +25,7 @@ from torch.utils.checkpoint import checkpoint
 from ..config import ArchConfig
 from .attention import Attention, AttentionMask
 from .ffn import MLP
+from .moe import MoE
 from .norms import Norm
 
 
@@ -32,7 +35,7 @@ class Block(nn.Module):
         self.scheme = cfg.norm_scheme
         self.parallel = cfg.parallel_residual
         self.attn = Attention(cfg, layer_idx)
-        self.mlp = MLP(cfg)
+        self.mlp = MoE(cfg) if cfg.layer_is_sparse(layer_idx) else MLP(cfg)
         h = cfg.hidden_size
         has_input_norms = cfg.norm_scheme != "reordered"
         self.attn_norm = Norm(h, cfg) if has_input_norms else None
@@ -53,6 +56,7 @@ class Block(nn.Module):
         rope: tuple[torch.Tensor, torch.Tensor] | None,
         mask: AttentionMask,
         cache=None,
+        router_logits: list[torch.Tensor] | None = None,
     ) -> torch.Tensor:
         if self.checkpointing and torch.is_grad_enabled():
             return checkpoint(self._forward, x, rope, mask, cache, use_reentrant=False)
@@ -68,12 +72,20 @@ class Block(nn.Module):
         def attend(h: torch.Tensor) -> torch.Tensor:
             return self.attn(h, rope, mask, cache)
 
+        def feed_forward(h: torch.Tensor) -> torch.Tensor:
+            if not isinstance(self.mlp, MoE):
+                return self.mlp(h)
+            out, logits = self.mlp(h)
+            if router_logits is not None:
+                router_logits.append(logits)
+            return out
+
         if self.parallel:  # only defined for pre-norm (config validation)
             h = self.attn_norm(x)
             mlp_in = h if self.mlp_norm is None else self.mlp_norm(x)
-            return x + self.drop(attend(h)) + self.drop(self.mlp(mlp_in))
+            return x + self.drop(attend(h)) + self.drop(feed_forward(mlp_in))
         x = self._residual(x, attend, self.attn_norm, self.attn_out_norm)
-        return self._residual(x, self.mlp, self.mlp_norm, self.mlp_out_norm)
+        return self._residual(x, feed_forward, self.mlp_norm, self.mlp_out_norm)
 
     def _residual(
         self,

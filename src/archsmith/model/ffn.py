@@ -35,9 +35,10 @@ ACTIVATIONS = {
 class MLP(nn.Module):
     """gated: ``down(act(gate(x)) * up(x))``; plain: ``down(act(up(x)))``."""
 
-    def __init__(self, cfg: ArchConfig):
+    def __init__(self, cfg: ArchConfig, intermediate_size: int | None = None):
         super().__init__()
-        h, i, bias = cfg.hidden_size, cfg.intermediate_size, cfg.mlp_bias
+        h, bias = cfg.hidden_size, cfg.mlp_bias
+        i = cfg.intermediate_size if intermediate_size is None else intermediate_size  # shared experts differ
         self.gated = cfg.mlp_type == "gated"
         if self.gated:
             self.gate_proj = nn.Linear(h, i, bias=bias)

@@ -5,7 +5,10 @@ Parameter names are fixed (HF weight conversion is written against them):
     embed_tokens.weight, embed_positions.weight (learned), embed_norm.* (embedding_norm)
     layers.{i}.attn.{q,k,v,o}_proj.{weight,bias}, layers.{i}.attn.{q,k}_norm.*
     layers.{i}.{attn_norm, mlp_norm, attn_out_norm, mlp_out_norm}.*  (see block.py)
-    layers.{i}.mlp.{gate,up,down}_proj.{weight,bias}
+    layers.{i}.mlp.{gate,up,down}_proj.{weight,bias}                     (dense layers)
+    layers.{i}.mlp.router.weight [experts, hidden], .e_score_correction_bias (buffer)   (sparse layers, moe.py)
+    layers.{i}.mlp.experts.{gate_up_proj [experts, 2 x moe_intermediate, hidden] | up_proj, down_proj}
+    layers.{i}.mlp.shared_experts.{gate,up,down}_proj.weight, layers.{i}.mlp.shared_expert_gate.weight
     norm.* (final_norm), lm_head.weight (the embedding Parameter itself when tied), lm_head.bias
 """
 
@@ -25,6 +28,7 @@ from ..errors import ConfigError, InputError, UnsupportedError
 from .attention import build_mask
 from .block import Block
 from .generation import KVCache, generate
+from .moe import Experts, Router, load_balancing_loss
 from .norms import Norm
 from .positions import RotaryEmbedding, alibi_slopes
 
@@ -35,14 +39,17 @@ class LMOutput(NamedTuple):
     """What ``model(input_ids, labels=labels)`` returns.
 
     ``loss``: scalar mean cross entropy of predicting ``labels[:, t + 1]`` from the logits at
-    ``t`` (the shift happens inside; labels equal to -100 are ignored), computed in float32.
+    ``t`` (the shift happens inside; labels equal to -100 are ignored), computed in float32,
+    plus ``router_aux_loss_coef * aux_loss`` when the config has ``output_router_logits``.
     ``logits``: [batch, seq, vocab] in the model's dtype.
+    ``aux_loss``: the Mixture-of-Experts load-balancing loss (unweighted), when configured; else None.
 
     A training loop needs only ``model(x, labels=x).loss.backward()``.
     """
 
     loss: torch.Tensor
     logits: torch.Tensor
+    aux_loss: torch.Tensor | None = None
 
 
 def next_token_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -127,7 +134,11 @@ class Transformer(nn.Module):
         std = self.config.initializer_range
         residual_std = std / math.sqrt(2 * self.config.num_hidden_layers)
         for name, module in self.named_modules():
-            if isinstance(module, nn.Linear):
+            if isinstance(module, Router):
+                module.reset_parameters(std)
+            elif isinstance(module, Experts):
+                module.reset_parameters(std, residual_std)
+            elif isinstance(module, nn.Linear):
                 if name == "lm_head" and self.config.tie_word_embeddings:
                     pass  # the embedding initialises it
                 else:
@@ -158,10 +169,16 @@ class Transformer(nn.Module):
         """
         if not torch.compiler.is_compiling():  # data-dependent checks would break the graph
             self._check_inputs(input_ids, attention_mask, position_ids, labels)
-        logits = self.logits(self._hidden_states(input_ids, attention_mask, position_ids, cache))
+        cfg = self.config
+        router_logits = [] if labels is not None and cfg.output_router_logits else None
+        logits = self.logits(self._hidden_states(input_ids, attention_mask, position_ids, cache, router_logits))
         if labels is None:
             return logits
-        return LMOutput(next_token_loss(logits, labels), logits)
+        loss = next_token_loss(logits, labels)
+        if router_logits is None:
+            return LMOutput(loss, logits)
+        aux_loss = load_balancing_loss(router_logits, cfg.num_experts_per_tok, attention_mask)
+        return LMOutput(loss + cfg.router_aux_loss_coef * aux_loss, logits, aux_loss)
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """LM head on final hidden states, with Gemma-2 style final softcapping when configured."""
@@ -189,6 +206,7 @@ class Transformer(nn.Module):
         attention_mask: torch.Tensor | None,
         position_ids: torch.Tensor | None,
         cache: KVCache | None,
+        router_logits: list[torch.Tensor] | None = None,
     ) -> torch.Tensor:
         cfg = self.config
         eager = not torch.compiler.is_compiling()  # data-dependent checks would break the graph
@@ -251,7 +269,7 @@ class Transformer(nn.Module):
             )
 
         for layer, sliding in zip(self.layers, self.layer_sliding):
-            x = layer(x, rope, masks[sliding], cache)
+            x = layer(x, rope, masks[sliding], cache, router_logits)
         if cache is not None:
             cache.advance(seq, key_valid, key_positions, next_position)
         return x if self.norm is None else self.norm(x)

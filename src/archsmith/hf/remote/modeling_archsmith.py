@@ -14,7 +14,7 @@ from transformers import GenerationMixin, PreTrainedModel
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from .archsmith_config import ArchConfig
-from .archsmith_transformer import Transformer, next_token_loss
+from .archsmith_transformer import Transformer
 from .configuration_archsmith import ArchsmithConfig
 
 
@@ -54,7 +54,8 @@ class ArchsmithForCausalLM(PreTrainedModel, GenerationMixin):
         return {"input_ids": input_ids, "attention_mask": attention_mask}
 
     def forward(self, input_ids=None, attention_mask=None, position_ids=None, labels=None, **kwargs):
-        hidden = self.model.hidden_states(input_ids, attention_mask, position_ids)
-        logits = self.model.logits(hidden)
-        loss = None if labels is None else next_token_loss(logits, labels)
-        return CausalLMOutputWithPast(loss=loss, logits=logits)
+        if labels is None:
+            return CausalLMOutputWithPast(logits=self.model(input_ids, attention_mask, position_ids))
+        # archsmith's loss: the next-token cross entropy, plus the MoE load-balancing loss when configured.
+        out = self.model(input_ids, attention_mask, position_ids, labels=labels)
+        return CausalLMOutputWithPast(loss=out.loss, logits=out.logits)
