@@ -894,6 +894,11 @@ def check_tensor_parallel(cfg: ArchConfig, tp: int) -> list[str]:
             "ALiBi's bias is built for all heads at once, so it cannot follow heads split over devices; "
             "fix: tensor-parallel degree 1 (shard with FSDP instead), or RoPE positions"
         )
+    if tp > 1 and cfg.num_experts:
+        problems.append(
+            "tensor parallelism does not split Mixture-of-Experts layers here; fix: tensor-parallel degree 1, "
+            "and shard the experts with expert parallelism (parallelize(..., ep=True))"
+        )
     if tp > 1 and cfg.qk_norm == "full":
         problems.append(
             "qk_norm='full' normalises q and k across all heads together (OLMo-2), which heads split over devices "

@@ -33,6 +33,7 @@ from torch import nn
 
 from ..config import ArchConfig
 from .ffn import ACTIVATIONS, MLP
+from .init import normal_
 
 
 class Router(nn.Module):
@@ -53,7 +54,7 @@ class Router(nn.Module):
 
     @torch.no_grad()
     def reset_parameters(self, std: float) -> None:
-        nn.init.normal_(self.weight, 0.0, std)
+        normal_(self.weight, std)
         if self.e_score_correction_bias is not None:
             self.e_score_correction_bias.zero_()
 
@@ -99,8 +100,8 @@ class Experts(nn.Module):
 
     @torch.no_grad()
     def reset_parameters(self, std: float, residual_std: float) -> None:
-        nn.init.normal_(self.gate_up_proj if self.gated else self.up_proj, 0.0, std)
-        nn.init.normal_(self.down_proj, 0.0, residual_std)
+        normal_(self.gate_up_proj if self.gated else self.up_proj, std)
+        normal_(self.down_proj, residual_std)
 
     def forward(self, x: torch.Tensor, experts: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """x [tokens, hidden], experts and weights [tokens, k] -> sum_k weight * expert(x) [tokens, hidden]."""

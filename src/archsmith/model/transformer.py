@@ -27,6 +27,7 @@ from ..dtypes import canonical_dtype, torch_dtype_name
 from ..errors import ConfigError, InputError, UnsupportedError
 from .attention import build_mask
 from .block import Block
+from .init import normal_
 from .generation import KVCache, generate
 from .moe import Experts, Router, load_balancing_loss
 from .norms import Norm
@@ -60,24 +61,6 @@ def next_token_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """
     targets = F.pad(labels[:, 1:].long(), (0, 1), value=IGNORE_INDEX)  # cross entropy takes int64 targets
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), ignore_index=IGNORE_INDEX)
-
-
-def _normal_(weight: torch.Tensor, std: float) -> None:
-    """Draw ``weight`` ~ N(0, std) from torch's global RNG.
-
-    A sharded weight (a DTensor, see ``archsmith.parallel``) draws its whole tensor on its
-    device and keeps its own shard: every rank draws the same numbers, so a sharded model
-    starts from exactly the weights one process would build with the same seed. Only one
-    weight is whole at a time.
-    """
-    if torch.distributed.is_available():
-        from torch.distributed.tensor import DTensor, distribute_tensor
-
-        if isinstance(weight, DTensor):
-            full = torch.empty(weight.shape, dtype=weight.dtype, device=weight.to_local().device).normal_(0.0, std)
-            weight.copy_(distribute_tensor(full, weight.device_mesh, weight.placements, src_data_rank=None))
-            return
-    weight.normal_(0.0, std)
 
 
 class Transformer(nn.Module):
@@ -142,11 +125,11 @@ class Transformer(nn.Module):
                 if name == "lm_head" and self.config.tie_word_embeddings:
                     pass  # the embedding initialises it
                 else:
-                    _normal_(module.weight, residual_std if name.endswith(("o_proj", "down_proj")) else std)
+                    normal_(module.weight, residual_std if name.endswith(("o_proj", "down_proj")) else std)
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)
             elif isinstance(module, nn.Embedding):
-                _normal_(module.weight, std)
+                normal_(module.weight, std)
             elif isinstance(module, Norm):
                 module.reset_parameters()
             elif isinstance(module, RotaryEmbedding):

@@ -25,6 +25,7 @@ _SOURCES = (
     "model/positions.py",
     "model/attention.py",
     "model/ffn.py",
+    "model/init.py",
     "model/moe.py",
     "model/block.py",
     "model/generation.py",
