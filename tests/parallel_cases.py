@@ -43,6 +43,11 @@ CONFIGS = {
 }
 
 
+# 4 routed experts, top-2, with a shared expert (Qwen2-MoE-like); the first layer keeps its dense MLP
+MOE = ArchConfig(**_COMMON, num_attention_heads=4, num_key_value_heads=2, num_experts=4, num_experts_per_tok=2,
+                 moe_intermediate_size=32, n_shared_experts=1, first_k_dense_replace=1, tie_word_embeddings=False)  # fmt: skip
+
+
 def run(rank: int, world: int, port: int, case: str, tmp: str) -> None:
     """torch.multiprocessing.spawn target: join the gloo job, run ``case``, leave."""
     torch.set_num_threads(1)
@@ -98,9 +103,10 @@ def _step(model, mesh, cfg: ArchConfig) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def parity(tmp: Path) -> None:
-    """Every layout the world size allows: initial weights, loss, logits and gradients equal
-    the single-process run's."""
+    """Every layout the world size allows, and expert parallelism: initial weights, loss, logits
+    and gradients equal the single-process run's."""
     world = dist.get_world_size()
+    expert_parallel(tmp)
     layouts = [(world, 1), (1, world)] + ([(2, 2)] if world == 4 else [])
     for name, cfg in CONFIGS.items():
         ref, ref_loss, ref_logits = _reference(cfg)
@@ -189,3 +195,30 @@ def checkpoints(tmp: Path) -> None:
     load(tmp / "dcp", fsdp_only)
     with torch.no_grad():
         _close(fsdp_only(ids), saved_logits, "DCP load into FSDP x 4: logits")
+
+
+def expert_parallel(tmp: Path) -> None:
+    """Experts split over every rank (ep = world) on top of FSDP: initial weights, loss and
+    gradients equal one process's; experts and tokens really are distributed."""
+    world = dist.get_world_size()
+    cfg = MOE
+    ref, ref_loss, _ = _reference(cfg)
+    ref_params = dict(ref.named_parameters())
+    mesh = device_mesh("cpu")
+    model = build_model(cfg, device="meta")
+    parallelize(model, mesh["dp"], fsdp=True, ep=True, param_dtype=None, reduce_dtype=None)
+    model.to_empty(device="cpu")
+    torch.manual_seed(SEED)
+    model.init_weights()
+    experts = model.layers[1].mlp.experts
+    assert experts.down_proj.to_local().shape[0] == cfg.num_experts // world
+    local = sum(p.to_local().numel() for p in model.parameters())
+    assert local == gpu_memory(cfg, world, 1, SEQ, ep=world).params_per_gpu, "sharding.py's parameters per GPU"
+    for n, p in model.named_parameters():
+        assert torch.equal(_full(p.detach()), ref_params[n].detach()), f"ep={world}: initial {n} differs"
+    loss, _ = _step(model, mesh, cfg)
+    mean = loss.clone()
+    dist.all_reduce(mean)
+    _close(mean / world, ref_loss, f"ep={world}: loss")
+    for n, p in model.named_parameters():
+        _close(_full(p.grad), ref_params[n].grad, f"ep={world}: gradient of {n}")

@@ -1,4 +1,5 @@
-"""archsmith.parallel on CPU: gloo jobs of 2 and 4 processes against one process's run."""
+"""archsmith.parallel on CPU: gloo jobs of 2 and 4 processes (FSDP, TP, FSDP x TP, expert parallel)
+against one process's run."""
 
 from __future__ import annotations
 

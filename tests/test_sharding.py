@@ -18,6 +18,7 @@ from archsmith import ConfigError, count_params, load_config
 from archsmith.cli import app
 from archsmith.config import tensor_parallel_degrees
 from archsmith.sharding import gpu_memory, replicated_params_per_layer
+from archsmith.sizing import expert_params
 
 runner = CliRunner()
 
@@ -77,3 +78,18 @@ def test_validate_lists_the_tensor_parallel_degrees_and_why():
     verdict = json.loads(runner.invoke(app, ["validate", "qwen2.5-0.5b", "--json"]).output)
     assert verdict["tensor_parallel"] == {str(d): why for d, why in tensor_parallel_degrees(load_config("qwen2.5-0.5b")).items()}
     assert list(verdict["tensor_parallel"]) == ["1", "2"]  # 14 heads: 7 does not divide the 2 KV heads or the vocab
+
+
+def test_expert_parallel_keeps_each_gpus_experts_whole():
+    cfg = load_config("mixtral-8x7b")
+    total = count_params(cfg).total
+    experts = cfg.num_sparse_layers * cfg.num_experts * expert_params(cfg)
+    m = gpu_memory(cfg, fsdp=8, tp=1, seq_len=4096, ep=8)
+    assert m.params_per_gpu == -(-(total - experts) // 8) + experts // 8
+    assert gpu_memory(cfg, 8, 1, 4096).params_per_gpu == -(-total // 8)  # without EP, FSDP shards the experts too
+    with pytest.raises(ConfigError, match="num_experts=8 does not split evenly over the expert-parallel degree 3"):
+        gpu_memory(cfg, 3, 1, 4096, ep=3)
+    with pytest.raises(ConfigError, match="--ep 4 must equal --fsdp 8"):
+        gpu_memory(cfg, 8, 1, 4096, ep=4)
+    verdict = json.loads(runner.invoke(app, ["validate", "mixtral-8x7b", "--json"]).output)
+    assert list(verdict["expert_parallel"]) == ["1", "2", "4", "8"] and list(verdict["tensor_parallel"]) == ["1"]

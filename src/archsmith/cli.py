@@ -170,7 +170,7 @@ def validate(
     ),
 ) -> None:
     """Check a config: exit 0 if valid, else exit 2 with every problem and its fix."""
-    from .config import tensor_parallel_degrees
+    from .config import expert_parallel_degrees, tensor_parallel_degrees
     from .config import validate as validate_config
 
     try:
@@ -182,7 +182,9 @@ def validate(
         _print_json(_verdict(e.problems if isinstance(e, ConfigError) else [str(e)], []))
         raise typer.Exit(2) from None
     if json_out:
-        _print_json({**_verdict([], warnings), "tensor_parallel": {str(d): why for d, why in tensor_parallel_degrees(cfg).items()}})
+        _print_json({**_verdict([], warnings),
+                     "tensor_parallel": {str(d): why for d, why in tensor_parallel_degrees(cfg).items()},
+                     "expert_parallel": {str(d): why for d, why in expert_parallel_degrees(cfg).items()}})
         return
     out.print(f"[green]valid[/]: {_label(cfg, source)}")
     degrees = tensor_parallel_degrees(cfg)
@@ -190,6 +192,10 @@ def validate(
               "query heads that pass the sharding rules)", highlight=False)
     for degree, layout in degrees.items():
         out.print(f"  tp={degree}: {layout}", highlight=False)
+    experts = expert_parallel_degrees(cfg)
+    if experts:
+        out.print(f"expert parallel: degree {', '.join(map(str, experts))} (divisors of the {cfg.num_experts} "
+                  "routed experts)", highlight=False)
     for w in warnings:
         out.print(f"[yellow]warning:[/] {w}", highlight=False)
 
@@ -285,6 +291,7 @@ def estimate(
     dtype: str = typer.Option("bf16", "--dtype", help=DTYPE_HELP),
     fsdp: Optional[int] = typer.Option(None, "--fsdp", min=1, max=MAX_SIZE, help="Also predict per-GPU training memory with FSDP2 over N GPUs (archsmith.parallel's layout; --batch is then per FSDP rank)."),
     tp: Optional[int] = typer.Option(None, "--tp", min=1, max=MAX_SIZE, help="... and tensor parallel over M GPUs (each FSDP rank is a group of M)."),
+    ep: Optional[int] = typer.Option(None, "--ep", min=1, max=MAX_SIZE, help="... with a MoE's experts split over the E FSDP ranks (expert parallel; E equals --fsdp)."),
     checkpointing: bool = typer.Option(False, "--checkpointing", help="Per-GPU memory with full activation checkpointing."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
@@ -292,10 +299,10 @@ def estimate(
     cfg, est = _estimate(source, seq, batch, dtype)
     data = est.to_dict()
     per_gpu = None
-    if fsdp is not None or tp is not None or checkpointing:
+    if fsdp is not None or tp is not None or ep is not None or checkpointing:
         from .sharding import gpu_memory
 
-        per_gpu = gpu_memory(cfg, fsdp or 1, tp or 1, est.seq_len, batch, checkpointing).to_dict()
+        per_gpu = gpu_memory(cfg, fsdp or 1, tp or 1, est.seq_len, batch, checkpointing, ep or 1).to_dict()
         data["per_gpu"] = per_gpu
     if json_out:
         _print_json(data)
@@ -314,7 +321,8 @@ def estimate(
 
 
 def _print_per_gpu(m: dict) -> None:
-    table = Table(title=f"per GPU: FSDP2 over {m['fsdp']} x tensor parallel over {m['tp']} "
+    experts = f", experts over {m['ep']}" if m["ep"] > 1 else ""
+    table = Table(title=f"per GPU: FSDP2 over {m['fsdp']} x tensor parallel over {m['tp']}{experts} "
                         f"({m['batch']} x {m['seq_len']:,} tokens per FSDP rank{', checkpointed' if m['checkpointing'] else ''})")
     table.add_column("item")
     table.add_column("bytes", justify="right")

@@ -908,6 +908,30 @@ def check_tensor_parallel(cfg: ArchConfig, tp: int) -> list[str]:
     return problems
 
 
+def check_expert_parallel(cfg: ArchConfig, ep: int) -> list[str]:
+    """Problems that stop splitting ``cfg``'s experts over ``ep`` devices (each keeps num_experts / ep)."""
+    if ep < 1:
+        return [f"expert-parallel degree {ep} must be at least 1"]
+    if ep == 1:
+        return []
+    if not cfg.num_experts:
+        return [f"expert parallelism (degree {ep}) needs Mixture-of-Experts layers, and this config has none; "
+                "fix: expert-parallel degree 1, or a config with num_experts"]
+    if cfg.num_experts % ep:
+        degrees = [d for d in _divisors(cfg.num_experts) if d > 1]
+        return [f"num_experts={cfg.num_experts} does not split evenly over the expert-parallel degree {ep}; "
+                f"fix: a degree that divides it ({', '.join(map(str, degrees))}), or num_experts="
+                f"{' or '.join(map(str, nearest_multiples(cfg.num_experts, ep)))}"]
+    return []
+
+
+def expert_parallel_degrees(cfg: ArchConfig) -> dict[int, str]:
+    """Every expert-parallel degree ``cfg`` allows (none without experts), with experts per device."""
+    if not cfg.num_experts:
+        return {}
+    return {ep: f"{cfg.num_experts // ep} experts of each sparse layer per device" for ep in _divisors(cfg.num_experts)}
+
+
 def tensor_parallel_degrees(cfg: ArchConfig) -> dict[int, str]:
     """Every tensor-parallel degree ``cfg`` allows (the divisors of its query-head count that
     pass :func:`check_tensor_parallel`), each with how its KV heads are laid out."""

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from .config import ArchConfig, check_tensor_parallel
+from .config import ArchConfig, check_expert_parallel, check_tensor_parallel
 from .errors import ConfigError
 from .sizing import (
     DTYPE_BYTES,
-    attention_params_per_layer,
     count_params,
-    ffn_params_per_layer,
+    expert_params,
     head_activation_bytes_per_token,
     layer_activation_bytes_per_token,
     norm_params,
@@ -43,13 +42,6 @@ def replicated_params_per_layer(cfg: ArchConfig, tp: int) -> int:
     return replicated
 
 
-def block_params_per_rank(cfg: ArchConfig, tp: int) -> int:
-    """One block's parameters on one tensor-parallel rank (before FSDP sharding)."""
-    block = attention_params_per_layer(cfg) + ffn_params_per_layer(cfg) + norms_per_layer(cfg) * norm_params(cfg, cfg.hidden_size) + qk_norm_params_per_layer(cfg)
-    replicated = replicated_params_per_layer(cfg, tp)
-    return (block - replicated) // tp + replicated
-
-
 def outer_params_per_rank(cfg: ArchConfig, tp: int) -> int:
     """Embedding, positions, LM head and the outer norms on one tensor-parallel rank."""
     p = count_params(cfg)
@@ -63,6 +55,7 @@ class GpuMemory:
 
     fsdp: int
     tp: int
+    ep: int
     batch: int
     seq_len: int
     checkpointing: bool
@@ -84,31 +77,45 @@ class GpuMemory:
         return {**d, "total": self.total}
 
 
-def gpu_memory(cfg: ArchConfig, fsdp: int, tp: int, seq_len: int, batch: int = 1, checkpointing: bool = False) -> GpuMemory:
-    """Predicted per-GPU training memory of ``cfg`` on ``fsdp x tp`` GPUs (see the module doc)."""
-    problems = [f"--{name} {value} must be at least 1" for name, value in (("fsdp", fsdp), ("tp", tp)) if value < 1]
-    problems += check_tensor_parallel(cfg, tp) if tp >= 1 else []
+def gpu_memory(
+    cfg: ArchConfig, fsdp: int, tp: int, seq_len: int, batch: int = 1, checkpointing: bool = False, ep: int = 1
+) -> GpuMemory:
+    """Predicted per-GPU training memory of ``cfg`` on ``fsdp x tp`` GPUs (see the module doc);
+    ``ep`` > 1: the routed experts split over the FSDP ranks instead (ep must equal fsdp)."""
+    problems = [f"--{name} {value} must be at least 1" for name, value in (("fsdp", fsdp), ("tp", tp), ("ep", ep)) if value < 1]
+    if not problems:
+        problems += check_tensor_parallel(cfg, tp) + check_expert_parallel(cfg, ep)
+        if ep > 1 and ep != fsdp:
+            problems.append(f"--ep {ep} must equal --fsdp {fsdp}: archsmith.parallel splits the experts over the FSDP "
+                            f"ranks; fix: --ep {fsdp}, or --fsdp {ep}")
     if problems:
         raise ConfigError(problems)
     p = DTYPE_BYTES[COMPUTE]
     h, L, V = cfg.hidden_size, cfg.num_hidden_layers, cfg.vocab_size
-    block, outer = block_params_per_rank(cfg, tp), outer_params_per_rank(cfg, tp)
-    shard = -(-(L * block + outer) // fsdp)
+    outer_norms = norm_params(cfg, h) * (int(cfg.final_norm) + int(cfg.embedding_norm))
+    replicated = L * replicated_params_per_layer(cfg, tp) + outer_norms
+    per_rank = (count_params(cfg).total - replicated) // tp + replicated  # before FSDP
+    experts = cfg.num_sparse_layers * cfg.num_experts * expert_params(cfg) if ep > 1 else 0  # left to EP, not FSDP
+    shard = -(-(per_rank - experts) // fsdp) + experts // ep
+    outer = outer_params_per_rank(cfg, tp)
+    block = (per_rank - outer - experts) // L  # the mean block FSDP gathers
     tokens = batch * seq_len
 
-    layer = layer_activation_bytes_per_token(cfg, COMPUTE)
     # Sequence parallelism splits the residual stream and the norms over tp, tensor parallelism
     # the heads and the FFN; the column-parallel matmuls keep their all-gathered input whole.
     gathered_inputs = p * 2 * h * (tp - 1) // tp
-    layer_per_gpu = layer // tp + gathered_inputs
+    sparse = cfg.num_sparse_layers
+    kinds = [(n, layer_activation_bytes_per_token(cfg, COMPUTE, sparse=is_sparse))
+             for n, is_sparse in ((sparse, True), (L - sparse, False)) if n]  # fmt: skip
+    per_gpu = [b // tp + gathered_inputs for _, b in kinds]
     # Outside the blocks, sizing's count less the bf16 logits (a training loop that keeps only the
     # loss drops them, and nothing saves them for backward) plus the fp32 gradient of the
     # log-softmax input, made while the fp32 log-softmax output is still held.
     head = (head_activation_bytes_per_token(cfg, COMPUTE) - p * V + 4 * V) // tp
     if checkpointing:
-        kept = L * p * h // tp + layer_per_gpu  # every block's input, and one block recomputed
+        kept = L * p * h // tp + max(per_gpu)  # every block's input, and one block recomputed
     else:
-        kept = L * layer_per_gpu
+        kept = sum(n * b for (n, _), b in zip(kinds, per_gpu))
     activations = tokens * (kept + head)
     # FSDP2 all-gathers a block's bf16 parameters when it runs and prefetches the next; in the
     # backward pass the block's bf16 gradients and their fp32 copy (reduce dtype) exist too.
@@ -134,9 +141,11 @@ def gpu_memory(cfg: ArchConfig, fsdp: int, tp: int, seq_len: int, batch: int = 1
         "not counted: the CUDA context and NCCL buffers (about 0.5-1 GiB, outside torch's allocator), allocator "
         "fragmentation and cached blocks, the optimizer's and collectives' temporaries (fused AdamW has none), "
         "norm and attention statistics",
-    )
+    ) + ((f"expert parallel over the {ep} FSDP ranks: each GPU holds {cfg.num_experts // ep} of every sparse layer's "
+          f"{cfg.num_experts} routed experts whole (weights, gradients, AdamW states), outside FSDP; the routed "
+          "tokens' all-to-all buffers are not counted",) if ep > 1 else ())
     return GpuMemory(
-        fsdp=fsdp, tp=tp, batch=batch, seq_len=seq_len, checkpointing=checkpointing, params_per_gpu=shard,
+        fsdp=fsdp, tp=tp, ep=ep, batch=batch, seq_len=seq_len, checkpointing=checkpointing, params_per_gpu=shard,
         weights=4 * shard, gradients=4 * shard, optimizer=8 * shard, gathered=gathered, activations=activations,
         assumptions=assumptions,
     )  # fmt: skip

@@ -1,4 +1,5 @@
-"""``parallelize``: tensor parallel, activation checkpointing, compile and FSDP2, in torchtitan's order."""
+"""``parallelize``: tensor parallel, expert parallel, activation checkpointing, compile and FSDP2,
+in torchtitan's order."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ import torch
 from torch.distributed.device_mesh import DeviceMesh, init_device_mesh
 from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
-from ..config import check_tensor_parallel
+from ..config import check_expert_parallel, check_tensor_parallel
 from ..errors import ConfigError, InputError
 from ..model import Transformer
+from .ep import apply_ep
 from .tp import apply_tp
 
 DP, TP = "dp", "tp"  # the mesh dimension names parallelize reads
@@ -33,6 +35,7 @@ def parallelize(
     *,
     tp: bool = False,
     fsdp: bool = True,
+    ep: bool = False,
     compile: bool = False,
     activation_checkpointing: bool = False,
     param_dtype: torch.dtype | None = torch.bfloat16,
@@ -48,6 +51,9 @@ def parallelize(
     - ``tp``: tensor + sequence parallel over the "tp" dim (plan in ``archsmith.parallel.tp``);
       with ``loss_parallel`` the logits stay split over the vocabulary, so compute the loss under
       ``torch.distributed.tensor.parallel.loss_parallel()``.
+    - ``ep``: expert parallel over the "dp" dim (needs ``fsdp``): each rank keeps
+      num_experts / dp of every sparse layer's experts, tokens reach them by all-to-all
+      (``archsmith.parallel.ep``).
     - ``activation_checkpointing``: each block keeps only its input for the backward pass.
     - ``compile``: ``torch.compile`` per block (names, and so checkpoints, unchanged).
     - ``fsdp``: FSDP2 ``fully_shard`` on every block, then the root, over the "dp" dim, with
@@ -63,6 +69,14 @@ def parallelize(
         if problems:
             raise ConfigError(problems)
         apply_tp(model, _dim(mesh, TP), loss_parallel)
+    expert_params: set = set()
+    if ep:
+        if not fsdp:
+            raise InputError("ep=True splits the experts over the FSDP ranks, so it needs fsdp=True; fix: parallelize(..., fsdp=True, ep=True)")
+        problems = check_expert_parallel(cfg, _dim(mesh, DP).size())
+        if problems:
+            raise ConfigError(problems)
+        expert_params = apply_ep(model, _dim(mesh, DP))
     for block in model.layers:
         block.checkpointing = activation_checkpointing
         if compile:
@@ -70,6 +84,6 @@ def parallelize(
     if fsdp:
         policy = MixedPrecisionPolicy(param_dtype=param_dtype, reduce_dtype=reduce_dtype)
         for block in model.layers:
-            fully_shard(block, mesh=_dim(mesh, DP), mp_policy=policy)
-        fully_shard(model, mesh=_dim(mesh, DP), mp_policy=policy)
+            fully_shard(block, mesh=_dim(mesh, DP), mp_policy=policy, ignored_params=expert_params)
+        fully_shard(model, mesh=_dim(mesh, DP), mp_policy=policy, ignored_params=expert_params)
     return model
