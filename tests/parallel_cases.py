@@ -15,7 +15,8 @@ from torch.distributed.tensor import DTensor
 from torch.distributed.tensor.parallel import loss_parallel
 
 from archsmith import ArchConfig, build_model
-from archsmith.parallel import device_mesh, parallelize
+from archsmith.errors import UnsupportedError
+from archsmith.parallel import device_mesh, parallelize, to_hf
 from archsmith.sharding import gpu_memory
 
 TOL = 1e-5
@@ -140,7 +141,7 @@ def checkpoints(tmp: Path) -> None:
     loads it, the sharded export writes the single-process export's tensors, and a DCP
     checkpoint resumes (same layout) and reshards (into FSDP over all four ranks)."""
     import archsmith
-    from archsmith.parallel import load, load_hf, save, to_hf
+    from archsmith.parallel import load, load_hf, save
 
     rank = dist.get_rank()
     for name in ("llama", "gpt2"):  # names as they are, and GPT-2's fused, transposed c_attn
@@ -214,6 +215,12 @@ def expert_parallel(tmp: Path) -> None:
     assert experts.down_proj.to_local().shape[0] == cfg.num_experts // world
     local = sum(p.to_local().numel() for p in model.parameters())
     assert local == gpu_memory(cfg, world, 1, SEQ, ep=world).params_per_gpu, "sharding.py's parameters per GPU"
+    try:
+        to_hf(model, tmp / "moe")
+    except UnsupportedError as e:
+        assert "one tensor per expert" in str(e) and "fix:" in str(e)
+    else:
+        raise AssertionError("a sharded MoE export must be refused, not written wrong")
     for n, p in model.named_parameters():
         assert torch.equal(_full(p.detach()), ref_params[n].detach()), f"ep={world}: initial {n} differs"
     loss, _ = _step(model, mesh, cfg)

@@ -20,7 +20,7 @@ import torch.distributed as dist
 from torch.distributed.tensor import DTensor
 from torch.distributed.tensor._utils import compute_local_shape_and_global_offset
 
-from ..errors import ArchsmithError, InputError, LoadError
+from ..errors import ArchsmithError, InputError, LoadError, UnsupportedError
 from ..files import OutputDir
 from ..hf.checkpoint import (
     DEFAULT_MAX_SHARD_BYTES,
@@ -40,6 +40,15 @@ from ..model import Transformer
 _DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
            "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8,
            "BOOL": torch.bool}  # fmt: skip
+
+
+def _refuse_experts(model: Transformer) -> None:
+    if model.config.num_experts:
+        raise UnsupportedError(
+            "loading or exporting HF checkpoints of a sharded Mixture-of-Experts model is not implemented (HF stores "
+            "one tensor per expert where archsmith stacks them); fix: archsmith.parallel.save/load (DCP) for training "
+            "state, or archsmith.from_hf / to_hf on one process"
+        )
 
 
 def _params(model: Transformer) -> dict[str, torch.Tensor]:
@@ -64,6 +73,7 @@ def load_hf(model: Transformer, directory: str | Path) -> Transformer:
     whose config.json describes ``model.config``; every rank reads only its own slices."""
     from safetensors import safe_open
 
+    _refuse_experts(model)
     directory = Path(directory)
     cfg, layout = read_hf_config(directory)
     if cfg.replace(torch_dtype=None) != model.config.replace(torch_dtype=None):
@@ -102,6 +112,7 @@ def to_hf(model: Transformer, path: str | Path, dtype: Any = None, force: bool =
           max_shard_bytes: int = DEFAULT_MAX_SHARD_BYTES) -> Any:
     """Export the sharded ``model`` as an HF directory (as ``archsmith.to_hf`` writes it); call on
     every rank. Returns the export plan."""
+    _refuse_experts(model)
     params = _params(model)
     if any(_local(p).is_meta for p in params.values()):
         raise InputError("the model is on the meta device, so there are no weights to export; fix: "
