@@ -15,8 +15,8 @@ from torch.distributed.tensor import DTensor
 from torch.distributed.tensor.parallel import loss_parallel
 
 from archsmith import ArchConfig, build_model
-from archsmith.errors import UnsupportedError
-from archsmith.parallel import device_mesh, parallelize, to_hf
+import archsmith
+from archsmith.parallel import device_mesh, load_hf, parallelize, to_hf
 from archsmith.sharding import gpu_memory
 
 TOL = 1e-5
@@ -140,8 +140,7 @@ def checkpoints(tmp: Path) -> None:
     """On a 2 x 2 (dp x tp) mesh: an HF checkpoint loads into the sharded model as one process
     loads it, the sharded export writes the single-process export's tensors, and a DCP
     checkpoint resumes (same layout) and reshards (into FSDP over all four ranks)."""
-    import archsmith
-    from archsmith.parallel import load, load_hf, save
+    from archsmith.parallel import load, save
 
     rank = dist.get_rank()
     for name in ("llama", "gpt2"):  # names as they are, and GPT-2's fused, transposed c_attn
@@ -215,12 +214,18 @@ def expert_parallel(tmp: Path) -> None:
     assert experts.down_proj.to_local().shape[0] == cfg.num_experts // world
     local = sum(p.to_local().numel() for p in model.parameters())
     assert local == gpu_memory(cfg, world, 1, SEQ, ep=world).params_per_gpu, "sharding.py's parameters per GPU"
-    try:
-        to_hf(model, tmp / "moe")
-    except UnsupportedError as e:
-        assert "one tensor per expert" in str(e) and "fix:" in str(e)
-    else:
-        raise AssertionError("a sharded MoE export must be refused, not written wrong")
+    # HF round trip with the experts split: the export equals one process's, and loads back.
+    if dist.get_rank() == 0:
+        archsmith.to_hf(ref, tmp / "moe-ref")
+    to_hf(model, tmp / "moe-sharded")
+    if dist.get_rank() == 0:
+        single, sharded = _hf_tensors(tmp / "moe-ref"), _hf_tensors(tmp / "moe-sharded")
+        assert single.keys() == sharded.keys() and all(torch.equal(single[n], sharded[n]) for n in single)
+    dist.barrier()
+    model.to_empty(device="cpu")  # garbage, so that only the load can make the weights right
+    load_hf(model, tmp / "moe-sharded")
+    for n, p in model.named_parameters():
+        assert torch.equal(_full(p.detach()), ref_params[n].detach()), f"ep={world}: {n} after load_hf"
     for n, p in model.named_parameters():
         assert torch.equal(_full(p.detach()), ref_params[n].detach()), f"ep={world}: initial {n} differs"
     loss, _ = _step(model, mesh, cfg)

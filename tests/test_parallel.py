@@ -57,3 +57,38 @@ def test_readme_training_loop_runs_and_exports(tmp_path):
     assert (tmp_path / "checkpoint" / ".metadata").is_file()
     exported = from_hf(tmp_path / "exported")
     assert exported.config.replace(torch_dtype=None) == cfg.replace(torch_dtype=None)
+
+
+def test_hf_units_split_a_checkpoint_into_pieces_that_convert_alone():
+    """What the sharded reader and writer walk: fused q/k/v with their packed tensor, a stacked
+    expert tensor with its one tensor per expert (Mixtral), renamed tensors alone; each piece
+    unpacks to exactly what the whole-checkpoint conversion gives."""
+    import torch
+
+    from archsmith import ArchConfig, build_model
+    from archsmith.hf.weights import from_hf_state, hf_units, stored_as_is, to_hf_state, unpack_hf_tensors
+
+    moe = ArchConfig(vocab_size=64, hidden_size=32, num_hidden_layers=1, num_attention_heads=4, num_key_value_heads=2,
+                     intermediate_size=64, num_experts=4, num_experts_per_tok=2, moe_intermediate_size=16,
+                     norm_topk_prob=True)  # fmt: skip
+    gpt2 = ArchConfig(vocab_size=64, hidden_size=32, num_hidden_layers=1, num_attention_heads=4, intermediate_size=64,
+                      position_embedding="learned", norm_type="layernorm", norm_bias=True, qkv_bias=True,
+                      attn_out_bias=True, mlp_bias=True, mlp_type="plain", hidden_act="gelu_new")  # fmt: skip
+    for cfg, model_type in ((moe, "mixtral"), (gpt2, "gpt2")):
+        torch.manual_seed(0)
+        state = build_model(cfg).state_dict()
+        shapes = {n: tuple(t.shape) for n, t in state.items()}
+        hf = to_hf_state(state, cfg, model_type)
+        whole = from_hf_state(hf, cfg, model_type, shapes)
+        units = hf_units(cfg, model_type, shapes)
+        assert sorted(h for _, hf_names in units for h in hf_names) == sorted(hf)
+        for params, hf_names in units:
+            part = unpack_hf_tensors({h: hf[h] for h in hf_names}, cfg, model_type, params, shapes)
+            assert all(torch.equal(part[n], whole[n]) for n in params)
+            if stored_as_is(model_type, params, hf_names):
+                assert torch.equal(hf[hf_names[0]], state[params[0]])
+        by_param = {p: hf_names for params, hf_names in units for p in params}
+        if model_type == "mixtral":
+            assert len(by_param["layers.0.mlp.experts.gate_up_proj"]) == 2 * cfg.num_experts  # w1 and w3 per expert
+        else:
+            assert by_param["layers.0.attn.q_proj.weight"] == ["transformer.h.0.attn.c_attn.weight"]

@@ -433,27 +433,34 @@ def _validate(hf: dict[str, torch.Tensor], expected: dict[str, tuple[int, ...]],
 # --- one HF tensor at a time (sharded loading and export, archsmith.parallel) -------------------
 
 
-def hf_tensor_groups(cfg: ArchConfig, model_type: str, names: list[str]) -> dict[str, list[str]]:
-    """HF tensor name -> the archsmith parameters it holds, in slot order (a tied head left out)."""
-    names = _tied_out(cfg, names)
-    if model_type == REMOTE:
-        return {f"model.{n}": [n] for n in names}
-    return _groups(LAYOUTS[model_type], names)
+def hf_units(cfg: ArchConfig, model_type: str, shapes: dict[str, tuple[int, ...]]) -> list[tuple[list[str], list[str]]]:
+    """The checkpoint in pieces that convert on their own: (archsmith parameters, the HF tensors
+    they make). A renamed tensor; q, k and v with the tensor they are packed into; a stacked
+    expert tensor with its one tensor per expert. A tied head is left out (the embedding is it)."""
+    import torch
+
+    units: dict[tuple[str, ...], list[str]] = {}
+    for name in _tied_out(cfg, list(shapes)):
+        made = to_hf_state({name: torch.empty(shapes[name], device="meta")}, cfg, model_type)
+        units.setdefault(tuple(made), []).append(name)
+    return [(params, list(hf)) for hf, params in units.items()]
 
 
-def stored_as_is(model_type: str, hf_name: str, parts: list[str]) -> bool:
-    """Whether HF tensor ``hf_name`` is the one archsmith parameter ``parts`` under another name
-    (not fused, not transposed): then any slice of one is the same slice of the other."""
-    return len(parts) == 1 and (model_type == REMOTE or not _is_conv1d(LAYOUTS[model_type], hf_name))
+def stored_as_is(model_type: str, params: list[str], hf_names: list[str]) -> bool:
+    """Whether the unit is one parameter stored as one HF tensor under another name (not fused,
+    split or transposed): then any slice of one is the same slice of the other."""
+    if len(params) != 1 or len(hf_names) != 1:
+        return False
+    return model_type == REMOTE or not _is_conv1d(LAYOUTS[model_type], hf_names[0])
 
 
-def unpack_hf_tensor(
-    hf_name: str, tensor: torch.Tensor, cfg: ArchConfig, model_type: str, parts: list[str], shapes: dict[str, tuple[int, ...]]
+def unpack_hf_tensors(
+    hf: dict[str, torch.Tensor], cfg: ArchConfig, model_type: str, params: list[str], shapes: dict[str, tuple[int, ...]]
 ) -> dict[str, torch.Tensor]:
-    """The archsmith parameters ``parts`` held by the one HF tensor ``hf_name``."""
+    """The archsmith parameters ``params`` of one unit (:func:`hf_units`) from its HF tensors."""
     if model_type == REMOTE:
-        return {parts[0]: tensor}
-    return _unpack({hf_name: tensor}, cfg, LAYOUTS[model_type], parts, shapes)
+        return {n: hf[f"model.{n}"] for n in params}
+    return _unpack(hf, cfg, LAYOUTS[model_type], params, shapes)
 
 
 def check_hf_tensors(

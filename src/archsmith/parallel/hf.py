@@ -1,8 +1,9 @@
 """HF checkpoints in and out of a sharded model, one tensor at a time.
 
 ``load_hf``: each rank reads from the safetensors files only the slices its shards hold
-(memory-mapped, so only those bytes). A tensor HF stores fused or transposed (GPT-2's
-c_attn, NeoX's query_key_value) is read whole, one at a time, then split.
+(memory-mapped, so only those bytes). Tensors HF stores fused, split or transposed (GPT-2's
+c_attn, NeoX's query_key_value, one tensor per expert where archsmith stacks them) are read
+whole, one unit at a time, then cut.
 
 ``to_hf``: every parameter is gathered (``full_tensor``) in turn on all ranks, and rank 0
 writes the export one safetensors shard at a time, so no process ever holds more than one
@@ -20,7 +21,7 @@ import torch.distributed as dist
 from torch.distributed.tensor import DTensor
 from torch.distributed.tensor._utils import compute_local_shape_and_global_offset
 
-from ..errors import ArchsmithError, InputError, LoadError, UnsupportedError
+from ..errors import ArchsmithError, InputError, LoadError
 from ..files import OutputDir
 from ..hf.checkpoint import (
     DEFAULT_MAX_SHARD_BYTES,
@@ -33,8 +34,9 @@ from ..hf.checkpoint import (
     write_shard,
 )
 from ..hf.convert import export_plan, read_hf_config, weight_layout, write_export_files
-from ..hf.weights import check_hf_tensors, hf_tensor_groups, stored_as_is, to_hf_state, unpack_hf_tensor
+from ..hf.weights import check_hf_tensors, hf_units, stored_as_is, to_hf_state, unpack_hf_tensors
 from ..model import Transformer
+from ..model.positions import RotaryEmbedding
 
 # safetensors dtype codes -> torch (integers too, so that the checks can name a non-float tensor)
 _DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
@@ -42,17 +44,15 @@ _DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF
            "BOOL": torch.bool}  # fmt: skip
 
 
-def _refuse_experts(model: Transformer) -> None:
-    if model.config.num_experts:
-        raise UnsupportedError(
-            "loading or exporting HF checkpoints of a sharded Mixture-of-Experts model is not implemented (HF stores "
-            "one tensor per expert where archsmith stacks them); fix: archsmith.parallel.save/load (DCP) for training "
-            "state, or archsmith.from_hf / to_hf on one process"
-        )
-
-
 def _params(model: Transformer) -> dict[str, torch.Tensor]:
-    return dict(model.named_parameters(remove_duplicate=False))  # the tied head under its own name too
+    """What a checkpoint holds: every parameter (the tied head under its own name too) and the
+    persistent buffers (DeepSeek-V3's router correction bias), by state-dict name."""
+    tensors = dict(model.named_parameters(remove_duplicate=False))
+    for prefix, module in model.named_modules():
+        for name, buffer in module.named_buffers(recurse=False):
+            if name not in module._non_persistent_buffers_set:
+                tensors[f"{prefix}.{name}" if prefix else name] = buffer
+    return tensors
 
 
 def _local_box(param: torch.Tensor) -> tuple[slice, ...]:
@@ -69,11 +69,11 @@ def _local(param: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def load_hf(model: Transformer, directory: str | Path) -> Transformer:
-    """Fill the (sharded, materialised) ``model`` with the weights of an HF model directory
-    whose config.json describes ``model.config``; every rank reads only its own slices."""
+    """Fill the (sharded, materialised: ``to_empty`` is enough) ``model`` with the weights of an HF
+    model directory whose config.json describes ``model.config``; every rank reads only its own
+    slices."""
     from safetensors import safe_open
 
-    _refuse_experts(model)
     directory = Path(directory)
     cfg, layout = read_hf_config(directory)
     if cfg.replace(torch_dtype=None) != model.config.replace(torch_dtype=None):
@@ -92,18 +92,22 @@ def load_hf(model: Transformer, directory: str | Path) -> Transformer:
 
     with ExitStack() as files:
         opened = {p: files.enter_context(safe_open(str(p), framework="pt")) for p in set(where.values())}
-        for hf_name, parts in hf_tensor_groups(cfg, layout, list(params)).items():
-            stored = opened[where[hf_name]].get_slice(hf_name)
-            if stored_as_is(layout, hf_name, parts):
-                values = {parts[0]: stored[_local_box(params[parts[0]])]}
-            else:
-                whole = unpack_hf_tensor(hf_name, stored[:], cfg, layout, parts, shapes)
+        for parts, hf_names in hf_units(cfg, layout, shapes):
+            if stored_as_is(layout, parts, hf_names):
+                values = {parts[0]: opened[where[hf_names[0]]].get_slice(hf_names[0])[_local_box(params[parts[0]])]}
+            else:  # fused, split or transposed: read its tensors whole (one unit at a time), then cut
+                whole = unpack_hf_tensors({h: opened[where[h]].get_tensor(h) for h in hf_names}, cfg, layout, parts, shapes)
                 values = {n: whole[n][_local_box(params[n])] for n in parts}
             for name, value in values.items():
                 if not torch.isfinite(value).all():
-                    raise LoadError(f"{where[hf_name]}: tensor {hf_name} holds NaN or inf; fix: use a checkpoint whose weights are finite")
+                    more = ", ..." if len(hf_names) > 1 else ""
+                    raise LoadError(f"the checkpoint's {hf_names[0]}{more} (for {name}) holds NaN or inf; fix: use a "
+                                    "checkpoint whose weights are finite")
                 _local(params[name]).copy_(value)
     model.tie_weights()
+    for module in model.modules():  # tables no checkpoint holds, garbage after to_empty
+        if isinstance(module, RotaryEmbedding):
+            module.reset_tables()
     return model
 
 
@@ -112,7 +116,6 @@ def to_hf(model: Transformer, path: str | Path, dtype: Any = None, force: bool =
           max_shard_bytes: int = DEFAULT_MAX_SHARD_BYTES) -> Any:
     """Export the sharded ``model`` as an HF directory (as ``archsmith.to_hf`` writes it); call on
     every rank. Returns the export plan."""
-    _refuse_experts(model)
     params = _params(model)
     if any(_local(p).is_meta for p in params.values()):
         raise InputError("the model is on the meta device, so there are no weights to export; fix: "
@@ -122,7 +125,8 @@ def to_hf(model: Transformer, path: str | Path, dtype: Any = None, force: bool =
     meta = {n: torch.empty(p.shape, dtype=export_dtype, device="meta") for n, p in params.items()}
     hf_meta = to_hf_state(meta, cfg, layout)
     files = shard_files(hf_meta, max_shard_bytes)
-    sources = hf_tensor_groups(cfg, layout, list(params))
+    shapes = {n: tuple(p.shape) for n, p in params.items()}
+    sources = {hf: parts for parts, hf_names in hf_units(cfg, layout, shapes) for hf in hf_names}
     writer = dist.get_rank() == 0
     failure: Exception | None = None  # rank 0's error; the others keep gathering so that nobody waits forever
     with OutputDir(path, force).write() if writer else nullcontext(None) as staging:
@@ -135,7 +139,8 @@ def to_hf(model: Transformer, path: str | Path, dtype: Any = None, force: bool =
             gathered = {n: _full(params[n], export_dtype) for hf in hf_names for n in sources[hf]}
             if not writer or failure:
                 continue
-            tensors = to_hf_state(gathered, cfg, layout)
+            made = to_hf_state(gathered, cfg, layout)  # a stacked expert tensor makes more than this shard holds
+            tensors = {hf: made[hf] for hf in hf_names}
             bad = first_nonfinite(tensors)
             try:
                 if bad is not None:
