@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> None:
     cfg = load_config(args.model)
     mesh = device_mesh(args.device, tp=args.tp)
     model = build_model(cfg, device="meta")
-    parallelize(model, mesh, tp=args.tp > 1, fsdp=True, activation_checkpointing=args.checkpointing)
+    parallelize(model, mesh, tp=args.tp > 1, fsdp=True, activation_checkpointing=args.checkpointing, compile=args.compile)
     model.to_empty(device=args.device)
     torch.manual_seed(0)
     model.init_weights()
@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> None:
     if rank == 0:
         result = {
             "model": args.model, "world": world, "fsdp": world // args.tp, "tp": args.tp, "batch": args.batch,
-            "seq": args.seq, "checkpointing": args.checkpointing, "steps": args.steps, "warmup": args.warmup,
+            "seq": args.seq, "checkpointing": args.checkpointing, "compile": args.compile, "steps": args.steps, "warmup": args.warmup,
             "step_s_median": step_s, "step_s_all": times, "tokens_per_s_per_gpu": tokens / step_s / world,
             "loss_last": loss.float().full_tensor().item() if hasattr(loss, "full_tensor") else loss.item(),
             "peak_allocated_per_gpu": [int(p[0]) for p in peaks], "peak_reserved_per_gpu": [int(p[1]) for p in peaks],
@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> None:
             "card": torch.cuda.get_device_name() if cuda else platform.processor(), "torch": torch.__version__, "cuda": torch.version.cuda,
             "python": platform.python_version(), "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         }  # fmt: skip
-        name = f"{Path(args.model).name.removesuffix('.json')}_fsdp{world // args.tp}_tp{args.tp}{'_ac' if args.checkpointing else ''}"
+        name = f"{Path(args.model).name.removesuffix('.json')}_b{args.batch}_s{args.seq}_fsdp{world // args.tp}_tp{args.tp}{'_ac' if args.checkpointing else ''}{'_compiled' if args.compile else ''}"
         Path(args.out).mkdir(parents=True, exist_ok=True)
         (Path(args.out) / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
         print(f"{name}: {result['tokens_per_s_per_gpu']:,.0f} tokens/s/GPU, step {step_s * 1e3:.0f} ms, peak "
@@ -109,16 +109,19 @@ def report(directory: Path) -> None:
         raise SystemExit(f"no run files (*.json) in {directory}")
     for r in runs:  # the prediction of the code as it is now (torch-free: no GPU needed to redo it)
         r["predicted"] = gpu_memory(load_config(r["model"]), r["fsdp"], r["tp"], r["seq"], r["batch"], r["checkpointing"]).to_dict()
-    baseline = {(r["model"], r["batch"], r["seq"], r["checkpointing"]): r for r in runs if r["world"] == 1}
+    def key(r: dict) -> tuple:
+        return r["model"], r["batch"], r["seq"], r["checkpointing"], r.get("compile", False)
+
+    baseline = {key(r): r for r in runs if r["world"] == 1}
     rows = []
     for r in runs:
-        base = baseline.get((r["model"], r["batch"], r["seq"], r["checkpointing"]))
+        base = baseline.get(key(r))
         r["scaling_efficiency"] = None if base is None else r["tokens_per_s_per_gpu"] / base["tokens_per_s_per_gpu"]
         peak = max(r["peak_allocated_per_gpu"])
         r["prediction_error"] = r["predicted"]["total"] / peak - 1
         p = r["predicted"]
         rows.append(
-            f"| {r['model']} | {r['fsdp']} x {r['tp']} | {r['batch']} x {r['seq']}{' AC' if r['checkpointing'] else ''} "
+            f"| {r['model']} | {r['fsdp']} x {r['tp']} | {r['batch']} x {r['seq']}{' AC' if r['checkpointing'] else ''}{' compiled' if r.get('compile') else ''} "
             f"| {r['tokens_per_s_per_gpu']:,.0f} | {r['step_s_median'] * 1e3:,.0f} | {_gib(peak)} | {_gib(max(r['peak_reserved_per_gpu']))} "
             f"| {_gib(p['total'])} ({_gib(p['weights'] + p['gradients'] + p['optimizer'])} + {_gib(p['gathered'])} + {_gib(p['activations'])}) "
             f"| {r['prediction_error']:+.1%} | {'-' if r['scaling_efficiency'] is None else format(r['scaling_efficiency'], '.1%')} |"
@@ -151,6 +154,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--seq", type=int, default=2048)
     parser.add_argument("--checkpointing", action="store_true")
+    parser.add_argument("--compile", action="store_true", help="torch.compile each block")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--out", default="scale_runs")
