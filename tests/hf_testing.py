@@ -10,6 +10,8 @@ import warnings
 
 import torch
 
+from archsmith import ArchConfig
+
 VOCAB = 128
 SEQ = 24  # longer than every sliding window used in the tests
 NEW_TOKENS = 16
@@ -28,10 +30,11 @@ def quiet_transformers():
 
 @torch.no_grad()
 def perturb(model: torch.nn.Module, seed: int = 0, scale: float = 0.05) -> None:
+    """Every parameter, and DeepSeek-V3's e_score_correction_bias: a buffer (updated outside
+    backprop) that changes which experts a token is routed to."""
     g = torch.Generator().manual_seed(seed)
     for p in model.parameters():
         p.add_(torch.randn(p.shape, generator=g) * scale)
-    # Checkpointed buffers that are weights too: DeepSeek-V3's routing bias starts at 0.
     for name, b in model.named_buffers():
         if name.endswith("e_score_correction_bias"):
             b.add_(torch.randn(b.shape, generator=g) * scale)
@@ -64,3 +67,22 @@ def greedy_both(archsmith_model, hf_model, prompt: torch.Tensor) -> tuple[torch.
         pad_token_id=0,
     )
     return ours, theirs
+
+
+
+def tiny_config(family) -> ArchConfig:
+    """A tiny model of one registered family, from its declaration alone: the class's defaults
+    (an empty config.json) shrunk to TINY, with as many kv heads as heads and a 4 * hidden MLP
+    (what the strictest classes want), and any sliding window shorter than SEQ. A Mixture-of-Experts
+    class routes each token to 2 experts of 32 features after at most one dense layer (DeepSeek-V3's
+    default of 256 experts of 2048 would be 100M weights a layer; DeepSeek-V2's default routes to none)."""
+    small_moe = {"num_experts_per_tok": 2, "moe_intermediate_size": 32, "first_k_dense_replace": 1}
+    cfg = family.read({"model_type": family.model_type, **{k: v for k, v in small_moe.items() if k in family.known_keys}})
+    window = None if cfg.sliding_window is None else 8
+    layers = TINY["num_hidden_layers"]
+    types = cfg.layer_types and cfg.layer_types[:layers]  # the class's pattern, cut to the tiny depth
+    if types and len(set(types)) == 1:
+        types = None  # ArchConfig's canonical form of a uniform pattern
+    return cfg.replace(
+        **{**TINY, "num_key_value_heads": 4, "intermediate_size": 256, "head_dim": None, "sliding_window": window, "layer_types": types}
+    )

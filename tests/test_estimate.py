@@ -270,7 +270,7 @@ def test_to_dict_is_json_ready_with_stable_keys():
     assert isinstance(est, Estimate)
     d = json.loads(json.dumps(est.to_dict()))
     assert set(d) == {
-        "params", "seq_len", "batch", "dtype", "flops", "kv_cache_bytes", "kv_cache_bytes_per_token",
+        "params", "seq_len", "batch", "dtype", "flops", "kv_cache_bytes", "kv_cache_bytes_per_token", "kv_cache_holds",
         "weight_bytes", "training_memory", "assumptions", "warnings",
     }  # fmt: skip
     assert d["params"]["total"] == 7_241_732_096  # Mistral-7B's published count

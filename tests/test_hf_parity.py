@@ -14,8 +14,9 @@ import torch
 
 from archsmith import ArchConfig
 from archsmith.hf.convert import from_hf, to_hf
+from archsmith.hf.registry import FAMILIES
 from archsmith.model import build_model
-from hf_testing import TINY, TOLERANCE, greedy_both, input_ids, max_logit_diff, perturb, quiet_transformers
+from hf_testing import TINY, TOLERANCE, greedy_both, input_ids, max_logit_diff, perturb, quiet_transformers, tiny_config
 
 transformers = pytest.importorskip("transformers")
 quiet_transformers()
@@ -26,6 +27,11 @@ _ROPE = {"rope_theta": 10000.0}
 _LLAMA = dict(
     vocab_size=128, hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
     num_key_value_heads=2, max_position_embeddings=64, tie_word_embeddings=False, pad_token_id=None,
+)  # fmt: skip
+
+_DEEPSEEK = dict(
+    _LLAMA, num_key_value_heads=4, kv_lora_rank=16, qk_nope_head_dim=12, qk_rope_head_dim=8, v_head_dim=10,
+    first_k_dense_replace=2,
 )  # fmt: skip
 
 HF_CASES = {
@@ -119,6 +125,43 @@ HF_CASES = {
     ),
     "arcee-relu2": ("arcee", dict(_LLAMA, head_dim=32, mlp_bias=True)),
     "mpt-alibi": ("mpt", dict(vocab_size=128, d_model=64, n_heads=4, n_layers=2, max_seq_len=64)),
+    # MLA; first_k_dense_replace=num_hidden_layers: every layer a dense MLP
+    "deepseek_v3-mla-q-lora-yarn-mscale": (
+        "deepseek_v3",
+        dict(
+            _DEEPSEEK, q_lora_rank=24, attention_bias=True, rms_norm_eps=1e-5,
+            rope_parameters={
+                "rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 16, "mscale": 0.8,
+                "mscale_all_dim": 1.0, **_ROPE,
+            },
+        ),  # fmt: skip
+    ),
+    "deepseek_v3-mla-direct-q-rotate-half": (
+        "deepseek_v3", dict(_DEEPSEEK, q_lora_rank=None, rope_interleave=False, attention_bias=True, tie_word_embeddings=True),
+    ),
+    "deepseek_v3-moe-groups-shared-experts": (
+        "deepseek_v3",
+        dict(
+            _DEEPSEEK, num_hidden_layers=3, first_k_dense_replace=1, moe_intermediate_size=32, n_routed_experts=8,
+            num_experts_per_tok=2, n_group=2, topk_group=1, n_shared_experts=2, routed_scaling_factor=2.5,
+        ),  # fmt: skip
+    ),
+    "deepseek_v2-moe-greedy-softmax": (
+        "deepseek_v2",
+        dict(
+            _DEEPSEEK, q_lora_rank=24, first_k_dense_replace=1, moe_intermediate_size=32, n_routed_experts=8,
+            num_experts_per_tok=3, n_shared_experts=1, routed_scaling_factor=1.7,
+        ),  # fmt: skip
+    ),
+    "deepseek_v2-mla-yarn-mlp-bias": (
+        "deepseek_v2",
+        dict(
+            _DEEPSEEK, mlp_bias=True, rope_parameters={
+                "rope_type": "yarn", "factor": 40.0, "original_max_position_embeddings": 16, "mscale": 0.707,
+                "mscale_all_dim": 0.707, **_ROPE,
+            },
+        ),  # fmt: skip
+    ),
     "opt-post-ln": (
         "opt",
         dict(
@@ -142,6 +185,20 @@ def test_hf_to_archsmith_logits_and_generation(case, tmp_path):
     model_type, kwargs = HF_CASES[case]
     hf_model = _save_hf(model_type, kwargs, tmp_path)
     ours = from_hf(tmp_path).eval()
+
+    assert max_logit_diff(ours, hf_model, input_ids()) <= TOLERANCE
+    mine, theirs = greedy_both(ours, hf_model, input_ids(batch=1, seq=6))
+    assert torch.equal(mine, theirs)
+
+
+@pytest.mark.parametrize("family", FAMILIES, ids=lambda f: f.model_type)
+def test_every_registered_family_from_its_declaration(family, tmp_path):
+    """A family file alone gets parity tested: the class's defaults, shrunk, written by its declaration."""
+    cfg = tiny_config(family)
+    # no padding row: some classes default pad_token_id to an id beyond the tiny vocabulary
+    hf_model = _save_hf(family.model_type, {**family.hf_config(cfg), "pad_token_id": None}, tmp_path)
+    ours = from_hf(tmp_path).eval()
+    assert ours.config.replace(torch_dtype=None) == cfg
 
     assert max_logit_diff(ours, hf_model, input_ids()) <= TOLERANCE
     mine, theirs = greedy_both(ours, hf_model, input_ids(batch=1, seq=6))
@@ -203,6 +260,31 @@ EXPORT_CASES = {
         ArchConfig(**TINY, **_LN, **_BIASES, norm_scheme="post", final_norm=False, mlp_type="plain", hidden_act="relu", position_embedding="learned", position_offset=2),
         "OPTForCausalLM",
     ),
+    "deepseek_v3-mla": (
+        ArchConfig(**TINY, q_lora_rank=24, kv_lora_rank=16, qk_nope_head_dim=12, qk_rope_head_dim=8, v_head_dim=10, rope_interleaved=True),
+        "DeepseekV3ForCausalLM",
+    ),
+    "deepseek_v3-mla-moe": (
+        ArchConfig(
+            **{**TINY, "num_hidden_layers": 3}, kv_lora_rank=16, qk_nope_head_dim=12, qk_rope_head_dim=8, v_head_dim=10,
+            rope_interleaved=True, num_experts=8, num_experts_per_tok=2, moe_intermediate_size=32, n_shared_experts=1,
+            scoring_func="sigmoid", router_correction_bias=True, norm_topk_prob=True, routed_scaling_factor=2.5,
+            n_group=4, topk_group=2, first_k_dense_replace=1,
+        ),  # fmt: skip
+        "DeepseekV3ForCausalLM",
+    ),
+    "deepseek_v2-mla-moe": (
+        ArchConfig(
+            **TINY, q_lora_rank=24, kv_lora_rank=16, qk_nope_head_dim=12, qk_rope_head_dim=8, v_head_dim=10,
+            rope_interleaved=True, num_experts=8, num_experts_per_tok=2, moe_intermediate_size=32, n_shared_experts=2,
+            routed_scaling_factor=1.5,
+        ),  # fmt: skip
+        "DeepseekV2ForCausalLM",
+    ),
+    "deepseek_v2-mla-mlp-bias": (
+        ArchConfig(**TINY, kv_lora_rank=16, qk_nope_head_dim=12, qk_rope_head_dim=8, v_head_dim=10, rope_interleaved=True, mlp_bias=True),
+        "DeepseekV2ForCausalLM",
+    ),
     "mixtral": (
         ArchConfig(**TINY, num_key_value_heads=2, num_experts=4, num_experts_per_tok=2, norm_topk_prob=True, tie_word_embeddings=False),
         "MixtralForCausalLM",
@@ -239,6 +321,10 @@ EXPORT_CASES = {
     ),
     "remote-parallel-shared-rmsnorm": (ArchConfig(**TINY, parallel_residual=True, parallel_shared_norm=True, lm_head_bias=True, tie_word_embeddings=False), "ArchsmithForCausalLM"),
     "remote-nope-layernorm-qknorm": (ArchConfig(**TINY, **_LN, position_embedding="none", qk_norm="head"), "ArchsmithForCausalLM"),
+    "remote-mla-layernorm-peri": (
+        ArchConfig(**TINY, **_LN, norm_scheme="peri", kv_lora_rank=16, qk_nope_head_dim=12, qk_rope_head_dim=8, v_head_dim=10),
+        "ArchsmithForCausalLM",
+    ),
     "remote-learned-rmsnorm-gqa": (ArchConfig(**TINY, position_embedding="learned", num_key_value_heads=2, norm_weight=False), "ArchsmithForCausalLM"),
 }
 

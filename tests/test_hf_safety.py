@@ -132,3 +132,22 @@ def test_directory_without_weights(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "llama"}))
     with pytest.raises(LoadError, match="has no weights"):
         from_hf(tmp_path)
+
+
+def test_deepseek_multi_token_prediction_layer_is_ignored_as_transformers_does(tmp_path):
+    """DeepSeek-V3 checkpoints carry the MTP module as one layer past the last (model.layers.61.*),
+    which transformers' class neither builds nor loads; any other stray tensor is still refused."""
+    mla = dict(kv_lora_rank=16, qk_nope_head_dim=12, qk_rope_head_dim=8, v_head_dim=10, rope_interleaved=True)
+    model = build_model(ArchConfig(**TINY, **mla, tie_word_embeddings=False))
+    to_hf(model, tmp_path / "m")
+    tensors = load_file(tmp_path / "m" / "model.safetensors")
+    tensors["model.layers.2.eh_proj.weight"] = torch.zeros(64, 128)
+    tensors["model.layers.2.self_attn.kv_b_proj.weight"] = torch.zeros(88, 16)
+    _rewrite(tmp_path / "m", tensors)
+    loaded = from_hf(tmp_path / "m")
+    assert torch.equal(loaded.layers[1].attn.kv_b_proj.weight, model.layers[1].attn.kv_b_proj.weight)
+
+    tensors["model.layers.1.eh_proj.weight"] = torch.zeros(64, 128)
+    _rewrite(tmp_path / "m", tensors)
+    with pytest.raises(LoadError, match=r"tensor model\.layers\.1\.eh_proj\.weight .* no place"):
+        from_hf(tmp_path / "m")

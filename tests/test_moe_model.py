@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
-from archsmith import ArchConfig, count_params
+from archsmith import ArchConfig, ConfigError, count_params
 from archsmith.model import build_model
 from archsmith.model.moe import Experts, MoE, _grouped_linear, _grouped_mm_fits, _padded_linear, load_balancing_loss
 from archsmith.sizing import estimate, matmul_flops_per_token
@@ -47,6 +49,42 @@ def test_count_is_numel_and_active_is_what_a_token_uses(name):
     per_expert = sum(t.numel() for t in experts[0].parameters()) // cfg.num_experts
     assert p.inactive == len(experts) * (cfg.num_experts - cfg.num_experts_per_tok) * per_expert
     assert p.active == p.total - p.inactive < p.total
+
+
+@st.composite
+def moe_configs(draw) -> ArchConfig:
+    """A valid MoE config from anywhere in the MoE option space, with tiny dimensions."""
+    experts = draw(st.sampled_from([1, 2, 4, 6, 8]))
+    groups = draw(st.sampled_from([g for g in (1, 2, 3) if experts % g == 0 and (g == 1 or experts // g >= 2)]))
+    layers = draw(st.integers(1, 4))
+    try:
+        return ArchConfig(
+            **{**TINY, "num_hidden_layers": layers}, mlp_type=draw(st.sampled_from(["gated", "plain"])),
+            tie_word_embeddings=draw(st.booleans()),
+            num_experts=experts, num_experts_per_tok=draw(st.integers(1, experts)),
+            moe_intermediate_size=draw(st.sampled_from([None, 8, 20])),
+            n_shared_experts=(shared := draw(st.integers(0, 2))),
+            shared_expert_intermediate_size=draw(st.sampled_from([None, 12])) if shared else None,
+            shared_expert_gate=shared > 0 and draw(st.booleans()),
+            scoring_func=draw(st.sampled_from(["softmax", "sigmoid"])), norm_topk_prob=draw(st.booleans()),
+            routed_scaling_factor=draw(st.sampled_from([1.0, 2.5])), router_correction_bias=draw(st.booleans()),
+            n_group=groups, topk_group=draw(st.integers(1, groups)),
+            first_k_dense_replace=draw(st.integers(0, 2)), decoder_sparse_step=draw(st.integers(1, 2)),
+            mlp_only_layers=draw(st.lists(st.integers(0, layers - 1), max_size=2)),
+        )  # fmt: skip
+    except ConfigError:
+        assume(False)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(cfg=moe_configs())
+def test_any_moe_config_builds_counts_exactly_and_runs(cfg):
+    model = build_model(cfg)
+    p = count_params(cfg)
+    assert numel(model) == p.total == numel(build_model(cfg, device="meta"))
+    assert sum(isinstance(m, MoE) for m in model.modules()) == cfg.num_sparse_layers
+    with torch.no_grad():
+        assert torch.isfinite(model(ids(2, 6))).all()
 
 
 def test_mixtral_8x7b_counts_its_published_total_and_active():

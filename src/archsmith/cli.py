@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from . import __version__
-from .config import MAX_LAYERS, MAX_SIZE
+from .config import MAX_LAYERS, MAX_SIZE, MLA_FIELDS
 from .errors import ArchsmithError, ConfigError
 
 app = typer.Typer(
@@ -273,6 +273,7 @@ def _estimate_tables(labelled: list[tuple[str, dict]]) -> list[Table]:
     if any(e["params"]["inactive"] for _, e in labelled):
         row("active parameters / token (FLOPs)", lambda e: human(e["params"]["active"]))
     row("context x batch", lambda e: f"{e['seq_len']:,} x {e['batch']}")
+    row("KV cache holds", lambda e: e["kv_cache_holds"])
     row("KV cache / token", lambda e: human_bytes(e["kv_cache_bytes_per_token"]))
     row(f"KV cache ({first['dtype']})", lambda e: human_bytes(e["kv_cache_bytes"]))
     for dt in first["weight_bytes"]:
@@ -362,9 +363,14 @@ def compare(
     shape.add_column("field")
     for label, _, _ in results:
         shape.add_column(label, justify="right")
-    for field in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
-                  "head_dim", "intermediate_size", "max_position_embeddings", "position_embedding", "norm_type",
-                  "hidden_act", "tie_word_embeddings"):
+    fields = ["vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
+              "head_dim", "intermediate_size", "max_position_embeddings", "position_embedding", "norm_type",
+              "hidden_act", "tie_word_embeddings"]
+    if any(cfg.is_mla for _, cfg, _ in results):
+        fields[6:6] = MLA_FIELDS
+    if any(cfg.is_moe for _, cfg, _ in results):
+        fields += ["num_experts", "num_experts_per_tok", "moe_intermediate_size", "n_shared_experts"]
+    for field in fields:
         shape.add_row(field, *[str(getattr(cfg, field)) for _, cfg, _ in results])
     out.print(shape)
     for table in _estimate_tables([(label, est.to_dict()) for label, _, est in results]):

@@ -121,6 +121,17 @@ class ArchConfig:
     attn_logit_softcapping: float | None = None  # cap * tanh(scores / cap) (Gemma 2)
     final_logit_softcapping: float | None = None  # same on the LM-head logits (Gemma 2)
 
+    # --- multi-head latent attention (DeepSeek-V2/V3); kv_lora_rank=None -> ordinary q/k/v attention
+    # Keys and values are up-projected per head from one shared latent of kv_lora_rank features
+    # (what the KV cache stores), plus one RoPE key of qk_rope_head_dim shared by all heads.
+    # Each query/key head is qk_nope_head_dim (no RoPE) + qk_rope_head_dim wide (head_dim is that
+    # sum), each value head v_head_dim.
+    q_lora_rank: int | None = None  # queries through a low-rank bottleneck of this width; None -> one q_proj
+    kv_lora_rank: int | None = None  # width of the compressed key/value latent
+    qk_nope_head_dim: int | None = None  # per-head query/key features without RoPE
+    qk_rope_head_dim: int | None = None  # per-head query/key features with RoPE (the key part shared by all heads)
+    v_head_dim: int | None = None  # per-head value width
+
     # --- positions
     position_embedding: str = "rope"  # rope | alibi | learned | none
     rope_theta: float = 10000.0
@@ -191,6 +202,9 @@ class ArchConfig:
         # Resolve the two derived defaults the way transformers does, then check everything.
         if self.num_key_value_heads is None:
             object.__setattr__(self, "num_key_value_heads", self.num_attention_heads)
+        if self.head_dim is None and self.is_mla and None not in (self.qk_nope_head_dim, self.qk_rope_head_dim):
+            # A query/key head is its two parts side by side (what the softmax scale defaults to).
+            object.__setattr__(self, "head_dim", self.qk_nope_head_dim + self.qk_rope_head_dim)
         if self.rope_scaling is not None:
             object.__setattr__(self, "rope_scaling", _normalise_rope_scaling(self.rope_scaling))
         if self.layer_types is not None:
@@ -227,10 +241,22 @@ class ArchConfig:
         return self.num_key_value_heads * self.head_dim
 
     @property
+    def is_mla(self) -> bool:
+        """Multi-head latent attention (DeepSeek-V2/V3) instead of q/k/v projections."""
+        return self.kv_lora_rank is not None
+
+    @property
+    def value_head_dim(self) -> int:
+        """Width of one value head: v_head_dim with MLA, head_dim otherwise."""
+        return self.v_head_dim if self.is_mla else self.head_dim
+
+    @property
     def rotary_dim(self) -> int:
         """How many dimensions of each head RoPE rotates (0 without RoPE)."""
         if self.position_embedding != "rope":
             return 0
+        if self.is_mla:
+            return self.qk_rope_head_dim
         return int(self.head_dim * self.partial_rotary_factor)
 
     @property
@@ -268,7 +294,9 @@ class ArchConfig:
 
     @property
     def attention_kind(self) -> str:
-        """'MHA', 'GQA' or 'MQA'."""
+        """'MLA', 'MHA', 'GQA' or 'MQA'."""
+        if self.is_mla:
+            return "MLA"
         if self.num_key_value_heads == self.num_attention_heads:
             return "MHA"
         return "MQA" if self.num_key_value_heads == 1 else "GQA"
@@ -309,11 +337,13 @@ class ArchConfig:
         if "head_dim" not in changes and ({"hidden_size", "num_attention_heads"} & changes.keys()):
             if self.head_dim * self.num_attention_heads == self.hidden_size:
                 changes["head_dim"] = None
+        if "head_dim" not in changes and ({"qk_nope_head_dim", "qk_rope_head_dim"} & changes.keys()):
+            changes["head_dim"] = None  # MLA: re-derived as their sum
         if "num_key_value_heads" not in changes and "num_attention_heads" in changes:
             if self.num_key_value_heads == self.num_attention_heads:
                 changes["num_key_value_heads"] = None
         if changes.get("num_experts") == 0:  # back to dense: the MoE knobs go back to their inert defaults
-            for name, default in _MOE_DEFAULTS.items():
+            for name, default in MOE_DEFAULTS.items():
                 changes.setdefault(name, default)
         if "moe_intermediate_size" not in changes and "intermediate_size" in changes:
             if self.moe_intermediate_size == self.intermediate_size:
@@ -458,6 +488,14 @@ def _check_values(cfg: ArchConfig) -> list[str]:
     if problems:  # divisibility checks below need positive, bounded sizes
         return problems + _check_names(cfg) + _check_scalars(cfg)
 
+    uses_mla = cfg.is_mla or any(getattr(cfg, name) is not None for name in MLA_FIELDS)
+    problems += _check_mla(cfg) if uses_mla else _check_heads(cfg)
+    return problems + _check_names(cfg) + _check_scalars(cfg) + _check_positions(cfg) + _check_window(cfg)
+
+
+def _check_heads(cfg: ArchConfig) -> list[str]:
+    """Query heads split the width (unless head_dim is given) and KV heads split the query heads."""
+    problems = []
     h, n, kv = cfg.hidden_size, cfg.num_attention_heads, cfg.num_key_value_heads
     if cfg.head_dim is None and h % n:
         problems.append(
@@ -470,7 +508,7 @@ def _check_values(cfg: ArchConfig) -> list[str]:
             f"num_attention_heads={n} is not divisible by num_key_value_heads={kv}; "
             f"fix: num_key_value_heads={' or '.join(map(str, nearest_divisors(n, kv)))}"
         )
-    return problems + _check_names(cfg) + _check_scalars(cfg) + _check_positions(cfg) + _check_window(cfg)
+    return problems
 
 
 def _size_problem(
@@ -494,6 +532,7 @@ def _check_sizes(cfg: ArchConfig) -> list[str]:
         "head_dim",
         "intermediate_size",
         "max_position_embeddings",
+        *MLA_FIELDS,
     ):
         problems += _size_problem(name, getattr(cfg, name))
     problems += _size_problem(
@@ -501,6 +540,53 @@ def _check_sizes(cfg: ArchConfig) -> list[str]:
     )
     if not problems and cfg.head_dim is not None:
         problems += _size_problem("num_attention_heads * head_dim", cfg.num_attention_heads * cfg.head_dim)
+    return problems
+
+
+MLA_FIELDS = ("q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim")
+_MLA_EXAMPLE = "DeepSeek-V3: kv_lora_rank=512, qk_nope_head_dim=128, qk_rope_head_dim=64, v_head_dim=128"
+
+
+def _check_mla(cfg: ArchConfig) -> list[str]:
+    """MLA's dimensions come together, and the attention knobs it has no place for stay off."""
+    if not cfg.is_mla:
+        given = [name for name in MLA_FIELDS if getattr(cfg, name) is not None]
+        return [
+            f"{', '.join(given)} set but kv_lora_rank is null: these are multi-head latent attention settings; "
+            f"fix: set kv_lora_rank too ({_MLA_EXAMPLE}), or remove {', '.join(given)}"
+        ]
+    missing = [name for name in ("qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim") if getattr(cfg, name) is None]
+    if missing:
+        verb = "is" if len(missing) == 1 else "are"
+        return [f"kv_lora_rank is set (multi-head latent attention) but {', '.join(missing)} {verb} null; fix: give every MLA "
+                f"dimension ({_MLA_EXAMPLE})"]
+    n = cfg.num_attention_heads
+    problems = _size_problem("kv_lora_rank + qk_rope_head_dim", cfg.kv_lora_rank + cfg.qk_rope_head_dim)
+    problems += _size_problem("num_attention_heads * (qk_nope_head_dim + v_head_dim)", n * (cfg.qk_nope_head_dim + cfg.v_head_dim))
+    if problems:  # the widths of kv_a_proj_with_mqa's and kv_b_proj's outputs, as every size is bounded
+        return problems
+    if cfg.head_dim != cfg.qk_nope_head_dim + cfg.qk_rope_head_dim:
+        problems.append(
+            f"head_dim={cfg.head_dim} but with MLA a query/key head is qk_nope_head_dim + qk_rope_head_dim = "
+            f"{cfg.qk_nope_head_dim + cfg.qk_rope_head_dim} wide; fix: remove head_dim (it is derived)"
+        )
+    if cfg.qk_rope_head_dim % 2:
+        problems.append(f"qk_rope_head_dim={cfg.qk_rope_head_dim} must be even (RoPE rotates pairs); fix: e.g. 64")
+    if cfg.num_key_value_heads != cfg.num_attention_heads:
+        problems.append(
+            f"num_key_value_heads={cfg.num_key_value_heads} with MLA, where every one of the num_attention_heads="
+            f"{cfg.num_attention_heads} heads gets its own key and value from the shared latent; fix: remove "
+            "num_key_value_heads (the cache is sized by kv_lora_rank instead)"
+        )
+    refused = {
+        "position_embedding": (cfg.position_embedding != "rope", "MLA's decoupled key is a RoPE key", "position_embedding='rope'"),
+        "partial_rotary_factor": (cfg.partial_rotary_factor != 1.0, "MLA rotates exactly qk_rope_head_dim features", "remove it (set qk_rope_head_dim instead)"),
+        "qk_norm": (cfg.qk_norm != "none", "MLA normalises the latents instead", "qk_norm='none'"),
+        "attn_logit_softcapping": (cfg.attn_logit_softcapping is not None, "archsmith's MLA has no softcapped path", "null"),
+    }
+    for name, (bad, why, fix) in refused.items():
+        if bad:
+            problems.append(f"{name}={getattr(cfg, name)!r} with multi-head latent attention: {why}; fix: {fix}")
     return problems
 
 
@@ -702,7 +788,7 @@ def _canonical_window(cfg: ArchConfig) -> None:
 
 # Every MoE knob and its inert value: a dense config (num_experts == 0) must leave them there,
 # so that a dense model has one spelling and no knob is silently ignored.
-_MOE_DEFAULTS: dict[str, Any] = {
+MOE_DEFAULTS: dict[str, Any] = {
     "num_experts_per_tok": 0,
     "moe_intermediate_size": None,
     "n_shared_experts": 0,
@@ -726,7 +812,7 @@ _MOE_DEFAULTS: dict[str, Any] = {
 def _check_moe(cfg: ArchConfig) -> list[str]:
     """The Mixture-of-Experts knobs (run after moe_intermediate_size is resolved)."""
     if cfg.num_experts == 0:
-        stray = [name for name, default in _MOE_DEFAULTS.items() if getattr(cfg, name) != default]
+        stray = [name for name, default in MOE_DEFAULTS.items() if getattr(cfg, name) != default]
         if not stray:
             return []
         return [
@@ -746,7 +832,7 @@ def _check_moe(cfg: ArchConfig) -> list[str]:
     if cfg.n_shared_experts < 0:
         problems.append(f"n_shared_experts={cfg.n_shared_experts} must be >= 0; fix: 0 (none), or 1 as in Qwen2-MoE and DeepSeek-V3")
     elif cfg.n_shared_experts == 0:
-        extra = [n for n in ("shared_expert_intermediate_size", "shared_expert_gate") if getattr(cfg, n) != _MOE_DEFAULTS[n]]
+        extra = [n for n in ("shared_expert_intermediate_size", "shared_expert_gate") if getattr(cfg, n) != MOE_DEFAULTS[n]]
         if extra:
             problems.append(f"{', '.join(extra)} set but n_shared_experts=0; fix: n_shared_experts=1, or remove {', '.join(extra)}")
     else:
@@ -880,7 +966,7 @@ def check_tensor_parallel(cfg: ArchConfig, tp: int) -> list[str]:
                 f"or a degree that divides it ({', '.join(map(str, degrees))})"
             )
     kv = cfg.num_key_value_heads
-    if kv % tp and tp % kv:
+    if not cfg.is_mla and kv % tp and tp % kv:  # MLA's latent is one shared "head", replicated on every device
         fitting = [k for k in _divisors(cfg.num_attention_heads) if k % tp == 0 or tp % k == 0]
         nearest = sorted(sorted(fitting, key=lambda k: abs(k - kv))[:2])
         problems.append(
@@ -898,6 +984,11 @@ def check_tensor_parallel(cfg: ArchConfig, tp: int) -> list[str]:
         problems.append(
             "tensor parallelism does not split Mixture-of-Experts layers here; fix: tensor-parallel degree 1, "
             "and shard the experts with expert parallelism (parallelize(..., ep=True))"
+        )
+    if tp > 1 and cfg.is_mla:
+        problems.append(
+            "archsmith.parallel's tensor-parallel plan does not cover MLA attention (its low-rank q/kv projections); "
+            "fix: tensor-parallel degree 1 (shard with FSDP instead)"
         )
     if tp > 1 and cfg.qk_norm == "full":
         problems.append(

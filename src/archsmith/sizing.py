@@ -64,12 +64,30 @@ def norm_params(cfg: ArchConfig, width: int) -> int:
     return width * (int(cfg.norm_weight) + int(cfg.norm_bias))
 
 
+def attention_weights_per_layer(cfg: ArchConfig) -> int:
+    """Weight elements of one layer's attention projections (no biases): each is a matmul per token."""
+    h, q = cfg.hidden_size, cfg.q_dim
+    if not cfg.is_mla:
+        return h * q + 2 * h * cfg.kv_dim + q * h
+    # MLA: queries straight (q_proj) or through the q_lora_rank bottleneck (q_a_proj, q_b_proj); keys and
+    # values from the latent (kv_a_proj_with_mqa: hidden -> latent + shared RoPE key; kv_b_proj: latent ->
+    # every head's no-RoPE key and value); o_proj from the value heads.
+    n, r = cfg.num_attention_heads, cfg.kv_lora_rank
+    query = h * q if cfg.q_lora_rank is None else h * cfg.q_lora_rank + cfg.q_lora_rank * q
+    latent = h * (r + cfg.qk_rope_head_dim) + r * n * (cfg.qk_nope_head_dim + cfg.v_head_dim)
+    return query + latent + n * cfg.v_head_dim * h
+
+
 def attention_params_per_layer(cfg: ArchConfig) -> int:
-    """q, k, v and o projections of one layer, with their biases (qk-norms are counted as norms)."""
-    h, q, kv = cfg.hidden_size, cfg.q_dim, cfg.kv_dim
-    weights = h * q + 2 * h * kv + q * h
-    biases = (q + 2 * kv) * int(cfg.qkv_bias) + h * int(cfg.attn_out_bias)
-    return weights + biases
+    """q, k, v and o projections of one layer, with their biases (qk-norms and MLA's latent norms are
+    counted as norms). With MLA the input biases sit on the projections out of the hidden state
+    (q_a_proj, kv_a_proj_with_mqa), as in DeepSeek's ``attention_bias``."""
+    if cfg.is_mla:
+        into = (cfg.q_lora_rank or 0) + cfg.kv_lora_rank + cfg.qk_rope_head_dim
+    else:
+        into = cfg.q_dim + 2 * cfg.kv_dim
+    biases = into * int(cfg.qkv_bias) + cfg.hidden_size * int(cfg.attn_out_bias)
+    return attention_weights_per_layer(cfg) + biases
 
 
 def mlp_params(cfg: ArchConfig, intermediate: int) -> int:
@@ -112,6 +130,9 @@ def norms_per_layer(cfg: ArchConfig) -> int:
 
 
 def qk_norm_params_per_layer(cfg: ArchConfig) -> int:
+    """qk-norms, or MLA's norms on its latents (kv_a_layernorm, and q_a_layernorm with q_lora_rank)."""
+    if cfg.is_mla:
+        return norm_params(cfg, cfg.kv_lora_rank) + (0 if cfg.q_lora_rank is None else norm_params(cfg, cfg.q_lora_rank))
     if cfg.qk_norm == "head":
         return 2 * norm_params(cfg, cfg.head_dim)
     if cfg.qk_norm == "full":
@@ -189,8 +210,8 @@ def matmul_flops_per_token(cfg: ArchConfig) -> int:
     with their gate: the active parameters. The embedding lookup is a gather (no FLOPs);
     biases are elementwise and left out.
     """
-    h, q, kv = cfg.hidden_size, cfg.q_dim, cfg.kv_dim
-    attention = 2 * (h * q + 2 * h * kv + q * h)
+    h = cfg.hidden_size
+    attention = 2 * attention_weights_per_layer(cfg)
     sparse = cfg.num_sparse_layers
     flops = cfg.num_hidden_layers * attention + (cfg.num_hidden_layers - sparse) * mlp_matmul_flops(cfg, cfg.intermediate_size)
     if sparse:
@@ -204,10 +225,11 @@ def matmul_flops_per_token(cfg: ArchConfig) -> int:
 def attention_flops(cfg: ArchConfig, seq_len: int) -> int:
     """Forward FLOPs of QKᵀ and AV over one sequence, counting only unmasked positions.
 
-    Each (query, key) pair costs head_dim multiply-adds per query head in QKᵀ and again
-    in AV; each layer's pairs honour its own window.
+    Each (query, key) pair costs head_dim multiply-adds per query head in QKᵀ and the value
+    head width in AV (the same but for MLA's v_head_dim); each layer's pairs honour its own
+    window. MLA is counted as trained and prefilled: keys and values expanded per head.
     """
-    per_pair = 2 * 2 * cfg.q_dim
+    per_pair = 2 * cfg.num_attention_heads * (cfg.head_dim + cfg.value_head_dim)
     sliding = sliding_layer_count(cfg)
     full = cfg.num_hidden_layers - sliding
     pairs = full * causal_pairs(seq_len) + sliding * causal_pairs(seq_len, cfg.sliding_window)
@@ -242,6 +264,7 @@ def flop_counts(cfg: ArchConfig, seq_len: int) -> dict[str, FlopCount]:
     kaplan_attn = 2 * L * T * cfg.q_dim
     palm_attn = 4 * L * cfg.num_attention_heads * cfg.head_dim * T  # forward; 12·L·H·Q·T in training
     exact_forward = matmul_flops_per_token(cfg) + attention_flops(cfg, T) / T
+    projections = "the MLA projections (q, kv_a, kv_b, o)" if cfg.is_mla else "q/k/v/o"
     return {
         "6N": FlopCount(
             forward_per_token=2 * n_total,
@@ -274,13 +297,34 @@ def flop_counts(cfg: ArchConfig, seq_len: int) -> dict[str, FlopCount]:
             forward_per_token=exact_forward,
             training_per_token=3 * exact_forward,
             description=(
-                f"every matmul counted exactly: q/k/v/o, MLP{_moe_matmuls(cfg)}, "
+                f"every matmul counted exactly: {projections}, MLP{_moe_matmuls(cfg)}, "
                 "LM head (a matmul even when tied), and QKᵀ and AV "
                 "over the unmasked causal positions only (each layer's sliding window honoured); "
                 "training = 3 × forward (backward ≈ 2 × forward)"
             ),
         ),
     }
+
+
+def kv_cache_elements_per_layer_token(cfg: ArchConfig) -> int:
+    """What one layer caches per token: K and V of every KV head (2·kv_heads·head_dim), or with MLA
+    the compressed latent and the shared RoPE key (kv_lora_rank + qk_rope_head_dim), which is what
+    inference engines (DeepSeek's own code, vLLM, SGLang, FlashMLA) and archsmith's KVCache store."""
+    if cfg.is_mla:
+        return cfg.kv_lora_rank + cfg.qk_rope_head_dim
+    return 2 * cfg.kv_dim
+
+
+def mla_expanded_kv_elements_per_layer_token(cfg: ArchConfig) -> int:
+    """The per-head K and V an MLA layer's latent expands to (what a cache without MLA would hold)."""
+    return cfg.num_attention_heads * (cfg.head_dim + cfg.v_head_dim)
+
+
+def kv_cache_contents(cfg: ArchConfig) -> str:
+    """What the cache holds per token and layer, in a few words (a label beside the bytes)."""
+    if cfg.is_mla:
+        return f"MLA latent + RoPE key ({cfg.kv_lora_rank}+{cfg.qk_rope_head_dim} per token per layer)"
+    return f"K and V ({cfg.num_key_value_heads} KV heads x {cfg.head_dim} each, per token per layer)"
 
 
 def _moe_matmuls(cfg: ArchConfig) -> str:
@@ -290,8 +334,8 @@ def _moe_matmuls(cfg: ArchConfig) -> str:
 
 
 def kv_cache_bytes_per_token(cfg: ArchConfig, dtype: str) -> int:
-    """K and V of every layer for one token, not capped by any window: 2·L·kv_heads·head_dim·bytes."""
-    return 2 * cfg.num_hidden_layers * cfg.kv_dim * DTYPE_BYTES[dtype]
+    """The cache of every layer for one token, not capped by any window (see kv_cache_elements_per_layer_token)."""
+    return cfg.num_hidden_layers * kv_cache_elements_per_layer_token(cfg) * DTYPE_BYTES[dtype]
 
 
 def kv_cache_bytes(cfg: ArchConfig, seq_len: int, batch: int, dtype: str) -> int:
@@ -299,7 +343,7 @@ def kv_cache_bytes(cfg: ArchConfig, seq_len: int, batch: int, dtype: str) -> int
 
     A sliding layer keeps only the last ``window`` tokens: that is all its queries can see.
     """
-    per_layer_token = 2 * cfg.kv_dim * DTYPE_BYTES[dtype]
+    per_layer_token = kv_cache_elements_per_layer_token(cfg) * DTYPE_BYTES[dtype]
     sliding = sliding_layer_count(cfg)
     window = seq_len if cfg.sliding_window is None else min(seq_len, cfg.sliding_window)
     tokens = (cfg.num_hidden_layers - sliding) * seq_len + sliding * window
@@ -358,7 +402,13 @@ def layer_activation_bytes_per_token(cfg: ArchConfig, dtype: str, sparse: bool =
         stream = 6 if cfg.norm_scheme == "peri" else 4
     # The attention kernel keeps Q, K and V (K and V at kv width: GQA is not expanded) and
     # its output O, which is also o_proj's input. qk-norms keep their inputs besides.
-    attention = 2 * q + 2 * kv
+    if cfg.is_mla:
+        # Q and K per head, V and O at the value width; besides, the latent's norm input (latent + RoPE
+        # key) and kv_b_proj's input, and with q_lora_rank the query bottleneck before and after its norm.
+        v = cfg.num_attention_heads * cfg.v_head_dim
+        attention = 2 * q + 2 * v + 2 * cfg.kv_lora_rank + cfg.qk_rope_head_dim + 2 * (cfg.q_lora_rank or 0)
+    else:
+        attention = 2 * q + 2 * kv
     if cfg.qk_norm != "none":
         attention += q + kv
     masks = 2 * h if cfg.hidden_dropout > 0 else 0  # one byte per element, after each branch
@@ -440,7 +490,9 @@ class Estimate:
       three, floats for exact_causal
     - ``kv_cache_bytes``: int, the cache for ``batch`` sequences of ``seq_len`` tokens in
       ``dtype``, sliding layers capped at their window
-    - ``kv_cache_bytes_per_token``: int, 2·layers·kv_heads·head_dim·bytes, uncapped
+    - ``kv_cache_bytes_per_token``: int, 2·layers·kv_heads·head_dim·bytes, uncapped; with MLA
+      layers·(kv_lora_rank + qk_rope_head_dim)·bytes, the compressed latent
+    - ``kv_cache_holds``: str, what those bytes are (K and V, or the MLA latent)
     - ``weight_bytes``: dtype ("fp32", "bf16", "fp16", "fp8") -> int, total params × bytes
     - ``training_memory``: int bytes: weights, master_weights, gradients, optimizer,
       activations, activations_checkpointed, total, total_checkpointed
@@ -455,6 +507,7 @@ class Estimate:
     flops: dict[str, FlopCount]
     kv_cache_bytes: int
     kv_cache_bytes_per_token: int
+    kv_cache_holds: str
     weight_bytes: dict[str, int]
     training_memory: TrainingMemory
     assumptions: list[str]
@@ -469,6 +522,7 @@ class Estimate:
             "flops": {name: count.to_dict() for name, count in self.flops.items()},
             "kv_cache_bytes": self.kv_cache_bytes,
             "kv_cache_bytes_per_token": self.kv_cache_bytes_per_token,
+            "kv_cache_holds": self.kv_cache_holds,
             "weight_bytes": dict(self.weight_bytes),
             "training_memory": self.training_memory.to_dict(),
             "assumptions": list(self.assumptions),
@@ -494,6 +548,7 @@ def estimate(cfg: ArchConfig, seq_len: int, batch: int = 1, dtype: str = "bf16")
         flops=flop_counts(cfg, seq_len),
         kv_cache_bytes=kv_cache_bytes(cfg, seq_len, batch, dtype),
         kv_cache_bytes_per_token=kv_cache_bytes_per_token(cfg, dtype),
+        kv_cache_holds=kv_cache_contents(cfg),
         weight_bytes={name: params.total * size for name, size in DTYPE_BYTES.items()},
         training_memory=training_memory(cfg, seq_len, batch, dtype),
         assumptions=_assumptions(cfg, dtype),
@@ -531,6 +586,21 @@ def _check_request(cfg: ArchConfig, seq_len: int, batch: int) -> list[str]:
     ]
 
 
+def _kv_cache_line(cfg: ArchConfig, dtype: str) -> str:
+    size = f"in {dtype} ({DTYPE_BYTES[dtype]} bytes/element)"
+    if not cfg.is_mla:
+        return (f"KV cache: K and V of every layer {size}; a sliding-window layer keeps min(seq_len, window) tokens; "
+                "kv_cache_bytes_per_token is uncapped")
+    latent, expanded = kv_cache_elements_per_layer_token(cfg), mla_expanded_kv_elements_per_layer_token(cfg)
+    return (
+        f"KV cache (MLA): the compressed latent, as inference engines store it: kv_lora_rank + qk_rope_head_dim = "
+        f"{cfg.kv_lora_rank} + {cfg.qk_rope_head_dim} = {latent:,} elements per token per layer {size}; expanded "
+        f"to per-head K and V it would be heads·(qk_nope + qk_rope + v_head_dim) = {cfg.num_attention_heads}·"
+        f"{cfg.head_dim + cfg.v_head_dim} = {expanded:,} elements, {expanded / latent:.1f}× more; "
+        "kv_cache_bytes_per_token is uncapped"
+    )
+
+
 def _assumptions(cfg: ArchConfig, dtype: str) -> list[str]:
     storage = training_storage_dtype(dtype)
     p = DTYPE_BYTES[storage]
@@ -550,10 +620,9 @@ def _assumptions(cfg: ArchConfig, dtype: str) -> list[str]:
         "training or prefill); training = forward + backward, no recomputation",
         "exact_causal leaves out elementwise work: softmax, norms, activations, RoPE, ALiBi biases, softcapping, "
         "residual adds, biases",
-        f"KV cache: K and V of every layer in {dtype} ({DTYPE_BYTES[dtype]} bytes/element); a sliding-window "
-        "layer keeps min(seq_len, window) tokens; kv_cache_bytes_per_token is uncapped",
+        _kv_cache_line(cfg, dtype),
         optimizer_line,
-        "activations: per layer, Korthikanti et al. 2022 generalised to this block (GQA, gated MLP, head_dim, "
+        "activations: per layer, Korthikanti et al. 2022 generalised to this block (GQA or MLA, gated MLP, head_dim, "
         "norm placement, qk-norm), assuming a fused/flash attention kernel that stores no seq_len×seq_len scores "
         "and regenerates attention dropout; K and V kept at kv_heads width; dropout masks 1 byte/element only "
         "where dropout > 0; plus the final norm, LM-head input, logits and fp32 log-softmax",

@@ -1,7 +1,7 @@
 """Shared reading of HuggingFace config.json files: typo checks, RoPE, dtype, refusals.
 
-Each family module (llama.py, gpt2.py, ...) reads its own fields with its own
-defaults; this module holds what every family does the same way, following
+Each family declaration (families/llama.py, families/gpt2.py, ...) reads its own keys with
+its own defaults; this module holds what every family does the same way, following
 transformers 5.23 (``PreTrainedConfig`` and ``RotaryEmbeddingConfigMixin``).
 No torch or transformers import: reading a config must stay instant.
 """
@@ -123,12 +123,13 @@ _FIELD_KINDS: dict[Callable[[Any], str | None], tuple[str, ...]] = {
     _size: (
         "vocab_size", "hidden_size", "n_embd", "n_embed", "d_model", "intermediate_size", "ffn_dim",
         "num_attention_heads", "n_head", "n_heads", "max_position_embeddings", "n_positions", "max_seq_len",
-        "word_embed_proj_dim", "original_max_position_embeddings",
+        "word_embed_proj_dim", "original_max_position_embeddings", "kv_lora_rank", "qk_nope_head_dim",
+        "qk_rope_head_dim", "v_head_dim",
     ),
-    _or_null(_size): ("num_key_value_heads", "head_dim", "n_inner"),
+    _or_null(_size): ("num_key_value_heads", "head_dim", "n_inner", "q_lora_rank"),
     _or_null(_count): ("sliding_window",),  # Qwen2MoeConfig saves 0 for "no window"
     _layers: ("num_hidden_layers", "n_layer", "n_layers"),
-    _count: ("max_window_layers", "num_experts", "num_local_experts"),  # qwen-MoE: 0 experts = dense
+    _count: ("max_window_layers", "num_experts", "num_local_experts", "first_k_dense_replace"),  # qwen-MoE: 0 experts = dense
     _number: (
         "rope_theta", "rotary_emb_base", "partial_rotary_factor", "rotary_pct", "rms_norm_eps", "layer_norm_eps",
         "layer_norm_epsilon", "initializer_range", "init_std", "attention_dropout", "hidden_dropout", "attn_pdrop",
@@ -142,7 +143,7 @@ _FIELD_KINDS: dict[Callable[[Any], str | None], tuple[str, ...]] = {
         "layer_norm_elementwise_affine", "no_bias", "add_cross_attention", "scale_attn_weights",
         "scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn", "apply_residual_connection_post_layernorm",
     ),
-    _or_null(_flag): ("use_bidirectional_attention",),
+    _or_null(_flag): ("use_bidirectional_attention", "rope_interleave"),
     _text: ("hidden_act", "activation_function"),
     _or_null(_text): ("hidden_activation",),
     _or_null(_names): ("layer_types",),
@@ -174,14 +175,6 @@ def field_type_problems(d: dict[str, Any]) -> list[str]:
             shown = text if len(text) <= 60 else text[:57] + "..."
             problems.append(f"{key}={shown} must be {expected}; fix: give {key} {expected}")
     return problems
-
-
-def read_aliased(d: dict[str, Any], name: str, alias: str, default: Any) -> Any:
-    """A field given under its name or under the alias a config class's ``attribute_map`` maps
-    onto it (transformers saves whichever name the class stores); both must then agree."""
-    if name in d and alias in d and d[name] != d[alias]:
-        raise ConfigError(f"{name}={d[name]!r} and its alias {alias}={d[alias]!r} disagree; fix: keep one of them")
-    return d.get(name, d.get(alias, default))
 
 
 def read_dtype(d: dict[str, Any]) -> str | None:

@@ -29,7 +29,7 @@ from .configs import SUPPORTED_MODEL_TYPES, from_hf_config
 from ..dtypes import canonical_dtype, torch_dtype_name
 from ..jsonfile import read_json
 from .export_config import REMOTE_MODEL_TYPE, ExportPlan, plan_export
-from .weights import LAYOUTS, REMOTE
+from .weights import REMOTE
 
 if TYPE_CHECKING:
     import torch
@@ -50,7 +50,7 @@ EXPORT_DTYPES = ("fp32", "bf16", "fp16")  # what safetensors exports here are wr
 
 
 def importable_model_types() -> tuple[str, ...]:
-    return tuple(t for t in SUPPORTED_MODEL_TYPES if t in LAYOUTS) + (REMOTE_MODEL_TYPE,)
+    return SUPPORTED_MODEL_TYPES + (REMOTE_MODEL_TYPE,)
 
 
 def read_hf_config(directory: Path) -> tuple[ArchConfig, str]:

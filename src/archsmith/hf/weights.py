@@ -12,249 +12,30 @@ families differ in names and in how they pack tensors:
                  archsmith's table has them too, so it maps one to one)
     MoE          archsmith stacks every expert in one tensor (experts.gate_up_proj [E, 2I, H],
                  experts.down_proj [E, H, I]); checkpoints hold one [out, in] tensor per expert
-                 and projection (Mixtral: block_sparse_moe.experts.{j}.w1/w3/w2; Qwen-MoE:
-                 mlp.experts.{j}.gate_proj/up_proj/down_proj), which is what transformers 5's
-                 save_pretrained writes and its from_pretrained fuses on load
+                 and projection (Layout.experts), which is what transformers 5's save_pretrained
+                 writes and its from_pretrained fuses on load
 
-A :class:`Layout` states these facts per family; :func:`to_hf_state` and
-:func:`from_hf_state` apply them. Shapes to expect are derived by mapping
+Each family declares these facts as a :class:`~archsmith.hf.family.Layout` (families/<model_type>.py);
+:func:`to_hf_state` and :func:`from_hf_state` apply them. Shapes to expect are derived by mapping
 meta tensors, so a checkpoint is validated against exactly what the model needs.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..config import ArchConfig
 from ..errors import LoadError
+from .family import Layout
+from .registry import BY_MODEL_TYPE
 
 if TYPE_CHECKING:
     import torch
 
-Slot = tuple[str, int]  # (HF module, position of this part inside the fused tensor)
-
-EXPERTS = "mlp.experts"  # the archsmith module whose stacked tensors split into one per expert
-
-
-@dataclass(frozen=True)
-class ExpertNames:
-    """Where routed expert j's projections live in a checkpoint, relative to the layer."""
-
-    prefix: str  # with "{j}"
-    gate: str
-    up: str
-    down: str
-
-
-@dataclass(frozen=True)
-class Layout:
-    """Where archsmith modules live in one HF family's checkpoint."""
-
-    top: dict[str, str]  # archsmith module outside the layers -> HF module
-    layer_prefix: str  # HF prefix of layer i, with "{i}"
-    layer: dict[str, str | Slot]  # archsmith module inside a layer -> HF module, or a slot of a fused one
-    per_head_fused: bool = False  # fused q/k/v rows interleaved per head (NeoX, Bloom) instead of concatenated
-    conv1d: frozenset[str] = frozenset()  # HF modules whose weight is stored [in, out] (GPT-2's Conv1D)
-    # Tensors HF checkpoints carry that are no parameters (buffers of older versions).
-    ignored_suffixes: tuple[str, ...] = (".rotary_emb.inv_freq",)
-    experts: ExpertNames | None = None  # MoE families: where each routed expert's weights are
-
-
-_LLAMA_LAYER: dict[str, str | Slot] = {
-    "attn.q_proj": "self_attn.q_proj",
-    "attn.k_proj": "self_attn.k_proj",
-    "attn.v_proj": "self_attn.v_proj",
-    "attn.o_proj": "self_attn.o_proj",
-    "attn.q_norm": "self_attn.q_norm",
-    "attn.k_norm": "self_attn.k_norm",
-    "attn_norm": "input_layernorm",
-    "mlp_norm": "post_attention_layernorm",
-    "mlp.gate_proj": "mlp.gate_proj",
-    "mlp.up_proj": "mlp.up_proj",
-    "mlp.down_proj": "mlp.down_proj",
-}
-_LLAMA_TOP = {"embed_tokens": "model.embed_tokens", "norm": "model.norm", "lm_head": "lm_head"}
-_LLAMA = Layout(_LLAMA_TOP, "model.layers.{i}.", _LLAMA_LAYER)
-
-# OLMo-2 normalises each branch's output only (archsmith's "reordered" scheme).
-_OLMO2 = Layout(
-    _LLAMA_TOP,
-    "model.layers.{i}.",
-    {
-        **{k: v for k, v in _LLAMA_LAYER.items() if k not in ("attn_norm", "mlp_norm")},
-        "attn_out_norm": "post_attention_layernorm",
-        "mlp_out_norm": "post_feedforward_layernorm",
-    },
-)
-
-# Gemma 2's "sandwich": a norm before and after each branch (archsmith's "peri" scheme).
-_GEMMA2 = Layout(
-    _LLAMA_TOP,
-    "model.layers.{i}.",
-    {
-        **_LLAMA_LAYER,
-        "attn_out_norm": "post_attention_layernorm",
-        "mlp_norm": "pre_feedforward_layernorm",
-        "mlp_out_norm": "post_feedforward_layernorm",
-    },
-)
-
-_PHI3 = Layout(
-    _LLAMA_TOP,
-    "model.layers.{i}.",
-    {
-        **_LLAMA_LAYER,
-        "attn.q_proj": ("self_attn.qkv_proj", 0),
-        "attn.k_proj": ("self_attn.qkv_proj", 1),
-        "attn.v_proj": ("self_attn.qkv_proj", 2),
-        "mlp.gate_proj": ("mlp.gate_up_proj", 0),  # Phi3MLP: gate, up = gate_up.chunk(2)
-        "mlp.up_proj": ("mlp.gate_up_proj", 1),
-    },
-)
-
-_GPT_NEOX = Layout(
-    {"embed_tokens": "gpt_neox.embed_in", "norm": "gpt_neox.final_layer_norm", "lm_head": "embed_out"},
-    "gpt_neox.layers.{i}.",
-    {
-        "attn.q_proj": ("attention.query_key_value", 0),
-        "attn.k_proj": ("attention.query_key_value", 1),
-        "attn.v_proj": ("attention.query_key_value", 2),
-        "attn.o_proj": "attention.dense",
-        "attn_norm": "input_layernorm",
-        "mlp_norm": "post_attention_layernorm",
-        "mlp.up_proj": "mlp.dense_h_to_4h",
-        "mlp.down_proj": "mlp.dense_4h_to_h",
-    },
-    per_head_fused=True,
-    ignored_suffixes=(".rotary_emb.inv_freq", ".attention.bias", ".attention.masked_bias"),
-)
-
-_BLOOM = Layout(
-    {
-        "embed_tokens": "transformer.word_embeddings",
-        "embed_norm": "transformer.word_embeddings_layernorm",
-        "norm": "transformer.ln_f",
-        "lm_head": "lm_head",
-    },
-    "transformer.h.{i}.",
-    {
-        "attn.q_proj": ("self_attention.query_key_value", 0),
-        "attn.k_proj": ("self_attention.query_key_value", 1),
-        "attn.v_proj": ("self_attention.query_key_value", 2),
-        "attn.o_proj": "self_attention.dense",
-        "attn_norm": "input_layernorm",
-        "mlp_norm": "post_attention_layernorm",
-        "mlp.up_proj": "mlp.dense_h_to_4h",
-        "mlp.down_proj": "mlp.dense_4h_to_h",
-    },
-    per_head_fused=True,
-)
-
-_GPT2 = Layout(
-    {
-        "embed_tokens": "transformer.wte",
-        "embed_positions": "transformer.wpe",
-        "norm": "transformer.ln_f",
-        "lm_head": "lm_head",
-    },
-    "transformer.h.{i}.",
-    {
-        "attn.q_proj": ("attn.c_attn", 0),
-        "attn.k_proj": ("attn.c_attn", 1),
-        "attn.v_proj": ("attn.c_attn", 2),
-        "attn.o_proj": "attn.c_proj",
-        "attn_norm": "ln_1",
-        "mlp_norm": "ln_2",
-        "mlp.up_proj": "mlp.c_fc",
-        "mlp.down_proj": "mlp.c_proj",
-    },
-    conv1d=frozenset({"attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj"}),
-    ignored_suffixes=(".attn.bias", ".attn.masked_bias"),  # causal-mask buffers of 4.x checkpoints
-)
-
-_MPT = Layout(
-    {"embed_tokens": "transformer.wte", "norm": "transformer.norm_f", "lm_head": "lm_head"},
-    "transformer.blocks.{i}.",
-    {
-        "attn.q_proj": ("attn.Wqkv", 0),
-        "attn.k_proj": ("attn.Wqkv", 1),
-        "attn.v_proj": ("attn.Wqkv", 2),
-        "attn.o_proj": "attn.out_proj",
-        "attn_norm": "norm_1",
-        "mlp_norm": "norm_2",
-        "mlp.up_proj": "ffn.up_proj",
-        "mlp.down_proj": "ffn.down_proj",
-    },
-)
-
-_OPT = Layout(
-    {
-        "embed_tokens": "model.decoder.embed_tokens",
-        "embed_positions": "model.decoder.embed_positions",
-        "norm": "model.decoder.final_layer_norm",
-        "lm_head": "lm_head",
-    },
-    "model.decoder.layers.{i}.",
-    {
-        "attn.q_proj": "self_attn.q_proj",
-        "attn.k_proj": "self_attn.k_proj",
-        "attn.v_proj": "self_attn.v_proj",
-        "attn.o_proj": "self_attn.out_proj",
-        "attn_norm": "self_attn_layer_norm",
-        "mlp_norm": "final_layer_norm",
-        "mlp.up_proj": "fc1",
-        "mlp.down_proj": "fc2",
-    },
-)
-
-_MOE_ROUTER = {"mlp.router": "mlp.gate"}  # the router is "gate" in every HF MoE family
-_MIXTRAL = Layout(
-    _LLAMA_TOP,
-    "model.layers.{i}.",
-    {
-        **{k: v for k, v in _LLAMA_LAYER.items() if not k.startswith("mlp.")},  # no dense MLP
-        "mlp.router": "block_sparse_moe.gate",
-    },
-    experts=ExpertNames("block_sparse_moe.experts.{j}.", gate="w1", up="w3", down="w2"),
-)
-_QWEN_MOE = Layout(
-    _LLAMA_TOP,
-    "model.layers.{i}.",
-    {
-        **_LLAMA_LAYER,  # dense layers (mlp_only_layers, decoder_sparse_step) keep Llama's MLP
-        **_MOE_ROUTER,
-        "mlp.shared_experts.gate_proj": "mlp.shared_expert.gate_proj",
-        "mlp.shared_experts.up_proj": "mlp.shared_expert.up_proj",
-        "mlp.shared_experts.down_proj": "mlp.shared_expert.down_proj",
-        "mlp.shared_expert_gate": "mlp.shared_expert_gate",
-    },
-    experts=ExpertNames("mlp.experts.{j}.", gate="gate_proj", up="up_proj", down="down_proj"),
-)
-
 # Remote-code exports wrap archsmith's Transformer as ``model``: names are archsmith's own.
 REMOTE = "archsmith"
 
-LAYOUTS: dict[str, Layout] = {
-    "llama": _LLAMA,
-    "mistral": _LLAMA,
-    "qwen2": _LLAMA,
-    "qwen3": _LLAMA,
-    "gemma": _LLAMA,
-    "arcee": _LLAMA,
-    "stablelm": _LLAMA,
-    "gemma2": _GEMMA2,
-    "olmo2": _OLMO2,
-    "phi3": _PHI3,
-    "gpt_neox": _GPT_NEOX,
-    "bloom": _BLOOM,
-    "gpt2": _GPT2,
-    "mpt": _MPT,
-    "opt": _OPT,
-    "mixtral": _MIXTRAL,
-    "qwen2_moe": _QWEN_MOE,
-    "qwen3_moe": _QWEN_MOE,
-}
+EXPERTS = "mlp.experts"  # the archsmith module whose stacked tensors split into one per expert
 
 
 # --- name mapping -------------------------------------------------------------------------------
@@ -294,19 +75,21 @@ def _is_conv1d(layout: Layout, hf_name: str) -> bool:
     return param == "weight" and any(module.endswith("." + c) for c in layout.conv1d)
 
 
+def _is_experts(name: str) -> bool:
+    layer, module, _ = _split_name(name)
+    return layer is not None and module == EXPERTS
+
+
 def _expert_names(layout: Layout, name: str, num_experts: int) -> list[list[str]]:
     """For a stacked expert tensor ('layers.3.mlp.experts.gate_up_proj'), the HF names of its
     parts along dim 1 (gate, then up; or the one projection), each a list over the experts."""
     layer, _, param = _split_name(name)
     names = layout.experts
+    if names is None:
+        raise LoadError(f"parameter {name} has no place in this HF family; this is a bug in archsmith's export table")
     projections = {"gate_up_proj": (names.gate, names.up), "up_proj": (names.up,), "down_proj": (names.down,)}[param]
     base = layout.layer_prefix.format(i=layer) + names.prefix
     return [[f"{base.format(j=j)}{proj}.weight" for j in range(num_experts)] for proj in projections]
-
-
-def _is_experts(name: str) -> bool:
-    layer, module, _ = _split_name(name)
-    return layer is not None and module == EXPERTS
 
 
 def _tied_out(cfg: ArchConfig, names: list[str]) -> list[str]:
@@ -324,7 +107,7 @@ def to_hf_state(state: dict[str, torch.Tensor], cfg: ArchConfig, model_type: str
     names = _tied_out(cfg, list(state))
     if model_type == REMOTE:
         return {f"model.{n}": state[n] for n in names}
-    layout = LAYOUTS[model_type]
+    layout = BY_MODEL_TYPE[model_type].layout
     out = {}
     for name in filter(_is_experts, names):  # [E, parts x out, in] -> one [out, in] per part and expert
         parts = _expert_names(layout, name, state[name].shape[0])
@@ -367,7 +150,7 @@ def from_hf_state(
     if model_type == REMOTE:
         out = {n: hf[f"model.{n}"] for n in names}
     else:
-        out = _unpack(hf, cfg, LAYOUTS[model_type], names, shapes)
+        out = _unpack(hf, cfg, BY_MODEL_TYPE[model_type].layout, names, shapes)
     if cfg.tie_word_embeddings and "lm_head.weight" in shapes:
         out["lm_head.weight"] = out["embed_tokens.weight"]
     return out
@@ -399,10 +182,11 @@ def _unpack(hf, cfg: ArchConfig, layout: Layout, names: list[str], shapes) -> di
     return out
 
 
-def _validate(hf: dict[str, torch.Tensor], expected: dict[str, tuple[int, ...]], model_type: str) -> None:
+def _validate(hf: dict[str, torch.Tensor], expected: dict[str, tuple[int, ...]], model_type: str, num_layers: int) -> None:
     import torch
 
-    layout = LAYOUTS.get(model_type)
+    family = BY_MODEL_TYPE.get(model_type)
+    layout = family.layout if family else None
     ignored = layout.ignored_suffixes if layout else ()
     for name, shape in expected.items():
         if name not in hf:
@@ -423,11 +207,20 @@ def _validate(hf: dict[str, torch.Tensor], expected: dict[str, tuple[int, ...]],
             )
     lm_head = {"lm_head.weight", "embed_out.weight", "model.lm_head.weight"}  # a tied head stored anyway
     for name in hf:
-        if name not in expected and name not in lm_head and not name.endswith(ignored):
+        if name not in expected and name not in lm_head and not name.endswith(ignored) and not _extra_layer(layout, name, num_layers):
             raise LoadError(
                 f"tensor {name} in the checkpoint has no place in the model config.json describes; "
                 "fix: check that config.json matches the weights"
             )
+
+
+def _extra_layer(layout: Layout | None, name: str, num_layers: int) -> bool:
+    """A tensor of a layer past the model's last, in a family whose class ignores those."""
+    if layout is None or not layout.ignores_extra_layers:
+        return False
+    prefix = layout.layer_prefix.split("{i}")[0]
+    index = name[len(prefix) :].split(".", 1)[0] if name.startswith(prefix) else ""
+    return index.isdigit() and int(index) >= num_layers
 
 
 # --- one HF tensor at a time (sharded loading and export, archsmith.parallel) -------------------
@@ -451,7 +244,7 @@ def stored_as_is(model_type: str, params: list[str], hf_names: list[str]) -> boo
     split or transposed): then any slice of one is the same slice of the other."""
     if len(params) != 1 or len(hf_names) != 1:
         return False
-    return model_type == REMOTE or not _is_conv1d(LAYOUTS[model_type], hf_names[0])
+    return model_type == REMOTE or not _is_conv1d(BY_MODEL_TYPE[model_type].layout, hf_names[0])
 
 
 def unpack_hf_tensors(
@@ -460,7 +253,7 @@ def unpack_hf_tensors(
     """The archsmith parameters ``params`` of one unit (:func:`hf_units`) from its HF tensors."""
     if model_type == REMOTE:
         return {n: hf[f"model.{n}"] for n in params}
-    return _unpack(hf, cfg, LAYOUTS[model_type], params, shapes)
+    return _unpack(hf, cfg, BY_MODEL_TYPE[model_type].layout, params, shapes)
 
 
 def check_hf_tensors(
@@ -468,4 +261,4 @@ def check_hf_tensors(
 ) -> None:
     """LoadError naming the tensor when ``hf`` (meta tensors do) misses one, has an unexpected
     one, a wrong shape or a non-float dtype for a model with parameter ``shapes``."""
-    _validate(hf, expected_hf_shapes(shapes, cfg, model_type), model_type)
+    _validate(hf, expected_hf_shapes(shapes, cfg, model_type), model_type, cfg.num_hidden_layers)

@@ -25,6 +25,7 @@ from torch.utils.checkpoint import checkpoint
 from ..config import ArchConfig
 from .attention import Attention, AttentionMask
 from .ffn import MLP
+from .mla import LatentAttention
 from .moe import MoE
 from .norms import Norm
 
@@ -34,7 +35,7 @@ class Block(nn.Module):
         super().__init__()
         self.scheme = cfg.norm_scheme
         self.parallel = cfg.parallel_residual
-        self.attn = Attention(cfg, layer_idx)
+        self.attn = LatentAttention(cfg, layer_idx) if cfg.is_mla else Attention(cfg, layer_idx)
         self.mlp = MoE(cfg) if cfg.layer_is_sparse(layer_idx) else MLP(cfg)
         h = cfg.hidden_size
         has_input_norms = cfg.norm_scheme != "reordered"

@@ -22,7 +22,9 @@ class KVCache:
     """Keys and values of every layer, plus what the masks need about the cached tokens.
 
     Sliding-window layers keep only the last ``sliding_window - 1`` keys: that is all the
-    next token can see (key j is visible to query i iff i - j < window).
+    next token can see (key j is visible to query i iff i - j < window). Multi-head latent
+    attention layers store their compressed latent [batch, 1, seq, kv_lora_rank] as the keys
+    and the shared RoPE key [batch, 1, seq, qk_rope_head_dim] as the values (model/mla.py).
     """
 
     def __init__(self, cfg: ArchConfig):

@@ -28,11 +28,11 @@ class Norm(nn.Module):
     weight starts at zero (Gemma).
     """
 
-    def __init__(self, width: int, cfg: ArchConfig):
+    def __init__(self, width: int, cfg: ArchConfig, eps: float | None = None):
         super().__init__()
         self.width = width
         self.layernorm = cfg.norm_type == "layernorm"
-        self.eps = cfg.norm_eps
+        self.eps = cfg.norm_eps if eps is None else eps  # a few norms hard-code theirs (MLA's latent norms)
         self.unit_offset = cfg.norm_unit_offset
         self.weight_in_fp32 = cfg.norm_weight_in_fp32
         self.weight = nn.Parameter(torch.empty(width)) if cfg.norm_weight else None

@@ -69,21 +69,23 @@ def _dynamic_ntk(cfg: ArchConfig, scaling: dict, exponents: torch.Tensor, seq_le
     return 1.0 / (base**exponents)
 
 
+def yarn_get_mscale(scale: float, m: float = 1.0) -> float:
+    """YaRN's attention temperature for a context ``scale``-times longer (``m``: DeepSeek's mscale)."""
+    return 1.0 if scale <= 1 else 0.1 * m * math.log(scale) + 1.0
+
+
 def _yarn(cfg: ArchConfig, scaling: dict, dim: int) -> tuple[torch.Tensor, float]:
     base = cfg.rope_theta
     factor = scaling["factor"]
     original = _original_length(cfg, scaling)
     mscale, mscale_all_dim = scaling.get("mscale"), scaling.get("mscale_all_dim")
 
-    def get_mscale(scale: float, m: float = 1.0) -> float:
-        return 1.0 if scale <= 1 else 0.1 * m * math.log(scale) + 1.0
-
     attention_factor = scaling.get("attention_factor")
     if attention_factor is None:
         if mscale and mscale_all_dim:
-            attention_factor = float(get_mscale(factor, mscale) / get_mscale(factor, mscale_all_dim))
+            attention_factor = float(yarn_get_mscale(factor, mscale) / yarn_get_mscale(factor, mscale_all_dim))
         else:
-            attention_factor = get_mscale(factor)
+            attention_factor = yarn_get_mscale(factor)
 
     beta_fast = scaling.get("beta_fast") or 32
     beta_slow = scaling.get("beta_slow") or 1

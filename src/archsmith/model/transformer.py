@@ -4,6 +4,8 @@ Parameter names are fixed (HF weight conversion is written against them):
 
     embed_tokens.weight, embed_positions.weight (learned), embed_norm.* (embedding_norm)
     layers.{i}.attn.{q,k,v,o}_proj.{weight,bias}, layers.{i}.attn.{q,k}_norm.*
+    MLA: layers.{i}.attn.{q_proj | q_a_proj, q_a_layernorm, q_b_proj}, layers.{i}.attn.{kv_a_proj_with_mqa,
+         kv_a_layernorm, kv_b_proj, o_proj}.*  (see mla.py)
     layers.{i}.{attn_norm, mlp_norm, attn_out_norm, mlp_out_norm}.*  (see block.py)
     layers.{i}.mlp.{gate,up,down}_proj.{weight,bias}                     (dense layers)
     layers.{i}.mlp.router.weight [experts, hidden], .e_score_correction_bias (buffer)   (sparse layers, moe.py)

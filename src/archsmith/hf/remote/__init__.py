@@ -24,6 +24,7 @@ _SOURCES = (
     "model/norms.py",
     "model/positions.py",
     "model/attention.py",
+    "model/mla.py",
     "model/ffn.py",
     "model/init.py",
     "model/moe.py",

@@ -1,0 +1,1 @@
+"""One module per HF family, each defining ``FAMILY`` (see ../family.py); ../registry.py finds them all."""
