@@ -93,3 +93,14 @@ def test_expert_parallel_keeps_each_gpus_experts_whole():
         gpu_memory(cfg, 8, 1, 4096, ep=4)
     verdict = json.loads(runner.invoke(app, ["validate", "mixtral-8x7b", "--json"]).output)
     assert list(verdict["expert_parallel"]) == ["1", "2", "4", "8"] and list(verdict["tensor_parallel"]) == ["1"]
+
+
+def test_mla_shards_for_sizing_but_the_parallel_plan_refuses_its_tensor_parallelism():
+    from archsmith.config import check_parallel_plan, check_tensor_parallel
+
+    cfg = load_config("deepseek-v3")
+    assert check_tensor_parallel(cfg.replace(num_experts=0, num_experts_per_tok=0, n_shared_experts=0,
+                                             moe_intermediate_size=None, shared_expert_intermediate_size=None,
+                                             first_k_dense_replace=0), 8) == []  # fmt: skip
+    assert any("MLA attention" in p for p in check_parallel_plan(cfg, 8))
+    assert list(tensor_parallel_degrees(cfg)) == [1]

@@ -985,16 +985,22 @@ def check_tensor_parallel(cfg: ArchConfig, tp: int) -> list[str]:
             "tensor parallelism does not split Mixture-of-Experts layers here; fix: tensor-parallel degree 1, "
             "and shard the experts with expert parallelism (parallelize(..., ep=True))"
         )
-    if tp > 1 and cfg.is_mla:
-        problems.append(
-            "archsmith.parallel's tensor-parallel plan does not cover MLA attention (its low-rank q/kv projections); "
-            "fix: tensor-parallel degree 1 (shard with FSDP instead)"
-        )
     if tp > 1 and cfg.qk_norm == "full":
         problems.append(
             "qk_norm='full' normalises q and k across all heads together (OLMo-2), which heads split over devices "
             "cannot do without gathering them; fix: tensor-parallel degree 1 (shard with FSDP instead), or "
             "qk_norm='head'"
+        )
+    return problems
+
+
+def check_parallel_plan(cfg: ArchConfig, tp: int) -> list[str]:
+    """:func:`check_tensor_parallel`, plus what archsmith.parallel's own plan does not cover yet."""
+    problems = check_tensor_parallel(cfg, tp)
+    if tp > 1 and cfg.is_mla:
+        problems.append(
+            "archsmith.parallel's tensor-parallel plan does not cover MLA attention (its low-rank q/kv projections); "
+            "fix: tensor-parallel degree 1 (shard with FSDP instead)"
         )
     return problems
 
@@ -1028,7 +1034,7 @@ def tensor_parallel_degrees(cfg: ArchConfig) -> dict[int, str]:
     pass :func:`check_tensor_parallel`), each with how its KV heads are laid out."""
     degrees = {}
     for tp in _divisors(cfg.num_attention_heads):
-        if check_tensor_parallel(cfg, tp):
+        if check_parallel_plan(cfg, tp):
             continue
         kv = cfg.num_key_value_heads
         if kv % tp == 0:

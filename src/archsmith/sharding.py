@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from .config import ArchConfig, check_expert_parallel, check_tensor_parallel
+from .config import ArchConfig, check_expert_parallel, check_parallel_plan
 from .errors import ConfigError
 from .sizing import (
     DTYPE_BYTES,
@@ -84,7 +84,7 @@ def gpu_memory(
     ``ep`` > 1: the routed experts split over the FSDP ranks instead (ep must equal fsdp)."""
     problems = [f"--{name} {value} must be at least 1" for name, value in (("fsdp", fsdp), ("tp", tp), ("ep", ep)) if value < 1]
     if not problems:
-        problems += check_tensor_parallel(cfg, tp) + check_expert_parallel(cfg, ep)
+        problems += check_parallel_plan(cfg, tp) + check_expert_parallel(cfg, ep)
         if ep > 1 and ep != fsdp:
             problems.append(f"--ep {ep} must equal --fsdp {fsdp}: archsmith.parallel splits the experts over the FSDP "
                             f"ranks; fix: --ep {fsdp}, or --fsdp {ep}")

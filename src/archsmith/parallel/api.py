@@ -7,7 +7,7 @@ import torch
 from torch.distributed.device_mesh import DeviceMesh, init_device_mesh
 from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
-from ..config import check_expert_parallel, check_tensor_parallel
+from ..config import check_expert_parallel, check_parallel_plan
 from ..errors import ConfigError, InputError
 from ..model import Transformer
 from .ep import apply_ep
@@ -65,7 +65,7 @@ def parallelize(
     cfg = model.config
     if tp:
         degree = _dim(mesh, TP).size()
-        problems = check_tensor_parallel(cfg, degree)
+        problems = check_parallel_plan(cfg, degree)
         if problems:
             raise ConfigError(problems)
         apply_tp(model, _dim(mesh, TP), loss_parallel)
