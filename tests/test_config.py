@@ -7,7 +7,7 @@ import json
 import pytest
 
 from archsmith import ArchConfig, ConfigError, validate
-from archsmith.config import check_tensor_parallel, closest_name, edit_distance
+from archsmith.config import check_tensor_parallel, closest_name, edit_distance, tensor_parallel_degrees
 
 TINY = dict(vocab_size=256, hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128,
             max_position_embeddings=128)
@@ -144,14 +144,34 @@ def test_vocab_not_multiple_of_64_is_a_warning_with_padded_size():
 
 
 def test_tensor_parallel_degree_must_divide_heads_kv_and_vocab():
-    cfg = ArchConfig(**{**TINY, "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 250})
+    cfg = ArchConfig(**{**TINY, "hidden_size": 96, "num_attention_heads": 6, "num_key_value_heads": 3, "vocab_size": 250})
+    problems = check_tensor_parallel(cfg, 2)
+    assert len(problems) == 1  # 6 heads and 250 vocab divide; 3 KV heads neither divide over 2 nor divide 2
+    assert "num_key_value_heads=3 neither divides" in problems[0] and "fix: num_key_value_heads=1 or 2," in problems[0]
     problems = check_tensor_parallel(cfg, 4)
-    assert len(problems) == 2  # 4 heads divide, 2 KV heads and 250 vocab do not
-    assert any("num_key_value_heads=2" in p and "num_key_value_heads=4" in p for p in problems)
+    assert any("num_attention_heads=6" in p for p in problems)
     assert any("vocab_size=250" in p and "pad vocab_size to 256" in p for p in problems)
     with pytest.raises(ConfigError):
         validate(cfg, tp=4)
-    assert check_tensor_parallel(cfg, 2) == []  # 4, 2 and 250 are all even
+    (problem,) = check_tensor_parallel(cfg, 3)  # 6 heads and 3 KV heads split over 3; the vocab does not
+    assert "vocab_size=250" in problem
+
+
+def test_fewer_kv_heads_than_devices_are_replicated_not_refused():
+    cfg = ArchConfig(**{**TINY, "num_attention_heads": 8, "num_key_value_heads": 2, "vocab_size": 256})
+    assert check_tensor_parallel(cfg, 4) == [] and check_tensor_parallel(cfg, 8) == []
+    degrees = tensor_parallel_degrees(cfg)
+    assert list(degrees) == [1, 2, 4, 8]
+    assert degrees[2] == "4 query heads and 1 KV heads per device"
+    assert degrees[8] == "1 query heads per device; each KV head replicated on 4 devices"
+
+
+def test_tensor_parallel_refuses_what_splitting_heads_cannot_compute():
+    alibi = ArchConfig(**{**TINY, "position_embedding": "alibi"})
+    assert check_tensor_parallel(alibi, 1) == []
+    (problem,) = check_tensor_parallel(alibi, 2)
+    assert "ALiBi" in problem and "fix:" in problem
+    assert list(tensor_parallel_degrees(alibi)) == [1]
 
 
 def test_tensor_parallel_valid_degree_passes():

@@ -223,8 +223,8 @@ def test_grouped_and_padded_linear_agree_with_gradients():
 
 
 def test_grouped_mm_is_chosen_for_aligned_bf16_only():
-    aligned = Experts(ArchConfig(**MOE))
-    odd = Experts(ArchConfig(**{**MOE, "moe_intermediate_size": 12}))
+    aligned = Experts(ArchConfig(**MOE)).down_proj
+    odd = Experts(ArchConfig(**{**MOE, "moe_intermediate_size": 12})).down_proj
     bf16 = torch.zeros(1, 32, dtype=torch.bfloat16)
     assert _grouped_mm_fits(bf16, aligned) == hasattr(torch, "_grouped_mm")
     assert not _grouped_mm_fits(bf16, odd) and not _grouped_mm_fits(bf16.float(), aligned)

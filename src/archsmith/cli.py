@@ -172,6 +172,7 @@ def validate(
     ),
 ) -> None:
     """Check a config: exit 0 if valid, else exit 2 with every problem and its fix."""
+    from .config import expert_parallel_degrees, tensor_parallel_degrees
     from .config import validate as validate_config
 
     try:
@@ -183,9 +184,20 @@ def validate(
         _print_json(_verdict(e.problems if isinstance(e, ConfigError) else [str(e)], []))
         raise typer.Exit(2) from None
     if json_out:
-        _print_json(_verdict([], warnings))
+        _print_json({**_verdict([], warnings),
+                     "tensor_parallel": {str(d): why for d, why in tensor_parallel_degrees(cfg).items()},
+                     "expert_parallel": {str(d): why for d, why in expert_parallel_degrees(cfg).items()}})
         return
     out.print(f"[green]valid[/]: {_label(cfg, source)}")
+    degrees = tensor_parallel_degrees(cfg)
+    out.print(f"tensor parallel: degree {', '.join(map(str, degrees))} (divisors of the {cfg.num_attention_heads} "
+              "query heads that pass the sharding rules)", highlight=False)
+    for degree, layout in degrees.items():
+        out.print(f"  tp={degree}: {layout}", highlight=False)
+    experts = expert_parallel_degrees(cfg)
+    if experts:
+        out.print(f"expert parallel: degree {', '.join(map(str, experts))} (divisors of the {cfg.num_experts} "
+                  "routed experts)", highlight=False)
     for w in warnings:
         out.print(f"[yellow]warning:[/] {w}", highlight=False)
 
@@ -280,16 +292,28 @@ def estimate(
     seq: Optional[int] = typer.Option(None, "--seq", help="Sequence length (default: the model's context)."),
     batch: int = typer.Option(1, "--batch", help="Batch size (sequences)."),
     dtype: str = typer.Option("bf16", "--dtype", help=DTYPE_HELP),
+    fsdp: Optional[int] = typer.Option(None, "--fsdp", min=1, max=MAX_SIZE, help="Also predict per-GPU training memory with FSDP2 over N GPUs (archsmith.parallel's layout; --batch is then per FSDP rank)."),
+    tp: Optional[int] = typer.Option(None, "--tp", min=1, max=MAX_SIZE, help="... and tensor parallel over M GPUs (each FSDP rank is a group of M)."),
+    ep: Optional[int] = typer.Option(None, "--ep", min=1, max=MAX_SIZE, help="... with a MoE's experts split over the E FSDP ranks (expert parallel; E equals --fsdp)."),
+    checkpointing: bool = typer.Option(False, "--checkpointing", help="Per-GPU memory with full activation checkpointing."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """FLOPs per token under named conventions, KV cache, weight and training memory."""
     cfg, est = _estimate(source, seq, batch, dtype)
     data = est.to_dict()
+    per_gpu = None
+    if fsdp is not None or tp is not None or ep is not None or checkpointing:
+        from .sharding import gpu_memory
+
+        per_gpu = gpu_memory(cfg, fsdp or 1, tp or 1, est.seq_len, batch, checkpointing, ep or 1).to_dict()
+        data["per_gpu"] = per_gpu
     if json_out:
         _print_json(data)
         return
     for table in _estimate_tables([(_label(cfg, source), data)]):
         out.print(table)
+    if per_gpu is not None:
+        _print_per_gpu(per_gpu)
     for conv, e in data["flops"].items():
         out.print(f"[dim]{conv}: {e['description']}[/]", highlight=False)
     out.print("[dim]assumptions:[/]")
@@ -297,6 +321,23 @@ def estimate(
         out.print(f"[dim]  - {a}[/]", highlight=False)
     for w in cfg.warnings() + data["warnings"]:
         out.print(f"[yellow]warning:[/] {w}", highlight=False)
+
+
+def _print_per_gpu(m: dict) -> None:
+    experts = f", experts over {m['ep']}" if m["ep"] > 1 else ""
+    table = Table(title=f"per GPU: FSDP2 over {m['fsdp']} x tensor parallel over {m['tp']}{experts} "
+                        f"({m['batch']} x {m['seq_len']:,} tokens per FSDP rank{', checkpointed' if m['checkpointing'] else ''})")
+    table.add_column("item")
+    table.add_column("bytes", justify="right")
+    table.add_row("parameters on this GPU", _fmt_int(m["params_per_gpu"]))
+    for key, label in (("weights", "weights (fp32 shard)"), ("gradients", "gradients (fp32 shard)"),
+                       ("optimizer", "AdamW m, v (fp32 shard)"), ("gathered", "gathered bf16 params/grads"),
+                       ("activations", "activations"), ("total", "total")):
+        table.add_row(label, human_bytes(m[key]), style="bold" if key == "total" else None)
+    out.print(table)
+    out.print("[dim]per-GPU assumptions:[/]")
+    for a in m["assumptions"]:
+        out.print(f"[dim]  - {a}[/]", highlight=False)
 
 
 @command

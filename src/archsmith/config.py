@@ -1042,14 +1042,17 @@ def _normalise_rope_scaling(scaling: dict[str, Any]) -> dict[str, Any]:
 
 
 def check_tensor_parallel(cfg: ArchConfig, tp: int) -> list[str]:
-    """Problems that stop sharding ``cfg`` over ``tp`` devices (attention heads, KV heads, vocab)."""
+    """Problems that stop sharding ``cfg`` over ``tp`` devices (the rules archsmith.parallel applies).
+
+    Query heads and the vocabulary are split evenly. KV heads are split when ``tp`` divides
+    them; with fewer KV heads than devices each device keeps a copy of the one KV head its
+    query heads read (as Megatron and vLLM replicate them), which needs ``tp`` to be a
+    multiple of the KV-head count.
+    """
     if tp < 1:
         return [f"tensor-parallel degree {tp} must be at least 1"]
     problems = []
-    sharded = [("num_attention_heads", cfg.num_attention_heads), ("vocab_size", cfg.vocab_size)]
-    if not cfg.is_mla:  # MLA's latent is one shared "head", replicated on every device
-        sharded.insert(1, ("num_key_value_heads", cfg.num_key_value_heads))
-    for name, value in sharded:
+    for name, value in (("num_attention_heads", cfg.num_attention_heads), ("vocab_size", cfg.vocab_size)):
         if value % tp:
             if name == "vocab_size":
                 fix = f"pad vocab_size to {_round_up(value, tp * VOCAB_ALIGNMENT)}"
@@ -1060,7 +1063,95 @@ def check_tensor_parallel(cfg: ArchConfig, tp: int) -> list[str]:
                 f"{name}={value} is not divisible by the tensor-parallel degree {tp}; fix: {fix}, "
                 f"or a degree that divides it ({', '.join(map(str, degrees))})"
             )
+    kv = cfg.num_key_value_heads
+    if not cfg.is_mla and kv % tp and tp % kv:  # MLA's latent is one shared "head", replicated on every device
+        fitting = [k for k in _divisors(cfg.num_attention_heads) if k % tp == 0 or tp % k == 0]
+        nearest = sorted(sorted(fitting, key=lambda k: abs(k - kv))[:2])
+        problems.append(
+            f"num_key_value_heads={kv} neither divides over the tensor-parallel degree {tp} nor divides it "
+            f"(fewer KV heads than devices are replicated, one per device, which needs {tp} to be a multiple of "
+            f"{kv}); fix: num_key_value_heads={' or '.join(map(str, nearest))}, or a degree "
+            f"that {kv} divides or that divides {kv}"
+        )
+    if tp > 1 and cfg.position_embedding == "alibi":
+        problems.append(
+            "ALiBi's bias is built for all heads at once, so it cannot follow heads split over devices; "
+            "fix: tensor-parallel degree 1 (shard with FSDP instead), or RoPE positions"
+        )
+    if tp > 1 and cfg.num_experts:
+        problems.append(
+            "tensor parallelism does not split Mixture-of-Experts layers here; fix: tensor-parallel degree 1, "
+            "and shard the experts with expert parallelism (parallelize(..., ep=True))"
+        )
+    if tp > 1 and cfg.qk_norm == "full":
+        problems.append(
+            "qk_norm='full' normalises q and k across all heads together (OLMo-2), which heads split over devices "
+            "cannot do without gathering them; fix: tensor-parallel degree 1 (shard with FSDP instead), or "
+            "qk_norm='head'"
+        )
     return problems
+
+
+def check_parallel_plan(cfg: ArchConfig, tp: int) -> list[str]:
+    """:func:`check_tensor_parallel`, plus what archsmith.parallel's own plan does not cover yet."""
+    problems = check_tensor_parallel(cfg, tp)
+    if tp > 1 and cfg.is_mla:
+        problems.append(
+            "archsmith.parallel's tensor-parallel plan does not cover MLA attention (its low-rank q/kv projections); "
+            "fix: tensor-parallel degree 1 (shard with FSDP instead)"
+        )
+    if tp > 1 and cfg.qk_norm == "per_head":
+        problems.append(
+            "archsmith.parallel's tensor-parallel plan does not split per-head qk-norm weights (one per head, "
+            "Cohere, StableLM-2-12B) with their heads; fix: tensor-parallel degree 1 (shard with FSDP instead), "
+            "or qk_norm='head'"
+        )
+    if tp > 1 and cfg.word_embed_proj_dim is not None:
+        problems.append(
+            "archsmith.parallel's tensor-parallel plan does not cover OPT-350m's project_in/project_out around a "
+            "narrower embedding; fix: tensor-parallel degree 1 (shard with FSDP instead)"
+        )
+    return problems
+
+
+def check_expert_parallel(cfg: ArchConfig, ep: int) -> list[str]:
+    """Problems that stop splitting ``cfg``'s experts over ``ep`` devices (each keeps num_experts / ep)."""
+    if ep < 1:
+        return [f"expert-parallel degree {ep} must be at least 1"]
+    if ep == 1:
+        return []
+    if not cfg.num_experts:
+        return [f"expert parallelism (degree {ep}) needs Mixture-of-Experts layers, and this config has none; "
+                "fix: expert-parallel degree 1, or a config with num_experts"]
+    if cfg.num_experts % ep:
+        degrees = [d for d in _divisors(cfg.num_experts) if d > 1]
+        return [f"num_experts={cfg.num_experts} does not split evenly over the expert-parallel degree {ep}; "
+                f"fix: a degree that divides it ({', '.join(map(str, degrees))}), or num_experts="
+                f"{' or '.join(map(str, nearest_multiples(cfg.num_experts, ep)))}"]
+    return []
+
+
+def expert_parallel_degrees(cfg: ArchConfig) -> dict[int, str]:
+    """Every expert-parallel degree ``cfg`` allows (none without experts), with experts per device."""
+    if not cfg.num_experts:
+        return {}
+    return {ep: f"{cfg.num_experts // ep} experts of each sparse layer per device" for ep in _divisors(cfg.num_experts)}
+
+
+def tensor_parallel_degrees(cfg: ArchConfig) -> dict[int, str]:
+    """Every tensor-parallel degree ``cfg`` allows (the divisors of its query-head count that
+    pass :func:`check_tensor_parallel`), each with how its KV heads are laid out."""
+    degrees = {}
+    for tp in _divisors(cfg.num_attention_heads):
+        if check_parallel_plan(cfg, tp):
+            continue
+        kv = cfg.num_key_value_heads
+        if kv % tp == 0:
+            degrees[tp] = f"{cfg.num_attention_heads // tp} query heads and {kv // tp} KV heads per device"
+        else:
+            degrees[tp] = (f"{cfg.num_attention_heads // tp} query heads per device; each KV head replicated on "
+                           f"{tp // kv} devices")
+    return degrees
 
 
 def validate(cfg: ArchConfig, tp: int | None = None) -> list[str]:

@@ -289,13 +289,48 @@ def _shards(tensors: dict[str, torch.Tensor], max_shard_bytes: int) -> list[list
     shards: list[list[str]] = [[]]
     size = 0
     for name, t in tensors.items():
-        nbytes = t.numel() * t.element_size()
-        if shards[-1] and size + nbytes > max_shard_bytes:
+        if shards[-1] and size + nbytes(t) > max_shard_bytes:
             shards.append([])
             size = 0
         shards[-1].append(name)
-        size += nbytes
+        size += nbytes(t)
     return shards
+
+
+def shard_files(tensors: dict[str, torch.Tensor], max_shard_bytes: int) -> list[tuple[str, list[str]]]:
+    """(file name, tensor names) of each file ``tensors`` are written to: model.safetensors, or
+    numbered shards of at most ``max_shard_bytes`` each. Only shapes and dtypes are read, so
+    meta tensors plan a write whose values are produced one shard at a time."""
+    shards = _shards(tensors, max_shard_bytes)
+    if len(shards) == 1:
+        return [(SAFETENSORS, shards[0])]
+    return [(f"model-{i + 1:05d}-of-{len(shards):05d}.safetensors", names) for i, names in enumerate(shards)]
+
+
+def write_shard(path: Path, tensors: dict[str, torch.Tensor]) -> None:
+    """One safetensors file; LoadError naming it when the write fails."""
+    from safetensors import SafetensorError
+    from safetensors.torch import save_file
+
+    try:
+        # safetensors refuses views into shared storage; contiguous copies keep every byte.
+        save_file({n: t.contiguous() for n, t in tensors.items()}, str(path), metadata={"format": "pt"})
+    except SafetensorError as e:  # the library reports I/O failures (disk full, ...) as its own error
+        raise LoadError(f"writing {path.name} failed ({e}); fix: check the free disk space and permissions") from None
+
+
+def write_index(directory: Path, files: list[tuple[str, list[str]]], total_bytes: int) -> None:
+    """``model.safetensors.index.json`` for a sharded write (nothing for a single file)."""
+    if len(files) > 1:
+        index = {
+            "metadata": {"total_size": total_bytes},
+            "weight_map": {n: f for f, names in files for n in names},
+        }
+        (directory / SAFETENSORS_INDEX).write_text(json.dumps(index, indent=2) + "\n")
+
+
+def nbytes(t: torch.Tensor) -> int:
+    return t.numel() * t.element_size()
 
 
 def save_tensors(
@@ -306,26 +341,11 @@ def save_tensors(
 ) -> list[Path]:
     """Write ``tensors`` as model.safetensors, or as shards plus an index when they exceed
     ``max_shard_bytes``. With a ``progress`` description, a bar shows on a terminal."""
-    from safetensors import SafetensorError
-    from safetensors.torch import save_file
-
-    shards = _shards(tensors, max_shard_bytes)
-    files = [SAFETENSORS] if len(shards) == 1 else [
-        f"model-{i + 1:05d}-of-{len(shards):05d}.safetensors" for i in range(len(shards))
-    ]  # fmt: skip
-    total = sum(t.numel() * t.element_size() for t in tensors.values())
+    files = shard_files(tensors, max_shard_bytes)
+    total = sum(nbytes(t) for t in tensors.values())
     with byte_progress(progress, total) as advance:
-        for filename, names in zip(files, shards):
-            try:
-                # safetensors refuses views into shared storage; contiguous copies keep every byte.
-                save_file({n: tensors[n].contiguous() for n in names}, str(directory / filename), metadata={"format": "pt"})
-            except SafetensorError as e:  # the library reports I/O failures (disk full, ...) as its own error
-                raise LoadError(f"writing {filename} failed ({e}); fix: check the free disk space and permissions") from None
-            advance(sum(tensors[n].numel() * tensors[n].element_size() for n in names))
-    if len(shards) > 1:
-        index = {
-            "metadata": {"total_size": total},
-            "weight_map": {n: f for f, names in zip(files, shards) for n in names},
-        }
-        (directory / SAFETENSORS_INDEX).write_text(json.dumps(index, indent=2) + "\n")
-    return [directory / f for f in files]
+        for filename, names in files:
+            write_shard(directory / filename, {n: tensors[n] for n in names})
+            advance(sum(nbytes(tensors[n]) for n in names))
+    write_index(directory, files, total)
+    return [directory / f for f, _ in files]

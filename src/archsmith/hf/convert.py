@@ -190,25 +190,43 @@ def _write_hf(
             f"weight {bad} of the model holds NaN or inf, which no checkpoint should carry; "
             "fix: find where training or editing diverged and export a finite model"
         )
-    export_dtype = _torch_dtype(dtype) or next(iter(state.values())).dtype
+    plan, cfg, export_dtype = export_plan(model, dtype, token_ids)
+    tensors = to_hf_state({n: t.detach().to("cpu", export_dtype) for n, t in state.items()}, cfg, weight_layout(plan))
+
+    with out.write() as staging:
+        write_export_files(staging, plan, cfg, copy_files)
+        save_tensors(tensors, staging, max_shard_bytes, progress=f"writing {out.target.name}" if progress else None)
+    return plan
+
+
+def export_plan(model: Transformer, dtype: Any, token_ids: dict[str, Any] | None = None) -> tuple[ExportPlan, ArchConfig, Any]:
+    """What exporting ``model`` in ``dtype`` (None: its own) writes: the plan, the config with
+    that dtype, and the dtype."""
+    export_dtype = _torch_dtype(dtype) or next(model.parameters()).dtype
     cfg = model.config.replace(torch_dtype=_dtype_name(export_dtype))
     plan = plan_export(cfg)
     if token_ids:
         plan = dataclasses.replace(plan, config={**plan.config, **token_ids})
-    tensors = to_hf_state({n: t.detach().to("cpu", export_dtype) for n, t in state.items()}, cfg, REMOTE if plan.remote_code else plan.model_type)
+    return plan, cfg, export_dtype
 
-    with out.write() as staging:
-        _write_json(staging / "config.json", plan.config)
-        _write_json(staging / "generation_config.json", _generation_config(plan.config))
-        _write_json(staging / ARCHSMITH_FILE, cfg.to_dict())
-        if plan.remote_code:
-            from .remote import write_remote_code
 
-            write_remote_code(staging)
-        for extra in copy_files:
-            shutil.copyfile(extra, staging / extra.name)
-        save_tensors(tensors, staging, max_shard_bytes, progress=f"writing {out.target.name}" if progress else None)
-    return plan
+def weight_layout(plan: ExportPlan) -> str:
+    """The weights.py layout an export plan writes (remote code keeps archsmith's own names)."""
+    return REMOTE if plan.remote_code else plan.model_type
+
+
+def write_export_files(staging: Path, plan: ExportPlan, cfg: ArchConfig, copy_files: Sequence[Path] = ()) -> None:
+    """Everything of an export but the weights: config.json, generation_config.json,
+    archsmith.json, remote code when the plan needs it, and ``copy_files``."""
+    _write_json(staging / "config.json", plan.config)
+    _write_json(staging / "generation_config.json", _generation_config(plan.config))
+    _write_json(staging / ARCHSMITH_FILE, cfg.to_dict())
+    if plan.remote_code:
+        from .remote import write_remote_code
+
+        write_remote_code(staging)
+    for extra in copy_files:
+        shutil.copyfile(extra, staging / extra.name)
 
 
 def _checkpoint_directory(

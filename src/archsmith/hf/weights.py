@@ -155,8 +155,8 @@ def from_hf_state(
 ) -> dict[str, torch.Tensor]:
     """HF tensors -> archsmith parameters with the given ``shapes``; LoadError naming the tensor
     when one is missing, unexpected, of the wrong shape or not floating point."""
+    check_hf_tensors(hf, cfg, model_type, shapes)
     layout = None if model_type == REMOTE else BY_MODEL_TYPE[model_type].layout_of(cfg)
-    _validate(hf, expected_hf_shapes(shapes, cfg, model_type), model_type, layout, cfg.num_hidden_layers)
     names = _tied_out(cfg, list(shapes))
     if layout is None:
         out = {n: hf[f"model.{n}"] for n in names}
@@ -236,3 +236,45 @@ def _extra_layer(layout: Layout | None, name: str, num_layers: int) -> bool:
     prefix = layout.layer_prefix.split("{i}")[0]
     index = name[len(prefix) :].split(".", 1)[0] if name.startswith(prefix) else ""
     return index.isdigit() and int(index) >= num_layers
+
+
+# --- one HF tensor at a time (sharded loading and export, archsmith.parallel) -------------------
+
+
+def hf_units(cfg: ArchConfig, model_type: str, shapes: dict[str, tuple[int, ...]]) -> list[tuple[list[str], list[str]]]:
+    """The checkpoint in pieces that convert on their own: (archsmith parameters, the HF tensors
+    they make). A renamed tensor; q, k and v with the tensor they are packed into; a stacked
+    expert tensor with its one tensor per expert. A tied head is left out (the embedding is it)."""
+    import torch
+
+    units: dict[tuple[str, ...], list[str]] = {}
+    for name in _tied_out(cfg, list(shapes)):
+        made = to_hf_state({name: torch.empty(shapes[name], device="meta")}, cfg, model_type)
+        units.setdefault(tuple(made), []).append(name)
+    return [(params, list(hf)) for hf, params in units.items()]
+
+
+def stored_as_is(model_type: str, params: list[str], hf_names: list[str]) -> bool:
+    """Whether the unit is one parameter stored as one HF tensor under another name (not fused,
+    split or transposed): then any slice of one is the same slice of the other."""
+    if len(params) != 1 or len(hf_names) != 1:
+        return False
+    return model_type == REMOTE or not _is_conv1d(BY_MODEL_TYPE[model_type].layout, hf_names[0])
+
+
+def unpack_hf_tensors(
+    hf: dict[str, torch.Tensor], cfg: ArchConfig, model_type: str, params: list[str], shapes: dict[str, tuple[int, ...]]
+) -> dict[str, torch.Tensor]:
+    """The archsmith parameters ``params`` of one unit (:func:`hf_units`) from its HF tensors."""
+    if model_type == REMOTE:
+        return {n: hf[f"model.{n}"] for n in params}
+    return _unpack(hf, cfg, BY_MODEL_TYPE[model_type].layout, params, shapes)
+
+
+def check_hf_tensors(
+    hf: dict[str, torch.Tensor], cfg: ArchConfig, model_type: str, shapes: dict[str, tuple[int, ...]]
+) -> None:
+    """LoadError naming the tensor when ``hf`` (meta tensors do) misses one, has an unexpected
+    one, a wrong shape or a non-float dtype for a model with parameter ``shapes``."""
+    layout = None if model_type == REMOTE else BY_MODEL_TYPE[model_type].layout_of(cfg)
+    _validate(hf, expected_hf_shapes(shapes, cfg, model_type), model_type, layout, cfg.num_hidden_layers)

@@ -94,8 +94,6 @@ class Attention(nn.Module):
     def __init__(self, cfg: ArchConfig, layer_idx: int):
         super().__init__()
         self.layer_idx = layer_idx
-        self.num_heads = cfg.num_attention_heads
-        self.num_kv_heads = cfg.num_key_value_heads
         self.head_dim = cfg.head_dim
         self.scale = cfg.head_dim**-0.5 if cfg.attention_scale is None else cfg.attention_scale
         if cfg.scale_attn_by_inverse_layer_idx:  # GPT-2's option: deeper layers get flatter scores
@@ -114,8 +112,8 @@ class Attention(nn.Module):
         if cfg.qk_norm == "head":  # Qwen3: one norm over head_dim, shared by all heads
             self.q_norm, self.k_norm = Norm(cfg.head_dim, cfg), Norm(cfg.head_dim, cfg)
         elif cfg.qk_norm == "per_head":  # StableLM-2-12B, Cohere: over head_dim, a weight per head
-            self.q_norm = Norm(cfg.head_dim, cfg, heads=self.num_heads)
-            self.k_norm = Norm(cfg.head_dim, cfg, heads=self.num_kv_heads)
+            self.q_norm = Norm(cfg.head_dim, cfg, heads=cfg.num_attention_heads)
+            self.k_norm = Norm(cfg.head_dim, cfg, heads=cfg.num_key_value_heads)
         elif cfg.qk_norm == "full":  # OLMo-2: over all heads together, before splitting them
             self.q_norm, self.k_norm = Norm(q_dim, cfg), Norm(kv_dim, cfg)
 
@@ -133,9 +131,11 @@ class Attention(nn.Module):
             q, k, v = (p.clamp(-self.clip_qkv, self.clip_qkv) for p in (q, k, v))
         if self.qk_norm == "full":
             q, k = self.q_norm(q), self.k_norm(k)
-        q = q.view(b, t, self.num_heads, self.head_dim)
-        k = k.view(b, t, self.num_kv_heads, self.head_dim)
-        v = v.view(b, t, self.num_kv_heads, self.head_dim)
+        # Head counts come from the projections: under tensor parallelism (archsmith.parallel)
+        # each rank holds only its own query and KV heads.
+        q = q.view(b, t, -1, self.head_dim)
+        k = k.view(b, t, -1, self.head_dim)
+        v = v.view(b, t, -1, self.head_dim)
         if self.qk_norm in ("head", "per_head"):  # before RoPE, as Qwen3 and StableLM do
             q, k = self.q_norm(q), self.k_norm(k)
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
@@ -155,11 +155,11 @@ class Attention(nn.Module):
                 dropout_p=self.dropout if self.training else 0.0,
                 is_causal=mask.causal,
                 scale=self.scale,
-                enable_gqa=self.num_kv_heads != self.num_heads,
+                enable_gqa=k.shape[1] != q.shape[1],
             )
         else:
             out = self._softcapped_attention(q, k, v, mask)
-        return self.o_proj(out.transpose(1, 2).reshape(b, t, self.num_heads * self.head_dim))
+        return self.o_proj(out.transpose(1, 2).reshape(b, t, -1))
 
     def _softcapped_attention(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: AttentionMask) -> torch.Tensor:
         """Gemma 2's eager attention: scores * scale, cap * tanh(scores / cap), mask, fp32 softmax.

@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from ..config import ArchConfig
 from .attention import Attention, AttentionMask
@@ -48,6 +49,10 @@ class Block(nn.Module):
         # hidden_dropout: on each branch output, just before it joins the residual stream.
         self.drop = nn.Dropout(cfg.hidden_dropout)
         self.residual_multiplier = cfg.residual_multiplier
+        # Activation checkpointing (set by archsmith.parallel): keep only the block's input
+        # and recompute the rest in the backward pass. A flag rather than a wrapper module, so
+        # parameter names (and with them checkpoints) stay the same.
+        self.checkpointing = False
 
     def forward(
         self,
@@ -57,23 +62,41 @@ class Block(nn.Module):
         cache=None,
         router_logits: list[torch.Tensor] | None = None,
     ) -> torch.Tensor:
+        if self.checkpointing and torch.is_grad_enabled():
+            x, logits = checkpoint(self._forward, x, rope, mask, cache, use_reentrant=False)
+        else:
+            x, logits = self._forward(x, rope, mask, cache)
+        if router_logits is not None and logits is not None:
+            router_logits.append(logits)
+        return x
+
+    def _forward(
+        self,
+        x: torch.Tensor,
+        rope: tuple[torch.Tensor, torch.Tensor] | None,
+        mask: AttentionMask,
+        cache=None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The block's output and, for a sparse layer, its router logits (returned rather than
+        collected here, so that a checkpointed block's recomputation adds none twice)."""
+        logits = None
+
         def attend(h: torch.Tensor) -> torch.Tensor:
             return self.attn(h, rope, mask, cache)
 
         def feed_forward(h: torch.Tensor) -> torch.Tensor:
+            nonlocal logits
             if not isinstance(self.mlp, MoE):
                 return self.mlp(h)
             out, logits = self.mlp(h)
-            if router_logits is not None:
-                router_logits.append(logits)
             return out
 
         if self.parallel:  # only defined for pre-norm (config validation)
             h = self.attn_norm(x)
             mlp_in = h if self.mlp_norm is None else self.mlp_norm(x)
-            return x + self.out(attend(h)) + self.out(feed_forward(mlp_in))
+            return x + self.out(attend(h)) + self.out(feed_forward(mlp_in)), logits
         x = self._residual(x, attend, self.attn_norm, self.attn_out_norm)
-        return self._residual(x, feed_forward, self.mlp_norm, self.mlp_out_norm)
+        return self._residual(x, feed_forward, self.mlp_norm, self.mlp_out_norm), logits
 
     def _residual(
         self,

@@ -33,6 +33,7 @@ from torch import nn
 
 from ..config import ArchConfig
 from .ffn import ACTIVATIONS, MLP
+from .init import normal_
 
 
 class Router(nn.Module):
@@ -53,7 +54,7 @@ class Router(nn.Module):
 
     @torch.no_grad()
     def reset_parameters(self, std: float) -> None:
-        nn.init.normal_(self.weight, 0.0, std)
+        normal_(self.weight, std)
         if self.e_score_correction_bias is not None:
             self.e_score_correction_bias.zero_()
 
@@ -99,38 +100,49 @@ class Experts(nn.Module):
 
     @torch.no_grad()
     def reset_parameters(self, std: float, residual_std: float) -> None:
-        nn.init.normal_(self.gate_up_proj if self.gated else self.up_proj, 0.0, std)
-        nn.init.normal_(self.down_proj, 0.0, residual_std)
+        normal_(self.gate_up_proj if self.gated else self.up_proj, std)
+        normal_(self.down_proj, residual_std)
 
     def forward(self, x: torch.Tensor, experts: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """x [tokens, hidden], experts and weights [tokens, k] -> sum_k weight * expert(x) [tokens, hidden]."""
         tokens, k = experts.shape
         flat = experts.reshape(-1)
         order = flat.argsort(stable=True)  # (token, slot) pairs sorted by expert
-        sorted_experts = flat[order]
         counts = torch.bincount(flat, minlength=self.num_experts)
-        inputs = x[order // k]
-        matmul = _grouped_linear if _grouped_mm_fits(x, self) else _padded_linear
+        out = self.run_sorted(x[order // k], counts, flat[order])
+        unsorted = torch.empty_like(out).index_copy_(0, order, out).view(tokens, k, -1)
+        return (unsorted * weights[..., None].to(out.dtype)).sum(dim=1)
+
+    def run_sorted(self, inputs: torch.Tensor, counts: torch.Tensor, sorted_experts: torch.Tensor) -> torch.Tensor:
+        """Rows sorted by expert (``counts[e]`` for expert e; ``sorted_experts``: each row's) ->
+        each row through its expert. Expert parallelism (``archsmith.parallel.ep``) replaces
+        this one step: the rows travel to their experts' ranks and back."""
         first = self.gate_up_proj if self.gated else self.up_proj
+        return self.grouped_mlp(inputs, counts, sorted_experts, first, self.down_proj)
+
+    def grouped_mlp(
+        self, inputs: torch.Tensor, counts: torch.Tensor, sorted_experts: torch.Tensor, first: torch.Tensor, down: torch.Tensor
+    ) -> torch.Tensor:
+        """The expert MLPs with stacked weights ``first`` (gate_up or up) and ``down``, whose
+        experts ``counts`` and ``sorted_experts`` index."""
+        matmul = _grouped_linear if _grouped_mm_fits(inputs, down) else _padded_linear
         h = matmul(inputs, first, counts, sorted_experts)
         if self.gated:
             gate, up = h.chunk(2, dim=-1)
             h = self.act(gate) * up
         else:
             h = self.act(h)
-        out = matmul(h, self.down_proj, counts, sorted_experts)
-        unsorted = torch.empty_like(out).index_copy_(0, order, out).view(tokens, k, -1)
-        return (unsorted * weights[..., None].to(out.dtype)).sum(dim=1)
+        return matmul(h, down, counts, sorted_experts)
 
 
-def _grouped_mm_fits(x: torch.Tensor, experts: Experts) -> bool:
+def _grouped_mm_fits(x: torch.Tensor, down: torch.Tensor) -> bool:
     """torch._grouped_mm runs bf16 (its CUDA kernels, sm80+, and its compile support take no
     other dtype) with rows aligned to 16 bytes."""
     if not hasattr(torch, "_grouped_mm") or x.dtype != torch.bfloat16:
         return False
     if x.device.type == "cuda" and torch.cuda.get_device_capability(x.device) < (8, 0):
         return False
-    return all(d % 8 == 0 for d in experts.down_proj.shape[1:])
+    return all(d % 8 == 0 for d in down.shape[1:])
 
 
 def _grouped_linear(x: torch.Tensor, w: torch.Tensor, counts: torch.Tensor, sorted_experts: torch.Tensor) -> torch.Tensor:

@@ -30,6 +30,7 @@ from ..dtypes import canonical_dtype, torch_dtype_name
 from ..errors import ConfigError, InputError, UnsupportedError
 from .attention import build_mask
 from .block import Block
+from .init import normal_
 from .generation import KVCache, generate
 from .moe import Experts, Router, load_balancing_loss
 from .norms import Norm
@@ -139,11 +140,11 @@ class Transformer(nn.Module):
                 if name == "lm_head" and self.config.tie_word_embeddings:
                     pass  # the embedding initialises it
                 else:
-                    nn.init.normal_(module.weight, 0.0, residual_std if name.endswith(("o_proj", "down_proj")) else std)
+                    normal_(module.weight, residual_std if name.endswith(("o_proj", "down_proj")) else std)
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)
             elif isinstance(module, nn.Embedding):
-                nn.init.normal_(module.weight, 0.0, std)
+                normal_(module.weight, std)
             elif isinstance(module, Norm):
                 module.reset_parameters()
             elif isinstance(module, RotaryEmbedding):

@@ -26,6 +26,7 @@ _SOURCES = (
     "model/attention.py",
     "model/mla.py",
     "model/ffn.py",
+    "model/init.py",
     "model/moe.py",
     "model/block.py",
     "model/generation.py",
