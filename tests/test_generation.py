@@ -1,4 +1,5 @@
-"""KV-cached decoding equals recomputing the whole sequence; batching with left padding; sampling."""
+"""Static-cache decoding equals recomputing the whole sequence (every position type and window
+pattern, eager and compiled); batching with left padding; sampling; stopping at EOS."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ import torch
 from archsmith import ArchConfig
 from archsmith.errors import InputError
 from archsmith.model import KVCache, build_model
+from archsmith.model import generation
+from archsmith.model.generation import decode_step
+from archsmith.model.positions import RotaryEmbedding
 
 VOCAB = 64
 TINY = dict(
@@ -28,6 +32,7 @@ CASES = {
     "sliding-mixed-layers": dict(sliding_window=3, layer_types=("sliding_attention", "full_attention")),
     "sliding-alibi-softcap": dict(sliding_window=5, position_embedding="alibi", attn_logit_softcapping=2.0),
     "window-1": dict(sliding_window=1),
+    "window-past-the-run": dict(sliding_window=30, layer_types=("sliding_attention", "full_attention")),
     # Per-layer attention: Gemma 3's local RoPE base, NoPE layers (SmolLM3, Cohere 2's full layers)
     "sliding-local-rope-base": dict(sliding_window=4, layer_types=("sliding_attention", "full_attention"), sliding_rope_theta=100.0),
     "nope-layer": dict(nope_layers=(1,)),
@@ -42,9 +47,20 @@ CASES = {
 }
 
 
+# The decode step compiled: position types, a ring with ALiBi and softcapping, NoPE, MLA's latent cache, MoE.
+STEP_CASES = {
+    **{name: CASES[name] for name in ("rope", "sliding-alibi-softcap", "nope-full-layers-sliding-rope", "learned")},
+    "mla-sliding-mixed": dict(
+        num_key_value_heads=None, kv_lora_rank=16, qk_nope_head_dim=12, qk_rope_head_dim=8, v_head_dim=10, q_lora_rank=24,
+        sliding_window=3, layer_types=("sliding_attention", "full_attention"),
+    ),  # fmt: skip
+    "moe": dict(num_experts=8, num_experts_per_tok=2, moe_intermediate_size=16, n_shared_experts=1),
+}
+
+
 def model_for(name: str):
     torch.manual_seed(0)
-    return build_model(ArchConfig(**{**TINY, **CASES[name]})).eval()
+    return build_model(ArchConfig(**{**TINY, **{**CASES, **STEP_CASES}[name]})).eval()
 
 
 def prompt(batch: int = 2, seq: int = 6, seed: int = 0) -> torch.Tensor:
@@ -64,7 +80,7 @@ def test_cached_decoding_equals_full_recompute(name):
     model = model_for(name)
     ids = prompt(seq=20)
     full = model(ids)
-    cache = KVCache(model.config)
+    cache = KVCache(model.config, max_len=20)
     pieces = [model(ids[:, :5], cache=cache)]  # a prompt, then a chunk of 3, then one token at a time
     pieces.append(model(ids[:, 5:8], cache=cache))
     pieces += [model(ids[:, i : i + 1], cache=cache) for i in range(8, 20)]
@@ -74,16 +90,21 @@ def test_cached_decoding_equals_full_recompute(name):
     assert torch.equal(generated, greedy_without_cache(model, ids[:, :6], 14))
 
 
-@pytest.mark.parametrize("name", ["sliding", "sliding-mixed-layers", "window-1"])
-def test_sliding_layers_cache_only_the_window(name):
+@pytest.mark.parametrize("name", ["sliding", "sliding-mixed-layers", "window-1", "window-past-the-run"])
+@torch.no_grad()
+def test_the_cache_is_allocated_once_and_sliding_layers_keep_a_ring_of_the_window(name):
     model = model_for(name)
-    cache = KVCache(model.config)
-    with torch.no_grad():
-        model(prompt(seq=20), cache=cache)
+    cache = KVCache(model.config, max_len=24)
+    ids = prompt(seq=20)
+    model(ids[:, :6], cache=cache)
+    addresses = [(k.data_ptr(), v.data_ptr()) for k, v in zip(cache.keys, cache.values)]
+    for i in range(6, 20):
+        model(ids[:, i : i + 1], cache=cache)
+    assert [(k.data_ptr(), v.data_ptr()) for k, v in zip(cache.keys, cache.values)] == addresses  # written in place
     window = model.config.sliding_window
     for i, keys in enumerate(cache.keys):
-        expected = window - 1 if model.config.layer_is_sliding(i) else 20
-        assert keys.shape[2] == expected
+        assert keys.shape == (2, 2, min(window, 24) if model.config.layer_is_sliding(i) else 24, 8), i
+    assert cache.length == 20 and cache.step.tolist() == [20] and cache.next_position.tolist() == [20, 20]
 
 
 @pytest.mark.parametrize("name", ["rope", "rope-yarn", "alibi", "learned", "sliding", "sliding-alibi-softcap"])
@@ -102,6 +123,72 @@ def test_left_padded_batch_equals_each_prompt_alone(name):
         assert torch.equal(batched[row, width:], alone[0, len(p) :]), row
 
 
+@pytest.mark.parametrize("name", STEP_CASES)
+@torch.no_grad()
+def test_the_decode_step_compiles_once_and_equals_eager(name):
+    """One graph for every step (a recompile raises), with no graph break (fullgraph), so no host
+    sync inside the step; the CPU stand-in for the CUDA graph that mode="reduce-overhead" captures."""
+    torch._dynamo.reset()
+    model = model_for(name)
+    ids = prompt(seq=16)
+    eager, compiled = KVCache(model.config, max_len=16), KVCache(model.config, max_len=16)
+    model(ids[:, :6], cache=eager)
+    model(ids[:, :6], cache=compiled)
+    step = torch.compile(decode_step, backend="aot_eager", fullgraph=True)
+    with torch._dynamo.config.patch(error_on_recompile=True):
+        for i in range(6, 16):
+            expected = decode_step(model, eager, ids[:, i : i + 1])
+            torch.testing.assert_close(step(model, compiled, ids[:, i : i + 1]), expected, rtol=1e-6, atol=1e-6)
+            compiled.length += 1  # what generate's compiled step does on the host
+
+
+@torch.no_grad()
+def test_generate_compiled_equals_eager_and_reuses_its_cache(monkeypatch):
+    torch._dynamo.reset()
+    monkeypatch.setitem(generation._COMPILED, False, torch.compile(decode_step, backend="aot_eager", fullgraph=True))
+    model = model_for("sliding-mixed-layers")
+    ids = prompt(3, 7)
+    mask = torch.ones_like(ids)
+    mask[0, :3] = 0  # one left-padded row
+    with torch._dynamo.config.patch(error_on_recompile=True):
+        first = model.generate(ids, max_new_tokens=12, attention_mask=mask, compile=True)
+        cache = generation._compiled_caches[model][1]
+        again = model.generate(ids[:, 1:], max_new_tokens=9, attention_mask=mask[:, 1:], compile=True)
+    assert generation._compiled_caches[model][1] is cache and cache.max_len == 48  # rounded up, bounded by the table
+    assert torch.equal(first, model.generate(ids, max_new_tokens=12, attention_mask=mask))
+    assert torch.equal(again, model.generate(ids[:, 1:], max_new_tokens=9, attention_mask=mask[:, 1:]))
+    with pytest.raises(InputError, match="compile=False to go past it"):
+        model.generate(ids, max_new_tokens=42, compile=True)
+
+
+@torch.no_grad()
+def test_cache_misuse_is_an_input_error():
+    model = model_for("rope")
+    cache = KVCache(model.config, max_len=8)
+    model(prompt(2, 6), cache=cache)
+    with pytest.raises(InputError, match="cannot take 3 more; fix: KVCache"):
+        model(prompt(2, 3), cache=cache)
+    with pytest.raises(InputError, match="holds 2 rows"):
+        model(prompt(3, 1), cache=cache)
+    with pytest.raises(InputError, match="max_len=0 must be a positive integer"):
+        KVCache(model.config, max_len=0)
+
+
+def test_rope_tables_read_on_the_device_equal_the_host_path():
+    """A decode step reads the RoPE tables with no host-side seq_len; LongRoPE picks its factor set
+    on the device, as the host path does from max(position) + 1."""
+    longrope = {
+        "rope_type": "longrope", "original_max_position_embeddings": 12,
+        "short_factor": [1.0, 1.5, 2.0, 3.0], "long_factor": [2.0, 3.0, 5.0, 8.0],
+    }  # fmt: skip
+    for scaling in (None, longrope, {"rope_type": "dynamic", "factor": 2.0}):
+        rotary = RotaryEmbedding(ArchConfig(**TINY, rope_scaling=scaling))
+        for last in (5, 11, 12, 30, 47):  # inside and past LongRoPE's switch at 12
+            positions = torch.tensor([[last], [3]])
+            for device_side, host_side in zip(rotary(positions, None), rotary(positions, last + 1)):
+                assert torch.equal(device_side, host_side), (scaling, last)
+
+
 def test_stops_at_eos_and_pads_finished_rows():
     model = model_for("rope")
     ids = prompt(3, 4)
@@ -113,10 +200,13 @@ def test_stops_at_eos_and_pads_finished_rows():
         hits = (new == eos).nonzero()
         if len(hits):  # everything after a row's first EOS is EOS
             assert torch.all(new[int(hits[0]) :] == eos)
-    # stopping early happens only once every row has finished
-    finished = [(row[4:] == eos).any() for row in free[:, : out.shape[1]]]
-    assert (out.shape[1] < free.shape[1]) == all(finished)
+    # it stops right after the first token by which every row has produced an EOS (the host looks
+    # only every few steps, which changes nothing in the output)
+    first_eos = [int((row[4:] == eos).nonzero()[0]) if (row[4:] == eos).any() else 12 for row in free]
+    assert out.shape[1] == 4 + min(max(first_eos) + 1, 12)
     assert torch.equal(out[:, :4], ids)
+    alone = model.generate(ids[:1], max_new_tokens=12, eos_token_id=eos)  # finished at new token 3, looked at after 8
+    assert torch.equal(alone, free[:1, : 4 + first_eos[0] + 1])
 
 
 def test_sampling_filters():

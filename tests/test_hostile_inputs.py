@@ -460,7 +460,7 @@ def test_a_cache_of_another_model_is_an_input_error():
     cfg = ArchConfig(vocab_size=64, hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64)
     model = build_model(cfg)
     ids = torch.randint(0, 64, (1, 4))
-    for cache in ("x", KVCache(cfg.replace(num_hidden_layers=1))):
+    for cache in ("x", KVCache(cfg.replace(num_hidden_layers=1), max_len=8)):
         with pytest.raises(InputError, match="fix: pass cache=KVCache"):
             model(ids, cache=cache)
 

@@ -88,12 +88,13 @@ def test_count_equals_numel_and_the_cache_is_the_latent(name):
     model = model_for(name)
     cfg = model.config
     assert sum(p.numel() for p in model.parameters()) == count_params(cfg).total
-    cache = KVCache(cfg)
+    cache = KVCache(cfg, max_len=5)
     with torch.no_grad():
         model(ids(batch=1, seq=3), cache=cache)
     for layer, (latent, rope_key) in enumerate(zip(cache.keys, cache.values)):
-        assert latent.shape == (1, 1, 3, cfg.kv_lora_rank), layer
-        assert rope_key.shape == (1, 1, 3, cfg.qk_rope_head_dim), layer
+        slots = min(5, cfg.sliding_window or 5) if cfg.layer_is_sliding(layer) else 5
+        assert latent.shape == (1, 1, slots, cfg.kv_lora_rank), layer
+        assert rope_key.shape == (1, 1, slots, cfg.qk_rope_head_dim), layer
 
 
 def test_estimate_counts_and_labels_the_latent_kv_cache():
@@ -126,7 +127,7 @@ def test_cached_decoding_equals_full_recompute(name):
     model = model_for(name)
     x = ids()
     full = model(x)
-    cache = KVCache(model.config)
+    cache = KVCache(model.config, max_len=20)
     pieces = [model(x[:, :5], cache=cache), model(x[:, 5:8], cache=cache)]
     pieces += [model(x[:, i : i + 1], cache=cache) for i in range(8, 20)]
     torch.testing.assert_close(torch.cat(pieces, dim=1), full, rtol=1e-5, atol=1e-5)
@@ -139,7 +140,7 @@ def test_decoding_takes_the_absorbed_path_and_it_equals_the_expanded_one():
     assert isinstance(attn, LatentAttention)
     calls = []
     attn.kv_b_proj.register_forward_hook(lambda *args: calls.append(1))
-    cache = KVCache(model.config)
+    cache = KVCache(model.config, max_len=7)
     model(ids(seq=6), cache=cache)
     assert len(calls) == 1  # the prefill expands the latents
     model(ids(seq=1, seed=1), cache=cache)
@@ -224,7 +225,7 @@ def test_any_mla_config_counts_exactly_and_decodes_as_it_recomputes(cfg, seed):
     assert sum(p.numel() for p in model.parameters()) == count_params(cfg).total
     assert sum(p.numel() for p in build_model(cfg, device="meta").parameters()) == count_params(cfg).total
     x = ids(2, 10, seed)
-    cache = KVCache(cfg)
+    cache = KVCache(cfg, max_len=10)
     stepped = torch.cat([model(x[:, :4], cache=cache)] + [model(x[:, i : i + 1], cache=cache) for i in range(4, 10)], dim=1)
     torch.testing.assert_close(stepped, model(x), rtol=1e-4, atol=1e-4)
 

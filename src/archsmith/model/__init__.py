@@ -1,10 +1,10 @@
 """The PyTorch model: ``build_model(cfg)`` returns a Transformer for any valid ArchConfig.
 
 One module per component family: positions (RoPE, ALiBi), norms, attention, ffn, moe,
-block, transformer (the LM and build_model), generation (KV cache, generate).
+block, transformer (the LM and build_model), cache (the static KV cache), generation (generate).
 """
 
-from .generation import KVCache
+from .cache import KVCache
 from .transformer import LMOutput, Transformer, build_model
 
 __all__ = ["KVCache", "LMOutput", "Transformer", "build_model"]

@@ -79,12 +79,43 @@ def build_mask(
         allowed = allowed & (key_valid[:, None, None, :] | ~query_valid[:, None, :, None])
     if slopes is None:
         return AttentionMask(tensor=allowed)
+    return _alibi(allowed, key_positions, key_positions[:, -seq:], slopes, dtype, alibi_before_scale_dim)
+
+
+def step_mask(
+    visible: torch.Tensor,
+    key_positions: torch.Tensor,
+    query_positions: torch.Tensor,
+    slopes: torch.Tensor | None,
+    dtype: torch.dtype,
+    alibi_before_scale_dim: int | None = None,
+) -> AttentionMask:
+    """The mask of a decode step over a static cache's slots (model/cache.py), in any order:
+    ``visible`` [batch, slots] already says which slots the one query sees (causality and the
+    window are the cache's: a slot holds a past token or nothing); ALiBi as in :func:`build_mask`,
+    from each slot's position ``key_positions`` [batch, slots] and ``query_positions`` [batch, 1]."""
+    allowed = visible[:, None, None, :]
+    if slopes is None:
+        return AttentionMask(tensor=allowed)
+    return _alibi(allowed, key_positions, query_positions, slopes, dtype, alibi_before_scale_dim)
+
+
+def _alibi(
+    allowed: torch.Tensor,
+    key_positions: torch.Tensor,
+    query_positions: torch.Tensor,
+    slopes: torch.Tensor,
+    dtype: torch.dtype,
+    alibi_before_scale_dim: int | None,
+) -> AttentionMask:
+    """The additive ALiBi bias [batch, heads, seq, keys], -inf where ``allowed`` is False."""
+    slopes = slopes.to(allowed.device)
     if alibi_before_scale_dim is not None:
-        absolute = slopes.to(device).bfloat16()[None, :, None, None] * key_positions[:, None, None, :]  # [b, h, 1, kv_len]
+        absolute = slopes.bfloat16()[None, :, None, None] * key_positions[:, None, None, :]  # [b, h, 1, kv_len]
         bias = absolute.to(dtype) / math.sqrt(alibi_before_scale_dim)
         return AttentionMask(tensor=bias.masked_fill(~allowed, float("-inf")).to(dtype))
-    relative = (key_positions[:, None, :] - key_positions[:, -seq:, None]).float()  # [b, seq, kv_len]
-    bias = slopes.to(device)[None, :, None, None] * relative[:, None]
+    relative = (key_positions[:, None, :] - query_positions[:, :, None]).float()  # [b, seq, kv_len]
+    bias = slopes[None, :, None, None] * relative[:, None]
     return AttentionMask(tensor=bias.masked_fill(~allowed, float("-inf")).to(dtype))
 
 

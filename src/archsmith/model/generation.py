@@ -1,4 +1,9 @@
-"""Incremental decoding: a key/value cache and ``generate`` (greedy, temperature, top-k, top-p).
+"""Incremental decoding: ``generate`` (greedy, temperature, top-k, top-p) over a static KV cache.
+
+The prompt runs as one chunk (the prefill), then one token per step through ``decode_step``:
+fixed shapes, no host sync (the host reads "has every row finished?" only every
+EOS_CHECK_EVERY steps, and only with an ``eos_token_id``). With ``compile=True`` the step is
+compiled once and, on GPU, replayed as a CUDA graph; the prefill stays eager (one call).
 
 ``generate`` returns the prompt followed by the new tokens and stops when every row has
 produced an end-of-sequence token, padding finished rows with it, as transformers does.
@@ -9,74 +14,22 @@ so a padded row decodes exactly as it would alone.
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Sequence
+import weakref
+from collections.abc import Callable, Sequence
 
 import torch
 
-from ..config import ArchConfig
 from ..errors import InputError
+from .cache import KVCache
 
+EOS_CHECK_EVERY = 8  # decode steps between the host's reads of "has every row finished?"
+CAPACITY_STEP = 256  # a compiled decoder's cache is rounded up to this many tokens, so nearby lengths share a graph
 
-class KVCache:
-    """Keys and values of every layer, plus what the masks need about the cached tokens.
-
-    Sliding-window layers keep only the last ``sliding_window - 1`` keys: that is all the
-    next token can see (key j is visible to query i iff i - j < window). Multi-head latent
-    attention layers store their compressed latent [batch, 1, seq, kv_lora_rank] as the keys
-    and the shared RoPE key [batch, 1, seq, qk_rope_head_dim] as the values (model/mla.py).
-    """
-
-    def __init__(self, cfg: ArchConfig):
-        self.config = cfg  # the model it was made for: a cache of another layout is refused
-        n = cfg.num_hidden_layers
-        self.window_keep = None if cfg.sliding_window is None else cfg.sliding_window - 1
-        self.keep = [self.window_keep if cfg.layer_is_sliding(i) else None for i in range(n)]
-        # The slot bookkeeping below must cover the layer that keeps the most keys.
-        self.history_keep = None if None in self.keep else self.window_keep
-        self.keys: list[torch.Tensor | None] = [None] * n
-        self.values: list[torch.Tensor | None] = [None] * n
-        self.length = 0  # tokens appended so far, padding included (the same for every row)
-        self.valid: torch.Tensor | None = None  # [batch, slots] real token (not padding); None: no padding yet
-        self.positions: torch.Tensor | None = None  # [batch or 1, slots] position of each cached token
-        self.next_position: torch.Tensor | None = None  # [batch]; None while positions are just 0, 1, 2, ...
-
-    def cached_length(self, sliding: bool) -> int:
-        """How many keys a layer of this kind holds before the next step."""
-        keep = self.window_keep if sliding else None
-        return self.length if keep is None else min(self.length, keep)
-
-    @property
-    def history_length(self) -> int:
-        return self.length if self.history_keep is None else min(self.length, self.history_keep)
-
-    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Append this step's keys/values [batch, kv_heads, seq, head_dim]; return all the layer attends to."""
-        if self.keys[layer] is not None:
-            k = torch.cat([self.keys[layer], k], dim=2)
-            v = torch.cat([self.values[layer], v], dim=2)
-        self.keys[layer] = _keep_last(k, self.keep[layer], dim=2)
-        self.values[layer] = _keep_last(v, self.keep[layer], dim=2)
-        return k, v
-
-    def advance(
-        self,
-        steps: int,
-        valid: torch.Tensor | None,
-        positions: torch.Tensor,
-        next_position: torch.Tensor | None,
-    ) -> None:
-        """Record a finished step: ``valid``/``positions`` cover the cached slots plus the new tokens."""
-        self.length += steps
-        self.valid = _keep_last(valid, self.history_keep, dim=1)
-        self.positions = _keep_last(positions, self.history_keep, dim=1)
-        self.next_position = next_position
-
-
-def _keep_last(x: torch.Tensor | None, keep: int | None, dim: int) -> torch.Tensor | None:
-    if x is None or keep is None:
-        return x
-    return x.narrow(dim, max(x.shape[dim] - keep, 0), min(keep, x.shape[dim]))
+# The compiled step's cache, per model, reused by the next generate() of the same shape: a CUDA
+# graph replays the addresses it was captured with.
+_compiled_caches: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 @torch.no_grad()
@@ -90,29 +43,106 @@ def generate(
     eos_token_id: int | Sequence[int] | None = None,
     attention_mask: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
+    compile: bool = False,
 ) -> torch.Tensor:
     """Extend ``input_ids`` [batch, seq] by up to ``max_new_tokens`` tokens; see ``Transformer.generate``."""
     _check_sampling(max_new_tokens, temperature, top_k, top_p, generator)
+    if not isinstance(compile, bool):
+        raise InputError(f"compile={compile!r} must be True or False; fix: compile=True for a compiled decode step")
     eos = None
     if eos_token_id is not None:
         eos = torch.tensor(_eos_ids(eos_token_id, model.config.vocab_size), device=input_ids.device)
-    cache = KVCache(model.config)
-    tokens = input_ids
-    step_ids, step_mask = input_ids, attention_mask
-    finished = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
-    for _ in range(max_new_tokens):
-        hidden = model.hidden_states(step_ids, attention_mask=step_mask, cache=cache)
-        logits = model.logits(hidden[:, -1]).float()
+    if max_new_tokens == 0:
+        return input_ids
+    batch, prompt = input_ids.shape
+    if compile:
+        cache = _compiled_cache(model, batch, prompt + max_new_tokens, input_ids.device)
+        step = _compiled_step(model, cache)
+    else:
+        cache = KVCache(model.config, prompt + max_new_tokens)
+        step = functools.partial(decode_step, model, cache)
+
+    tokens = input_ids.new_empty(batch, prompt + max_new_tokens)
+    tokens[:, :prompt] = input_ids
+    finished = torch.zeros(batch, dtype=torch.bool, device=input_ids.device)
+    all_finished = torch.zeros(max_new_tokens, dtype=torch.bool, device=input_ids.device)  # after each new token
+    logits = model.logits(model.hidden_states(input_ids, attention_mask=attention_mask, cache=cache)[:, -1]).float()
+    new = 0
+    while True:
         next_token = _choose(logits, temperature, top_k, top_p, generator)
         if eos is not None:
             next_token = torch.where(finished, eos[0], next_token)  # finished rows are padded with EOS
             finished |= torch.isin(next_token, eos)
-        tokens = torch.cat([tokens, next_token[:, None]], dim=1)
-        if eos is not None and bool(finished.all()):
+            all_finished[new] = finished.all()
+        tokens[:, prompt + new] = next_token
+        new += 1
+        if new == max_new_tokens or (eos is not None and new % EOS_CHECK_EVERY == 0 and bool(all_finished[new - 1])):
             break
-        step_ids = next_token[:, None]
-        step_mask = None if attention_mask is None else torch.ones_like(step_ids)
-    return tokens
+        logits = step(next_token[:, None])
+    if eos is not None:  # stop at the first token after which every row had finished, as if checked every step
+        done = all_finished[:new]
+        new = int(torch.where(done.any(), done.long().argmax() + 1, new))
+    return tokens[:, : prompt + new]
+
+
+def decode_step(model, cache: KVCache, token: torch.Tensor) -> torch.Tensor:
+    """One token per row ([batch, 1]) through ``model`` over ``cache``: float32 logits [batch, vocab].
+
+    Reads only device state that changes from step to step (the cache's ``step``, positions and
+    slots), so ``torch.compile`` traces it once (the tokens come from the model itself: no input
+    checks). Compiled, the caller adds the token to ``cache.length`` (see ``KVCache.advance``).
+    """
+    hidden = model._hidden_states(token, None, None, cache)
+    return model.logits(hidden[:, -1]).float()
+
+
+def _compiled_step(model, cache: KVCache) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``decode_step`` compiled once, with CUDA graphs on GPU (``mode="reduce-overhead"``)."""
+    cuda = cache.step.is_cuda if cache.step is not None else next(model.parameters()).is_cuda
+    compiled = _compiled_decode_step(cuda)
+
+    def step(token: torch.Tensor) -> torch.Tensor:
+        if cuda:  # the previous step's outputs are dead: the graph may overwrite them
+            torch.compiler.cudagraph_mark_step_begin()
+        logits = compiled(model, cache, token)
+        cache.length += 1  # the host count, which the compiled step does not keep
+        return logits
+
+    return step
+
+
+_COMPILED: dict[bool, Callable] = {}
+
+
+def _compiled_decode_step(cuda: bool) -> Callable:
+    """One compiled ``decode_step`` per process and device kind (torch.compile keys its graphs by
+    the model and cache shapes it sees)."""
+    if cuda not in _COMPILED:
+        _COMPILED[cuda] = torch.compile(decode_step, fullgraph=True, mode="reduce-overhead" if cuda else None)
+    return _COMPILED[cuda]
+
+
+def _compiled_cache(model, batch: int, tokens: int, device: torch.device) -> KVCache:
+    """A cache for ``tokens`` tokens per row, rounded up to CAPACITY_STEP inside the position table,
+    reused (emptied) from the model's previous compiled generate when the shapes agree."""
+    cfg = model.config
+    table = cfg.max_position_embeddings if model.rotary or cfg.position_embedding == "learned" else None
+    if table is not None and tokens > table:
+        raise InputError(
+            f"compile=True decodes inside the position table, but {tokens} tokens pass max_position_embeddings={table}; "
+            "fix: compile=False to go past it, or fewer tokens"
+        )
+    capacity = -(-tokens // CAPACITY_STEP) * CAPACITY_STEP
+    if table is not None:
+        capacity = min(capacity, table)
+    key = (batch, capacity, device, next(model.parameters()).dtype)
+    kept = _compiled_caches.get(model)
+    if kept is not None and kept[0] == key:
+        kept[1].reset()
+        return kept[1]
+    cache = KVCache(cfg, capacity)
+    _compiled_caches[model] = (key, cache)
+    return cache
 
 
 def _is_int(v: object) -> bool:

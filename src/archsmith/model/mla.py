@@ -10,8 +10,8 @@ The cache stores only ``c`` and ``k_rope`` (kv_lora_rank + qk_rope_head_dim per 
 layer, 576 for DeepSeek-V3 against 40,960 for its expanded keys and values), as DeepSeek's
 inference code, vLLM, SGLang and FlashMLA do. Two ways to attend over it, equal up to rounding:
 
-- expanded (training, prefill): run kv_b_proj over every key, then ordinary attention;
-- absorbed (decoding): ``q_nope_h · W_UK_h c = (W_UK_hᵀ q_nope_h) · c``, so W_UK folds into the
+- expanded (training, prefill, chunks): run kv_b_proj over every key, then ordinary attention;
+- absorbed (one-token decode steps): ``q_nope_h · W_UK_h c = (W_UK_hᵀ q_nope_h) · c``, so W_UK folds into the
   query and W_UV into the output, and the heads attend directly to the cached latents as one
   shared key/value head (MQA with keys [c, k_rope] and values c). A decoding step then costs
   O(cached tokens · kv_lora_rank) per head instead of re-expanding every cached token.
@@ -90,10 +90,9 @@ class LatentAttention(nn.Module):
         q_rope = apply_rope(q_rope, cos, sin, self.rope_interleaved)
         k_rope = apply_rope(k_rope, cos, sin, self.rope_interleaved)
 
-        decoding = cache is not None and cache.length > 0
         if cache is not None:
             latent, k_rope = cache.update(self.layer_idx, latent, k_rope)
-        if decoding:
+        if cache is not None and cache.decoding:
             out = self._absorbed(q_nope, q_rope, latent, k_rope, mask)
         else:
             out = self._expanded(q_nope, q_rope, latent, k_rope, mask)

@@ -28,10 +28,11 @@ from torch import nn
 from ..config import ArchConfig
 from ..dtypes import canonical_dtype, torch_dtype_name
 from ..errors import ConfigError, InputError, UnsupportedError
-from .attention import build_mask
+from .attention import AttentionMask, build_mask, step_mask
 from .block import Block
+from .cache import KVCache, Keys
+from .generation import generate
 from .init import normal_
-from .generation import KVCache, generate
 from .moe import Experts, Router, load_balancing_loss
 from .norms import Norm
 from .positions import RotaryEmbedding, alibi_slopes
@@ -54,6 +55,21 @@ class LMOutput(NamedTuple):
     loss: torch.Tensor
     logits: torch.Tensor
     aux_loss: torch.Tensor | None = None
+
+
+class TokenPositions(NamedTuple):
+    """The positions of one call's tokens.
+
+    ``ids`` [batch or 1, seq]; ``next`` [batch]: where each row goes on (for the cache);
+    ``seq_len``: one more than the largest position (what the RoPE and learned tables need), or
+    None where no table needs it or a static cache's decode step keeps every position inside the
+    table; ``counting``: the positions are just past, past + 1, ... (no padding, no position_ids).
+    """
+
+    ids: torch.Tensor
+    next: torch.Tensor
+    seq_len: int | None
+    counting: bool
 
 
 def next_token_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -211,25 +227,84 @@ class Transformer(nn.Module):
         router_logits: list[torch.Tensor] | None = None,
     ) -> torch.Tensor:
         cfg = self.config
-        eager = not torch.compiler.is_compiling()  # data-dependent checks would break the graph
         batch, seq = input_ids.shape
-        device = input_ids.device
-        if cache is not None and getattr(cache, "config", None) != cfg:
+        decoding = cache is not None and self._begin(cache, batch, seq, input_ids.device)
+        valid = self._validity(attention_mask, cache, decoding)
+        pos = self._positions(batch, seq, valid, position_ids, cache, decoding, input_ids.device)
+
+        x = self._embed(input_ids, pos)
+        ropes = {None: None, **{kind: rotary(pos.ids, pos.seq_len) for kind, rotary in self.rotary.items()}}
+        if cache is None:
+            keys = {sliding: Keys(valid, pos.ids, seq, False) for sliding in set(self.layer_sliding)}
+        else:
+            keys = cache.record(valid, pos.ids)
+        masks = {sliding: self._mask(seq, k, sliding, pos.ids, x.dtype) for sliding, k in keys.items()}
+        for layer, sliding, rope in zip(self.layers, self.layer_sliding, self.layer_rope):
+            x = layer(x, ropes[rope], masks[sliding], cache, router_logits)
+        if cache is not None:
+            cache.advance(seq, pos.next, pos.counting)
+
+        if self.norm is not None:
+            x = self.norm(x)
+        return x if self.project_out is None else self.project_out(x)
+
+    def _begin(self, cache: KVCache, batch: int, seq: int, device: torch.device) -> bool:
+        """Check that ``cache`` was made for this model; whether this call is a one-token decode step."""
+        if not torch.compiler.is_compiling() and (not isinstance(cache, KVCache) or cache.config != self.config):
             raise InputError(
                 f"cache must be a KVCache made for this model's config, got a {type(cache).__name__} that is not; "
-                "fix: pass cache=KVCache(model.config) (or let generate() make it)"
+                "fix: pass cache=KVCache(model.config, max_len) (or let generate() make it)"
             )
-        past = 0 if cache is None else cache.length
+        return cache.begin(batch, seq, device)
 
-        # Which tokens are real; None while there is no padding anywhere (keeps SDPA's causal path).
-        valid = None if attention_mask is None else attention_mask.bool()
-        if valid is not None and eager and (cache is None or cache.valid is None) and bool(valid.all()):
-            valid = None
-        key_valid = _key_validity(valid, cache, batch, seq, device)
+    def _validity(self, attention_mask: torch.Tensor | None, cache: KVCache | None, decoding: bool) -> torch.Tensor | None:
+        """Which tokens are real [batch, seq]; None while there is no padding anywhere, which keeps
+        SDPA's causal path (found by one host read, which a decode step does not spend)."""
+        if attention_mask is None:
+            return None
+        valid = attention_mask.bool()
+        if torch.compiler.is_compiling() or decoding or (cache is not None and cache.padded) or not bool(valid.all()):
+            return valid
+        return None
 
-        positions, next_position, counting = self._positions(batch, seq, past, valid, position_ids, cache, device)
-        seq_len = past + seq if counting else None  # one past the largest position, when known without a sync
+    def _positions(
+        self,
+        batch: int,
+        seq: int,
+        valid: torch.Tensor | None,
+        position_ids: torch.Tensor | None,
+        cache: KVCache | None,
+        decoding: bool,
+        device: torch.device,
+    ) -> TokenPositions:
+        """Positions of this call's tokens; see :class:`TokenPositions`."""
+        past = 0 if cache is None or decoding else cache.length  # a decode step reads no host count
+        if position_ids is not None:
+            ids = position_ids if position_ids.dim() == 2 else position_ids[None]
+            return self._bounded(TokenPositions(ids, ids[:, -1].expand(batch) + 1, None, False), cache, decoding, True)
+        if valid is None and (cache is None or (not decoding and cache.counting)):
+            ids = torch.arange(past, past + seq, device=device)[None]
+            return TokenPositions(ids, ids[:, -1].expand(batch) + 1, past + seq, True)
+        start = torch.zeros(batch, dtype=torch.long, device=device) if cache is None else cache.next_position
+        real = valid if valid is not None else torch.ones(batch, seq, dtype=torch.bool, device=device)
+        counts = real.long().cumsum(dim=1)
+        ids = (start[:, None] + counts - 1).masked_fill(~real, 0)
+        counting = valid is None and cache is not None and cache.counting  # a decode step that goes on counting
+        return self._bounded(TokenPositions(ids, start + counts[:, -1], None, counting), cache, decoding, False)
 
+    def _bounded(self, pos: TokenPositions, cache: KVCache | None, decoding: bool, explicit: bool) -> TokenPositions:
+        """``pos`` with ``seq_len`` read from the device where a position table needs it, unless a
+        static cache's decode step bounds every position inside the table (then no host sync)."""
+        cfg = self.config
+        if not self.rotary and cfg.position_embedding != "learned":
+            return pos
+        if decoding and not explicit and cache.max_len <= cfg.max_position_embeddings:
+            return pos
+        return pos._replace(seq_len=int(pos.ids.max()) + 1)
+
+    def _embed(self, input_ids: torch.Tensor, pos: TokenPositions) -> torch.Tensor:
+        """Token embeddings (scaled, projected, plus learned positions, normed as configured)."""
+        cfg = self.config
         x = self.embed_tokens(input_ids)
         if cfg.scale_embeddings:  # Gemma rounds the scale to the activation dtype first
             x = x * torch.tensor(cfg.hidden_size**0.5, dtype=x.dtype)
@@ -237,76 +312,27 @@ class Transformer(nn.Module):
             x = x * cfg.embedding_multiplier
         if self.project_in is not None:
             x = self.project_in(x)
-        ropes = {None: None}
-        if self.rotary or cfg.position_embedding == "learned":
-            if seq_len is None:
-                seq_len = int(positions.max()) + 1
-            if self.rotary:
-                ropes.update({kind: rotary(positions, seq_len) for kind, rotary in self.rotary.items()})
-            else:
-                if eager and seq_len > cfg.max_position_embeddings:
-                    raise InputError(
-                        f"the input needs position {seq_len - 1}, but the learned position table has "
-                        f"max_position_embeddings={cfg.max_position_embeddings} rows; fix: give at most "
-                        f"{cfg.max_position_embeddings} tokens, or build with a larger max_position_embeddings"
-                    )
-                x = x + self.embed_positions(positions + cfg.position_offset)
+        if cfg.position_embedding == "learned":
+            if pos.seq_len is not None and pos.seq_len > cfg.max_position_embeddings and not torch.compiler.is_compiling():
+                raise InputError(
+                    f"the input needs position {pos.seq_len - 1}, but the learned position table has "
+                    f"max_position_embeddings={cfg.max_position_embeddings} rows; fix: give at most "
+                    f"{cfg.max_position_embeddings} tokens, or build with a larger max_position_embeddings"
+                )
+            x = x + self.embed_positions(pos.ids + cfg.position_offset)
         if cfg.embedding_norm:
             x = self.embed_norm(x)
-        x = self.embed_drop(x)
+        return self.embed_drop(x)
 
-        key_positions = positions
-        if cache is not None:
-            key_positions = positions.expand(batch, seq)
-            if cache.positions is not None:
-                key_positions = torch.cat([cache.positions.expand(batch, -1), key_positions], dim=1)
-        masks = {}
-        for sliding in set(self.layer_sliding):
-            kv_len = seq + (0 if cache is None else cache.cached_length(sliding))
-            masks[sliding] = build_mask(
-                seq,
-                kv_len,
-                cfg.sliding_window if sliding else None,
-                None if key_valid is None else key_valid[:, -kv_len:],
-                key_positions[:, -kv_len:],
-                self.alibi_slopes,
-                x.dtype,
-                device,
-                cfg.head_dim if cfg.alibi_before_scale else None,
-            )
-
-        for layer, sliding, rope in zip(self.layers, self.layer_sliding, self.layer_rope):
-            x = layer(x, ropes[rope], masks[sliding], cache, router_logits)
-        if cache is not None:
-            cache.advance(seq, key_valid, key_positions, next_position)
-        if self.norm is not None:
-            x = self.norm(x)
-        return x if self.project_out is None else self.project_out(x)
-
-    def _positions(
-        self,
-        batch: int,
-        seq: int,
-        past: int,
-        valid: torch.Tensor | None,
-        position_ids: torch.Tensor | None,
-        cache: KVCache | None,
-        device: torch.device,
-    ) -> tuple[torch.Tensor, torch.Tensor | None, bool]:
-        """Positions of this call's tokens, the next position per row (for a cache), and
-        whether they simply count on from ``past`` (so their maximum is known without a sync)."""
-        if position_ids is not None:
-            positions = position_ids if position_ids.dim() == 2 else position_ids[None]
-            return positions, positions[:, -1].expand(batch) + 1, False
-        start = None if cache is None else cache.next_position
-        if valid is None and start is None:
-            return torch.arange(past, past + seq, device=device)[None], None, True
-        if start is None:
-            start = torch.full((batch,), past, device=device)
-        real = valid if valid is not None else torch.ones(batch, seq, dtype=torch.bool, device=device)
-        counts = real.long().cumsum(dim=1)
-        positions = (start[:, None] + counts - 1).masked_fill(~real, 0)
-        return positions, start + counts[:, -1], False
+    def _mask(self, seq: int, keys: Keys, sliding: bool, positions: torch.Tensor, dtype: torch.dtype) -> AttentionMask:
+        """The attention mask of one kind of layer (full or sliding) over ``keys``."""
+        cfg = self.config
+        alibi_dim = cfg.head_dim if cfg.alibi_before_scale else None
+        if keys.step:
+            return step_mask(keys.valid, keys.positions, positions, self.alibi_slopes, dtype, alibi_dim)
+        window = cfg.sliding_window if sliding else None
+        device = keys.positions.device
+        return build_mask(seq, keys.length, window, keys.valid, keys.positions, self.alibi_slopes, dtype, device, alibi_dim)
 
     def _check_inputs(
         self,
@@ -377,34 +403,18 @@ class Transformer(nn.Module):
         eos_token_id: int | Sequence[int] | None = None,
         attention_mask: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
+        compile: bool = False,
     ) -> torch.Tensor:
         """The prompt followed by up to ``max_new_tokens`` new tokens, [batch, seq + new].
 
         ``temperature=0`` is greedy; otherwise sample after temperature, ``top_k`` and
         ``top_p`` filtering (HF's order). Generation stops once every row has produced an
         ``eos_token_id``; finished rows are padded with it. Batch prompts of different
-        lengths by LEFT padding with an ``attention_mask``. Decodes with a :class:`KVCache`
-        under ``torch.no_grad``; call ``model.eval()`` first to disable dropout.
+        lengths by LEFT padding with an ``attention_mask``. Decodes with a static :class:`KVCache`
+        under ``torch.no_grad``; call ``model.eval()`` first to disable dropout. ``compile=True``
+        compiles the decode step once (a CUDA graph on GPU; the first call pays the compile time).
         """
-        return generate(self, input_ids, max_new_tokens, temperature, top_k, top_p, eos_token_id, attention_mask, generator)
-
-
-def _key_validity(
-    valid: torch.Tensor | None,
-    cache: KVCache | None,
-    batch: int,
-    seq: int,
-    device: torch.device,
-) -> torch.Tensor | None:
-    """[batch, cached slots + seq]: which keys are real tokens; None when none is padding."""
-    history = None if cache is None else cache.valid
-    if valid is None and history is None:
-        return None
-    if history is None:
-        history = torch.ones(batch, 0 if cache is None else cache.history_length, dtype=torch.bool, device=device)
-    if valid is None:
-        valid = torch.ones(batch, seq, dtype=torch.bool, device=device)
-    return torch.cat([history, valid], dim=1)
+        return generate(self, input_ids, max_new_tokens, temperature, top_k, top_p, eos_token_id, attention_mask, generator, compile)
 
 
 # --- construction ----------------------------------------------------------------------------
