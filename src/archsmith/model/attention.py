@@ -119,6 +119,22 @@ def _alibi(
     return AttentionMask(tensor=bias.masked_fill(~allowed, float("-inf")).to(dtype))
 
 
+def one_query_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: AttentionMask, scale: float, dropout_p: float = 0.0
+) -> torch.Tensor:
+    """SDPA for a decode step (one query per row, ``q`` [batch, heads, 1, d]) over ``k``/``v``
+    [batch, kv_heads, keys, d], with the query heads that share a key/value head folded into the
+    query axis. SDPA then needs no ``enable_gqa``, which on GPU it runs with a mask only on the
+    math path (copying every key once per query head); folded, the masked fused kernels apply."""
+    b, n_heads, _, _ = q.shape
+    n_kv = k.shape[1]
+    bias = mask.tensor
+    if bias is not None and bias.shape[1] != 1:  # a per-head ALiBi bias [batch, heads, 1, keys] folds alike
+        bias = bias.reshape(b, n_kv, n_heads // n_kv, -1)
+    out = F.scaled_dot_product_attention(q.reshape(b, n_kv, n_heads // n_kv, -1), k, v, attn_mask=bias, dropout_p=dropout_p, scale=scale)
+    return out.reshape(b, n_heads, 1, -1)
+
+
 class Attention(nn.Module):
     """q/k/v/o projections, optional qk-norm, RoPE, and attention over the (cached) keys."""
 
@@ -177,7 +193,9 @@ class Attention(nn.Module):
         if cache is not None:
             k, v = cache.update(self.layer_idx, k, v)
 
-        if self.softcap is None:
+        if self.softcap is None and cache is not None and cache.decoding:
+            out = one_query_attention(q, k, v, mask, self.scale, self.dropout if self.training else 0.0)
+        elif self.softcap is None:
             out = F.scaled_dot_product_attention(
                 q,
                 k,

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import ArchConfig
-from .attention import AttentionMask
+from .attention import AttentionMask, one_query_attention
 from .norms import Norm
 from .positions import apply_rope, yarn_get_mscale
 
@@ -125,7 +125,10 @@ class LatentAttention(nn.Module):
         q_latent = torch.einsum("bhtd,hdr->bhtr", q_nope, w_uk)
         q = torch.cat([q_latent, q_rope], dim=-1)  # [b, heads, t, rank + rope]
         k = torch.cat([latent, k_rope], dim=-1)  # [b, 1, s, rank + rope]
-        out_latent = self._attend(q, k, latent, mask)  # [b, heads, t, rank]
+        if q.shape[2] == 1:  # a decode step: the heads fold into one query axis over the one shared latent "head"
+            out_latent = one_query_attention(q, k, latent, mask, self.scale, self.dropout if self.training else 0.0)
+        else:
+            out_latent = self._attend(q, k, latent, mask)  # [b, heads, t, rank]
         return torch.einsum("bhtr,hvr->bhtv", out_latent, w_uv)
 
 
