@@ -20,6 +20,7 @@ import weakref
 from collections.abc import Callable, Sequence
 
 import torch
+import torch.nn.functional as F
 
 from ..errors import InputError
 from .cache import KVCache
@@ -64,9 +65,17 @@ def generate(
 
     tokens = input_ids.new_empty(batch, prompt + max_new_tokens)
     tokens[:, :prompt] = input_ids
+
+    def prefill(length: int) -> torch.Tensor:
+        """The first ``length`` tokens as one chunk into the emptied cache: the last one's logits."""
+        cache.reset()
+        mask = None if attention_mask is None else F.pad(attention_mask, (0, length - prompt), value=1)
+        return model.logits(model.hidden_states(tokens[:, :length], attention_mask=mask, cache=cache)[:, -1]).float()
+
     finished = torch.zeros(batch, dtype=torch.bool, device=input_ids.device)
     all_finished = torch.zeros(max_new_tokens, dtype=torch.bool, device=input_ids.device)  # after each new token
-    logits = model.logits(model.hidden_states(input_ids, attention_mask=attention_mask, cache=cache)[:, -1]).float()
+    switch = _longrope_switch(model)
+    logits = prefill(prompt)
     new = 0
     while True:
         next_token = _choose(logits, temperature, top_k, top_p, generator)
@@ -78,11 +87,23 @@ def generate(
         new += 1
         if new == max_new_tokens or (eos is not None and new % EOS_CHECK_EVERY == 0 and bool(all_finished[new - 1])):
             break
-        logits = step(next_token[:, None])
+        if switch is not None and cache.length <= switch < prompt + new:
+            # LongRoPE rotates every position with its long factors once the sequence is longer than
+            # its original length, but the cached keys were rotated with the short ones: start over
+            # on the whole sequence once, as transformers' Phi-3 does.
+            logits = prefill(prompt + new)
+        else:
+            logits = step(next_token[:, None])
     if eos is not None:  # stop at the first token after which every row had finished, as if checked every step
         done = all_finished[:new]
         new = int(torch.where(done.any(), done.long().argmax() + 1, new))
     return tokens[:, : prompt + new]
+
+
+def _longrope_switch(model) -> int | None:
+    """The sequence length past which the model's LongRoPE uses its long factors (None without)."""
+    lengths = [rotary.switch_length for rotary in model.rotary.values() if rotary.switch_length is not None]
+    return min(lengths, default=None)
 
 
 def decode_step(model, cache: KVCache, token: torch.Tensor) -> torch.Tensor:
