@@ -203,7 +203,7 @@ def test_rope_tables_read_on_the_device_equal_the_host_path():
         rotary = RotaryEmbedding(ArchConfig(**TINY, rope_scaling=scaling))
         for last in (5, 11, 12, 30, 47):  # inside and past LongRoPE's switch at 12
             positions = torch.tensor([[last], [3]])
-            for device_side, host_side in zip(rotary(positions, None), rotary(positions, last + 1)):
+            for device_side, host_side in zip(rotary(positions, torch.tensor(last + 1)), rotary(positions, last + 1)):
                 assert torch.equal(device_side, host_side), (scaling, last)
 
 

@@ -190,19 +190,19 @@ class RotaryEmbedding(nn.Module):
             self.cos_long.copy_(cos)
             self.sin_long.copy_(sin)
 
-    def forward(self, positions: torch.Tensor, seq_len: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, positions: torch.Tensor, seq_len: int | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """cos and sin ``[batch or 1, seq, rotary_dim // 2]`` for ``positions``.
 
         ``seq_len`` is one more than the largest position (HF's ``max(position_ids) + 1``):
-        it selects the dynamic-NTK base and the LongRoPE factor set. ``None`` when the host does
-        not know it but every position is inside the table (a static cache's decode step): the
-        tables are read without a host sync, LongRoPE's factor set chosen on the device.
+        it selects the dynamic-NTK base and the LongRoPE factor set. A tensor (on the device)
+        when every position is known to be inside the table (a static cache's decode step):
+        the tables are read without a host sync, LongRoPE's factor set chosen on the device.
         """
-        if seq_len is None:
+        if isinstance(seq_len, torch.Tensor):
             cos, sin = self.cos[positions], self.sin[positions]
             if self.switch_length is None:  # dynamic NTK keeps its base inside the table
                 return cos, sin
-            long = positions.max() + 1 > self.switch_length
+            long = seq_len > self.switch_length
             return torch.where(long, self.cos_long[positions], cos), torch.where(long, self.sin_long[positions], sin)
         if seq_len > self.max_len:  # past the table, or dynamic NTK growing its base: compute directly
             return _angles(positions, *rope_parameters(self.cfg, seq_len, self.sliding))

@@ -61,14 +61,15 @@ class TokenPositions(NamedTuple):
     """The positions of one call's tokens.
 
     ``ids`` [batch or 1, seq]; ``next`` [batch]: where each row goes on (for the cache);
-    ``seq_len``: one more than the largest position (what the RoPE and learned tables need), or
-    None where no table needs it or a static cache's decode step keeps every position inside the
-    table; ``counting``: the positions are just past, past + 1, ... (no padding, no position_ids).
+    ``seq_len``: one more than the largest position (what the RoPE and learned tables need): on
+    the host, or on the device (a tensor, no sync) where a static cache's decode step keeps every
+    position inside the table, or None where no table needs it; ``counting``: the positions are
+    just past, past + 1, ... (no padding, no position_ids).
     """
 
     ids: torch.Tensor
     next: torch.Tensor
-    seq_len: int | None
+    seq_len: int | torch.Tensor | None
     counting: bool
 
 
@@ -118,8 +119,8 @@ class Transformer(nn.Module):
         self.rotary = nn.ModuleDict(
             {kind: RotaryEmbedding(cfg, sliding=kind == "sliding") for kind in sorted(set(self.layer_rope) - {None})}
         )
-        # ALiBi slopes: a plain float32 CPU attribute, not a buffer, so neither model.to(bf16)
-        # nor a meta-device build can touch them (they move to the input's device per forward).
+        # ALiBi slopes: a plain float32 attribute, not a buffer, so neither model.to(bf16) nor a
+        # meta-device build can touch them (made on the CPU, they follow the input's device, see _mask).
         self.alibi_slopes = alibi_slopes(cfg.num_attention_heads, device="cpu") if cfg.position_embedding == "alibi" else None
         self.layers = nn.ModuleList(Block(cfg, i) for i in range(cfg.num_hidden_layers))
         self.norm = Norm(h, cfg) if cfg.final_norm else None
@@ -293,14 +294,15 @@ class Transformer(nn.Module):
         return self._bounded(TokenPositions(ids, start + counts[:, -1], None, counting), cache, decoding, False)
 
     def _bounded(self, pos: TokenPositions, cache: KVCache | None, decoding: bool, explicit: bool) -> TokenPositions:
-        """``pos`` with ``seq_len`` read from the device where a position table needs it, unless a
-        static cache's decode step bounds every position inside the table (then no host sync)."""
+        """``pos`` with ``seq_len`` where a position table needs it: read back to the host, unless a
+        static cache's decode step bounds every position inside the table (then kept on the device)."""
         cfg = self.config
         if not self.rotary and cfg.position_embedding != "learned":
             return pos
+        seq_len = pos.ids.max() + 1
         if decoding and not explicit and cache.max_len <= cfg.max_position_embeddings:
-            return pos
-        return pos._replace(seq_len=int(pos.ids.max()) + 1)
+            return pos._replace(seq_len=seq_len)
+        return pos._replace(seq_len=int(seq_len))
 
     def _embed(self, input_ids: torch.Tensor, pos: TokenPositions) -> torch.Tensor:
         """Token embeddings (scaled, projected, plus learned positions, normed as configured)."""
@@ -313,7 +315,7 @@ class Transformer(nn.Module):
         if self.project_in is not None:
             x = self.project_in(x)
         if cfg.position_embedding == "learned":
-            if pos.seq_len is not None and pos.seq_len > cfg.max_position_embeddings and not torch.compiler.is_compiling():
+            if isinstance(pos.seq_len, int) and pos.seq_len > cfg.max_position_embeddings and not torch.compiler.is_compiling():
                 raise InputError(
                     f"the input needs position {pos.seq_len - 1}, but the learned position table has "
                     f"max_position_embeddings={cfg.max_position_embeddings} rows; fix: give at most "
@@ -328,10 +330,14 @@ class Transformer(nn.Module):
         """The attention mask of one kind of layer (full or sliding) over ``keys``."""
         cfg = self.config
         alibi_dim = cfg.head_dim if cfg.alibi_before_scale else None
+        device = keys.positions.device
+        if self.alibi_slopes is not None and self.alibi_slopes.device != device:
+            # Moved once and kept there: a copy from host memory each step would sync the host
+            # (and cannot be captured in a CUDA graph).
+            self.alibi_slopes = self.alibi_slopes.to(device)
         if keys.step:
             return step_mask(keys.valid, keys.positions, positions, self.alibi_slopes, dtype, alibi_dim)
         window = cfg.sliding_window if sliding else None
-        device = keys.positions.device
         return build_mask(seq, keys.length, window, keys.valid, keys.positions, self.alibi_slopes, dtype, device, alibi_dim)
 
     def _check_inputs(
