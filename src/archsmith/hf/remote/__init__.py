@@ -29,6 +29,7 @@ _SOURCES = (
     "model/init.py",
     "model/moe.py",
     "model/block.py",
+    "model/cache.py",
     "model/generation.py",
     "model/transformer.py",
 )
