@@ -1,17 +1,18 @@
 """The decoder-only language model built from an ArchConfig, and ``build_model``.
 
-Parameter names are fixed (HF weight conversion is written against them):
+Parameter names are fixed (HF weight conversion is written against them; hf/weights.py splits
+the fused projections into HF's separate tensors and joins them back):
 
     embed_tokens.weight, embed_positions.weight (learned), embed_norm.* (embedding_norm)
     project_in.weight, project_out.weight (word_embed_proj_dim: OPT-350m's embedding projections)
-    layers.{i}.attn.{q,k,v,o}_proj.{weight,bias}, layers.{i}.attn.{q,k}_norm.*
+    layers.{i}.attn.{qkv,o}_proj.{weight,bias}, layers.{i}.attn.{q,k}_norm.*  (qkv_proj: q, k, v fused, see attention.py)
     MLA: layers.{i}.attn.{q_proj | q_a_proj, q_a_layernorm, q_b_proj}, layers.{i}.attn.{kv_a_proj_with_mqa,
          kv_a_layernorm, kv_b_proj, o_proj}.*  (see mla.py)
     layers.{i}.{attn_norm, mlp_norm, attn_out_norm, mlp_out_norm}.*  (see block.py)
-    layers.{i}.mlp.{gate,up,down}_proj.{weight,bias}                     (dense layers)
+    layers.{i}.mlp.{gate_up | up, down}_proj.{weight,bias}               (dense layers; gate_up: fused, see ffn.py)
     layers.{i}.mlp.router.weight [experts, hidden], .e_score_correction_bias (buffer)   (sparse layers, moe.py)
     layers.{i}.mlp.experts.{gate_up_proj [experts, 2 x moe_intermediate, hidden] | up_proj, down_proj}
-    layers.{i}.mlp.shared_experts.{gate,up,down}_proj.weight, layers.{i}.mlp.shared_expert_gate.weight
+    layers.{i}.mlp.shared_experts.{gate_up | up, down}_proj.weight, layers.{i}.mlp.shared_expert_gate.weight
     norm.* (final_norm), lm_head.weight (the embedding Parameter itself when tied), lm_head.bias
 """
 
