@@ -211,7 +211,7 @@ class Transformer(nn.Module):
         logits = self.logits(self._hidden_states(input_ids, attention_mask, position_ids, cache, router_logits))
         if labels is None:
             return logits
-        loss = next_token_loss(logits, labels)
+        loss = next_token_loss(logits, labels, LOSS_CHUNK)
         if router_logits is None:
             return LMOutput(loss, logits)
         aux_loss = load_balancing_loss(router_logits, cfg.num_experts_per_tok, attention_mask)
