@@ -109,6 +109,21 @@ def test_chunked_loss_and_gradient_equal_one_cross_entropy(chunk):
     torch.testing.assert_close(grad, want_grad, rtol=0, atol=1e-7)
 
 
+def test_the_loss_gradient_is_assembled_once_not_per_chunk():
+    """The chunks come from one split (its backward concatenates the chunk gradients once), not one
+    slice per chunk (each slice's backward would zero-fill a whole logits-sized gradient)."""
+    logits = torch.randn(8, 16, 50, requires_grad=True)
+    loss = next_token_loss(logits, torch.randint(0, 50, (8, 16)), chunk=500)  # 13 chunks
+    nodes, todo = [], [loss.grad_fn]
+    while todo:
+        node = todo.pop()
+        if node is not None and node not in nodes:
+            nodes.append(node)
+            todo += [f for f, _ in node.next_functions]
+    kinds = [type(n).__name__ for n in nodes]
+    assert kinds.count("SplitBackward0") == 1 and "SliceBackward0" not in kinds
+
+
 def test_the_loss_keeps_no_float32_logits_for_backward():
     """bf16 logits: the float32 log-softmax is recomputed per chunk in the backward pass, so the
     forward saves no float32 tensor larger than one chunk (the unchunked loss saves all of it)."""

@@ -58,9 +58,9 @@ class LMOutput(NamedTuple):
     aux_loss: torch.Tensor | None = None
 
 
-# Cross entropy runs over chunks of at most this many logits (1 GiB in float32): the float32 copy
-# of the logits and its log-softmax exist for one chunk at a time, never for the whole batch.
-LOSS_CHUNK = 2**28
+# Cross entropy runs over chunks of at most this many logits (256 MiB in float32): the float32
+# copy of the logits and its log-softmax exist for one chunk at a time, never for the whole batch.
+LOSS_CHUNK = 2**26
 
 
 def next_token_loss(logits: torch.Tensor, labels: torch.Tensor, chunk: int = LOSS_CHUNK) -> torch.Tensor:
@@ -70,15 +70,16 @@ def next_token_loss(logits: torch.Tensor, labels: torch.Tensor, chunk: int = LOS
     and make the backward pass zero-fill a second logits-sized gradient. The sum runs over
     chunks of positions, each checkpointed: its backward recomputes the chunk's float32
     log-softmax from the logits rather than keeping it, so only the logits (the output holds
-    them anyway) and their gradient are ever whole.
+    them anyway) and their gradient are ever whole. The chunks come from one ``split``, whose
+    backward concatenates their gradients once (a slice per chunk would zero-fill a
+    logits-sized gradient per chunk).
     """
     targets = F.pad(labels[:, 1:].long(), (0, 1), value=IGNORE_INDEX).reshape(-1)  # cross entropy takes int64
     logits = logits.reshape(-1, logits.shape[-1])
     rows = max(1, chunk // logits.shape[-1])
     total = 0.0
-    for start in range(0, targets.shape[0], rows):
-        part = slice(start, start + rows)
-        total = total + checkpoint(_summed_cross_entropy, logits[part], targets[part], use_reentrant=False)
+    for part, part_targets in zip(logits.split(rows), targets.split(rows)):
+        total = total + checkpoint(_summed_cross_entropy, part, part_targets, use_reentrant=False)
     return total / (targets != IGNORE_INDEX).sum()  # no host sync; nan when every label is ignored, as F.cross_entropy
 
 
