@@ -163,7 +163,8 @@ class Attention(nn.Module):
         """q [batch, seq, heads, head_dim] and k, v [batch, seq, kv_heads, head_dim] from one matmul.
 
         The number of groups comes from the projection's width: under tensor parallelism
-        (archsmith.parallel) each rank holds only its own groups.
+        (archsmith.parallel) each rank holds only its own groups (or, with fewer KV heads than
+        ranks, one group with its share of the query heads: parallel/tp.py sets ``q_per_kv``).
         """
         b, t, _ = x.shape
         qkv = self.qkv_proj(x)
