@@ -28,10 +28,10 @@ from torch import nn
 from ..config import ArchConfig
 from ..dtypes import canonical_dtype, torch_dtype_name
 from ..errors import ConfigError, InputError, UnsupportedError
-from .attention import build_mask
 from .block import Block
 from .init import normal_
 from .generation import KVCache, generate
+from .masks import build_mask, check_kernel, flex_runs
 from .moe import Experts, Router, load_balancing_loss
 from .norms import Norm
 from .positions import RotaryEmbedding, alibi_slopes
@@ -105,10 +105,28 @@ class Transformer(nn.Module):
         # ALiBi slopes: a plain float32 CPU attribute, not a buffer, so neither model.to(bf16)
         # nor a meta-device build can touch them (they move to the input's device per forward).
         self.alibi_slopes = alibi_slopes(cfg.num_attention_heads, device="cpu") if cfg.position_embedding == "alibi" else None
+        # Every head width attention runs at (MLA's absorbed decoding attends over its latents):
+        # FlexAttention's kernels take only some (masks.flex_runs).
+        self.attention_head_dims = (cfg.head_dim, cfg.value_head_dim)
+        if cfg.is_mla:
+            self.attention_head_dims += (cfg.kv_lora_rank + cfg.qk_rope_head_dim, cfg.kv_lora_rank)
+        self.attention_kernel = "auto"
         self.layers = nn.ModuleList(Block(cfg, i) for i in range(cfg.num_hidden_layers))
         self.norm = Norm(h, cfg) if cfg.final_norm else None
         self.lm_head = nn.Linear(e, cfg.vocab_size, bias=cfg.lm_head_bias)
         self.init_weights()
+
+    @property
+    def attention_kernel(self) -> str:
+        """Which kernel masked attention runs on: ``"auto"`` (FlexAttention on CUDA where a mask
+        is needed, SDPA's causal path where none is, dense masks elsewhere), ``"dense"`` (the
+        reference masks everywhere) or ``"flex"`` (FlexAttention everywhere, uncompiled on CPU).
+        Attention dropout always takes the dense path. See model/masks.py."""
+        return self._attention_kernel
+
+    @attention_kernel.setter
+    def attention_kernel(self, kernel: str) -> None:
+        self._attention_kernel = check_kernel(kernel)
 
     # --- weights ---------------------------------------------------------------------------
 
@@ -237,20 +255,17 @@ class Transformer(nn.Module):
             x = x * cfg.embedding_multiplier
         if self.project_in is not None:
             x = self.project_in(x)
-        ropes = {None: None}
-        if self.rotary or cfg.position_embedding == "learned":
-            if seq_len is None:
-                seq_len = int(positions.max()) + 1
-            if self.rotary:
-                ropes.update({kind: rotary(positions, seq_len) for kind, rotary in self.rotary.items()})
-            else:
-                if eager and seq_len > cfg.max_position_embeddings:
+        ropes = {None: None, **{kind: rotary(positions, seq_len) for kind, rotary in self.rotary.items()}}
+        if cfg.position_embedding == "learned":
+            if eager:  # past the table the lookup would fail on the device: read the largest position
+                longest = seq_len if seq_len is not None else int(positions.max()) + 1
+                if longest > cfg.max_position_embeddings:
                     raise InputError(
-                        f"the input needs position {seq_len - 1}, but the learned position table has "
+                        f"the input needs position {longest - 1}, but the learned position table has "
                         f"max_position_embeddings={cfg.max_position_embeddings} rows; fix: give at most "
                         f"{cfg.max_position_embeddings} tokens, or build with a larger max_position_embeddings"
                     )
-                x = x + self.embed_positions(positions + cfg.position_offset)
+            x = x + self.embed_positions(positions + cfg.position_offset)
         if cfg.embedding_norm:
             x = self.embed_norm(x)
         x = self.embed_drop(x)
@@ -260,6 +275,9 @@ class Transformer(nn.Module):
             key_positions = positions.expand(batch, seq)
             if cache.positions is not None:
                 key_positions = torch.cat([cache.positions.expand(batch, -1), key_positions], dim=1)
+        # The attention of each kind of layer (full, sliding): one mask each, shared by its layers.
+        dropout = cfg.attention_dropout if self.training else 0.0
+        flex = flex_runs(self.attention_kernel, device, self.attention_head_dims, dropout)
         masks = {}
         for sliding in set(self.layer_sliding):
             kv_len = seq + (0 if cache is None else cache.cached_length(sliding))
@@ -273,6 +291,8 @@ class Transformer(nn.Module):
                 x.dtype,
                 device,
                 cfg.head_dim if cfg.alibi_before_scale else None,
+                flex=flex,
+                softcap=cfg.attn_logit_softcapping is not None,
             )
 
         for layer, sliding, rope in zip(self.layers, self.layer_sliding, self.layer_rope):
