@@ -176,3 +176,71 @@ def test_compiled_training_takes_padding_and_position_ids(changes):
         out = compiled(x, labels=x, **kwargs)
         out.loss.backward()
         torch.testing.assert_close(out.loss, model(x, labels=x, **kwargs).loss, rtol=1e-5, atol=1e-5)
+
+
+# --- on the GPU (skipped without CUDA; the device run executes them) ---------------------------
+
+cuda_only = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+
+
+@cuda_only
+def test_cuda_flex_equals_dense_in_forward_and_backward():
+    """attention_kernel='auto' on CUDA runs FlexAttention's compiled kernels (block mask for the
+    window and the padding, score_mods for ALiBi and the softcap): logits and every gradient
+    equal the dense reference's, fp32 (1e-3: the kernels accumulate in a different order)."""
+    cfg = tiny(position_embedding="alibi", attn_logit_softcapping=2.0, sliding_window=5, head_dim=16, hidden_size=64)
+    x = ids(2, 40).cuda()
+    mask = torch.ones_like(x)
+    mask[0, :7] = 0
+    results = {}
+    for kernel in ("dense", "auto"):
+        model = randomise(build_model(cfg)).cuda()
+        model.attention_kernel = kernel
+        out = model(x, attention_mask=mask, labels=x)
+        out.loss.backward()
+        results[kernel] = [out.logits] + [p.grad for p in model.parameters()]
+    for flex, dense in zip(results["auto"], results["dense"]):
+        torch.testing.assert_close(flex, dense, rtol=1e-3, atol=1e-3)
+
+
+@cuda_only
+def test_cuda_compiled_training_with_padding_and_position_ids_does_not_recompile():
+    """The whole model compiled (inductor, one graph), FlexAttention inside: a second padded
+    batch with other padding reuses the graph; explicit position_ids compile once too."""
+    torch._dynamo.reset()
+    cfg = tiny(sliding_window=4, head_dim=16, hidden_size=64)
+    model = randomise(build_model(cfg)).cuda()
+    compiled = torch.compile(model, fullgraph=True)
+    x = ids(2, 40).cuda()
+    for call, kwargs in enumerate(
+        [
+            dict(attention_mask=torch.ones_like(x).index_fill(1, torch.arange(3, device=x.device), 0)),
+            dict(attention_mask=torch.ones_like(x).index_fill(1, torch.arange(9, device=x.device), 0)),
+        ]
+    ):
+        with torch._dynamo.config.patch(error_on_recompile=call > 0):
+            out = compiled(x, labels=x, **kwargs)
+        out.loss.backward()
+        torch.testing.assert_close(out.loss, model(x, labels=x, **kwargs).loss, rtol=1e-3, atol=1e-3)
+    positions = torch.arange(40, device=x.device)[None] + 5
+    torch.testing.assert_close(compiled(x, position_ids=positions), model(x, position_ids=positions), rtol=1e-3, atol=1e-3)
+
+
+@cuda_only
+def test_cuda_long_context_allocates_no_dense_mask():
+    """16k tokens with ALiBi, softcapping and a 4096 window: the dense bias alone would be
+    heads x 16k x 16k bf16 (4 GiB); FlexAttention's block mask needs a fraction of that."""
+    cfg = tiny(
+        position_embedding="alibi", attn_logit_softcapping=30.0, sliding_window=4096, num_hidden_layers=1,
+        num_attention_heads=8, num_key_value_heads=8, head_dim=64, hidden_size=512, max_position_embeddings=16384,
+    )  # fmt: skip
+    model = build_model(cfg, device="cuda", dtype=torch.bfloat16)
+    x = torch.randint(0, cfg.vocab_size, (1, 16384), device="cuda")
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    base = torch.cuda.memory_allocated()
+    with torch.no_grad():
+        logits = model(x)
+    dense_bias = cfg.num_attention_heads * 16384**2 * 2
+    assert torch.isfinite(logits).all()
+    assert torch.cuda.max_memory_allocated() - base < dense_bias / 2

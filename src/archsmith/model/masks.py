@@ -126,8 +126,8 @@ def _visibility(offset: int, window: int | None, key_valid: torch.Tensor | None)
     def visible(b: torch.Tensor, h: torch.Tensor, q_idx: torch.Tensor, kv_idx: torch.Tensor) -> torch.Tensor:
         q = q_idx + offset
         seen = kv_idx <= q
-        if window is not None:
-            seen = seen & (q - kv_idx < window)
+        if window is not None:  # q - kv_idx < window, written so no [queries, keys] integer tensor is formed
+            seen = seen & (kv_idx > q - window)
         if key_valid is not None:
             # A padding query may look at every earlier slot, so that no softmax row is empty
             # (an all-masked row gives NaN in SDPA); its output is never used.
