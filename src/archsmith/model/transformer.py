@@ -120,8 +120,9 @@ class Transformer(nn.Module):
     def attention_kernel(self) -> str:
         """Which kernel masked attention runs on: ``"auto"`` (FlexAttention on CUDA where a mask
         is needed, SDPA's causal path where none is, dense masks elsewhere), ``"dense"`` (the
-        reference masks everywhere) or ``"flex"`` (FlexAttention everywhere, uncompiled on CPU).
-        Attention dropout always takes the dense path. See model/masks.py."""
+        reference masks everywhere) or ``"flex"`` (FlexAttention wherever a mask is needed; on CPU
+        uncompiled and only without autograd, for which torch has no CPU backward). Attention
+        dropout always takes the dense path. See model/masks.py."""
         return self._attention_kernel
 
     @attention_kernel.setter
