@@ -108,7 +108,7 @@ def build_mask(
     visible = _visibility(offset, window if needs_window else None, key_valid)
     alibi = None
     if slopes is not None:
-        alibi = _alibi(slopes.to(device), key_positions, offset, dtype, alibi_before_scale_dim)
+        alibi = _alibi(slopes.to(device), key_positions, key_positions[:, offset:], dtype, alibi_before_scale_dim)
     if flex and seq > 1:
         batch = None if key_valid is None else key_valid.shape[0]
         return AttentionMask(block_mask=create_block_mask(visible, batch, None, seq, kv_len, device=device), alibi=alibi)
@@ -140,11 +140,12 @@ def _visibility(offset: int, window: int | None, key_valid: torch.Tensor | None)
 def _alibi(
     slopes: torch.Tensor,
     key_positions: torch.Tensor,
-    offset: int,
+    query_positions: torch.Tensor,
     dtype: torch.dtype,
     before_scale_dim: int | None,
 ) -> IndexFn:
-    """The ALiBi bias of query ``q_idx`` on key ``kv_idx`` (added to the scaled logits).
+    """The ALiBi bias of query ``q_idx`` on key ``kv_idx`` (added to the scaled logits), from
+    their positions ([rows, keys] and [rows, queries], rows 1 or the batch).
 
     The paper's form, ``slope * (key_position - query_position)``: it equals HF Bloom's
     ``slope * key_position`` after the softmax (a constant per query row cancels) and keeps
@@ -165,7 +166,7 @@ def _alibi(
         row = 0 if shared else b
         if key_bias is not None:
             return key_bias[row, h, kv_idx]
-        relative = (key_positions[row, kv_idx] - key_positions[row, q_idx + offset]).float()
+        relative = (key_positions[row, kv_idx] - query_positions[row, q_idx]).float()
         return slopes[h] * relative
 
     return bias
