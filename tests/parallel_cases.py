@@ -16,6 +16,7 @@ from torch.distributed.tensor.parallel import loss_parallel
 
 from archsmith import ArchConfig, build_model
 import archsmith
+from archsmith.model import transformer
 from archsmith.parallel import device_mesh, load_hf, parallelize, to_hf
 from archsmith.sharding import gpu_memory
 
@@ -52,6 +53,9 @@ MOE = ArchConfig(**_COMMON, num_attention_heads=4, num_key_value_heads=2, num_ex
 def run(rank: int, world: int, port: int, case: str, tmp: str) -> None:
     """torch.multiprocessing.spawn target: join the gloo job, run ``case``, leave."""
     torch.set_num_threads(1)
+    # The loss in chunks of 5 positions (the last one shorter), so that the vocabulary-split logits of
+    # loss_parallel go through the chunked cross entropy as a large vocabulary's would.
+    transformer.LOSS_CHUNK = 5 * 128
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=world)
     globals()[case](Path(tmp))

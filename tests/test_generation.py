@@ -74,6 +74,24 @@ def test_cached_decoding_equals_full_recompute(name):
     assert torch.equal(generated, greedy_without_cache(model, ids[:, :6], 14))
 
 
+@torch.no_grad()
+def test_generation_across_the_longrope_switch_equals_full_recompute():
+    """LongRoPE (Phi-3) changes every position's rotation once the sequence passes its original
+    length, so cached keys go stale there: generate must start over, as transformers does."""
+    long_factor = [1.5, 2.0, 3.0, 4.0]
+    cfg = ArchConfig(**{**TINY, "rope_scaling": {"rope_type": "longrope", "short_factor": [1.0] * 4,
+                                                 "long_factor": long_factor, "original_max_position_embeddings": 12}})  # fmt: skip
+    torch.manual_seed(0)
+    model = build_model(cfg).eval()
+    for p in model.parameters():  # away from init, so that greedy decoding does not repeat one token
+        p.add_(torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())) * 0.3)
+    ids = prompt(batch=2, seq=6)
+    generated = model.generate(ids, max_new_tokens=14)
+    assert torch.equal(generated, greedy_without_cache(model, ids, 14))
+    padded = model.generate(ids, max_new_tokens=14, attention_mask=torch.ones_like(ids))  # the mask grows too
+    assert torch.equal(padded, generated)
+
+
 @pytest.mark.parametrize("name", ["sliding", "sliding-mixed-layers", "window-1"])
 def test_sliding_layers_cache_only_the_window(name):
     model = model_for(name)

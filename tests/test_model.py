@@ -328,8 +328,12 @@ def test_gqa_with_repeated_kv_heads_equals_mha(softcap):
     head_dim, group = 8, 2
     state = {}
     for name, value in gqa.state_dict().items():
-        if ".k_proj." in name or ".v_proj." in name:
-            value = value.view(2, head_dim, *value.shape[1:]).repeat_interleave(group, dim=0).reshape(4 * head_dim, *value.shape[1:])
+        if ".qkv_proj." in name:  # rows [kv_heads, (group query heads, key, value), head_dim]
+            rest = value.shape[1:]
+            grouped = value.view(2, group + 2, head_dim, *rest)
+            q = grouped[:, :group].reshape(4, head_dim, *rest)
+            k, v = (grouped[:, i].repeat_interleave(group, dim=0) for i in (group, group + 1))
+            value = torch.stack([q, k, v], dim=1).reshape(-1, *rest)  # MHA: groups of one query head
         state[name] = value
     mha.load_state_dict(state)
     x = ids(2, 16)
@@ -344,11 +348,11 @@ def test_init_rules():
     cfg = tiny(num_hidden_layers=8, hidden_size=128, intermediate_size=256, qkv_bias=True, norm_type="layernorm", norm_bias=True)
     model = build_model(cfg)
     std = cfg.initializer_range
-    assert math.isclose(model.layers[0].attn.q_proj.weight.std().item(), std, rel_tol=0.05)
+    assert math.isclose(model.layers[0].attn.qkv_proj.weight.std().item(), std, rel_tol=0.05)
     residual = std / math.sqrt(2 * cfg.num_hidden_layers)
     assert math.isclose(model.layers[0].attn.o_proj.weight.std().item(), residual, rel_tol=0.05)
     assert math.isclose(model.layers[0].mlp.down_proj.weight.std().item(), residual, rel_tol=0.05)
-    assert torch.all(model.layers[0].attn.q_proj.bias == 0)
+    assert torch.all(model.layers[0].attn.qkv_proj.bias == 0)
     assert torch.all(model.layers[0].attn_norm.weight == 1) and torch.all(model.layers[0].attn_norm.bias == 0)
     gemma = build_model(tiny(norm_unit_offset=True))
     assert torch.all(gemma.norm.weight == 0)

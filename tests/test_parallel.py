@@ -62,7 +62,8 @@ def test_readme_training_loop_runs_and_exports(tmp_path):
 def test_hf_units_split_a_checkpoint_into_pieces_that_convert_alone():
     """What the sharded reader and writer walk: fused q/k/v with their packed tensor, a stacked
     expert tensor with its one tensor per expert (Mixtral), renamed tensors alone; each piece
-    unpacks to exactly what the whole-checkpoint conversion gives."""
+    unpacks to exactly what the whole-checkpoint conversion gives. archsmith's own fused qkv_proj
+    and gate_up_proj are one tensor each in Phi-3 too, but with rows in another order: not as is."""
     import torch
 
     from archsmith import ArchConfig, build_model
@@ -74,7 +75,9 @@ def test_hf_units_split_a_checkpoint_into_pieces_that_convert_alone():
     gpt2 = ArchConfig(vocab_size=64, hidden_size=32, num_hidden_layers=1, num_attention_heads=4, intermediate_size=64,
                       position_embedding="learned", norm_type="layernorm", norm_bias=True, qkv_bias=True,
                       attn_out_bias=True, mlp_bias=True, mlp_type="plain", hidden_act="gelu_new")  # fmt: skip
-    for cfg, model_type in ((moe, "mixtral"), (gpt2, "gpt2")):
+    phi3 = ArchConfig(vocab_size=64, hidden_size=32, num_hidden_layers=1, num_attention_heads=4, num_key_value_heads=2,
+                      intermediate_size=64)  # fmt: skip
+    for cfg, model_type in ((moe, "mixtral"), (gpt2, "gpt2"), (phi3, "phi3")):
         torch.manual_seed(0)
         state = build_model(cfg).state_dict()
         shapes = {n: tuple(t.shape) for n, t in state.items()}
@@ -90,5 +93,10 @@ def test_hf_units_split_a_checkpoint_into_pieces_that_convert_alone():
         by_param = {p: hf_names for params, hf_names in units for p in params}
         if model_type == "mixtral":
             assert len(by_param["layers.0.mlp.experts.gate_up_proj"]) == 2 * cfg.num_experts  # w1 and w3 per expert
+        elif model_type == "gpt2":
+            assert by_param["layers.0.attn.qkv_proj.weight"] == ["transformer.h.0.attn.c_attn.weight"]
         else:
-            assert by_param["layers.0.attn.q_proj.weight"] == ["transformer.h.0.attn.c_attn.weight"]
+            for param, hf_name in (("attn.qkv_proj", "self_attn.qkv_proj"), ("mlp.gate_up_proj", "mlp.gate_up_proj")):
+                hf_names = [f"model.layers.0.{hf_name}.weight"]
+                assert by_param[f"layers.0.{param}.weight"] == hf_names
+                assert not stored_as_is(model_type, [f"layers.0.{param}.weight"], hf_names)

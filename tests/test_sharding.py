@@ -38,7 +38,9 @@ def test_tensor_parallel_splits_all_but_the_replicated_parameters():
         outer_norm = cfg.hidden_size  # the final RMSNorm, whole on every rank
         replicated = cfg.num_hidden_layers * replicated_params_per_layer(cfg, tp) + outer_norm
         assert gpu_memory(cfg, 1, tp, 128).params_per_gpu == (total - replicated) // tp + replicated
-    assert replicated_params_per_layer(cfg, 16) - replicated_params_per_layer(cfg, 8) == 2 * cfg.hidden_size * cfg.kv_dim
+    # at 16 the fused q/k/v projection is whole on every rank (parallel/tp.py's ReplicatedKV)
+    fused_qkv = cfg.hidden_size * (cfg.q_dim + 2 * cfg.kv_dim)
+    assert replicated_params_per_layer(cfg, 16) - replicated_params_per_layer(cfg, 8) == fused_qkv
 
 
 def test_fsdp_divides_the_states_and_checkpointing_the_activations():
@@ -117,3 +119,15 @@ def test_parallel_plan_refuses_tensor_parallelism_it_does_not_split():
         problems = check_parallel_plan(cfg, 2)
         assert any(phrase in p and "fix: tensor-parallel degree 1" in p for p in problems), problems
         assert check_parallel_plan(cfg, 1) == []
+
+
+def test_parallel_plan_needs_whole_gate_up_pairs_per_rank():
+    """The fused gate/up rows alternate, so a gated MLP's intermediate_size must split evenly (a plain
+    MLP's up_proj may split unevenly, as before)."""
+    from archsmith.config import check_parallel_plan
+
+    cfg = load_config("llama-3.2-1b").replace(intermediate_size=8190)
+    assert check_parallel_plan(cfg, 2) == []
+    (problem,) = check_parallel_plan(cfg, 4)
+    assert "intermediate_size=8190" in problem and "fix: intermediate_size=8188 or 8192" in problem
+    assert check_parallel_plan(cfg.replace(mlp_type="plain", hidden_act="gelu"), 4) == []

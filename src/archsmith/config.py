@@ -1111,6 +1111,14 @@ def check_parallel_plan(cfg: ArchConfig, tp: int) -> list[str]:
             "archsmith.parallel's tensor-parallel plan does not cover OPT-350m's project_in/project_out around a "
             "narrower embedding; fix: tensor-parallel degree 1 (shard with FSDP instead)"
         )
+    if tp > 1 and cfg.mlp_type == "gated" and cfg.intermediate_size % tp:
+        # The fused gate_up_proj alternates gate and up rows (model/ffn.py): an uneven split would
+        # cut a pair, or give a rank other features than its slice of down_proj.
+        problems.append(
+            f"intermediate_size={cfg.intermediate_size} does not split evenly over the tensor-parallel degree {tp} "
+            f"(each rank computes whole gate/up pairs of the fused projection); fix: intermediate_size="
+            f"{' or '.join(map(str, nearest_multiples(cfg.intermediate_size, tp)))}, or a degree that divides it"
+        )
     return problems
 
 

@@ -33,12 +33,12 @@ COMPUTE = "bf16"  # FSDP2's param_dtype in parallelize's default policy
 def replicated_params_per_layer(cfg: ArchConfig, tp: int) -> int:
     """Parameters of one block that every tensor-parallel rank holds whole: the norms, the
     row-parallel biases (o and down, added once after the reduction) and, with fewer KV
-    heads than ranks, the replicated k/v projections."""
+    heads than ranks, the fused q/k/v projection (parallel/tp.py's ReplicatedKV)."""
     h = cfg.hidden_size
     replicated = norms_per_layer(cfg) * norm_params(cfg, h) + qk_norm_params_per_layer(cfg)
     replicated += h * (int(cfg.attn_out_bias) + int(cfg.mlp_bias))
     if tp > 1 and cfg.num_key_value_heads % tp:
-        replicated += 2 * (h * cfg.kv_dim + cfg.kv_dim * int(cfg.qkv_bias))
+        replicated += (h + int(cfg.qkv_bias)) * (cfg.q_dim + 2 * cfg.kv_dim)
     return replicated
 
 
@@ -127,7 +127,7 @@ def gpu_memory(
         "weights, fp32 gradients and fp32 AdamW exp_avg/exp_avg_sq, each sharded over all "
         f"{fsdp * tp} GPUs (4 + 4 + 8 bytes per parameter of the shard; padding to a multiple of {fsdp} rows ignored)",
         f"tensor parallel over {tp} rank(s): heads, FFN, embedding and LM head split; norms, o/down biases"
-        + (" and the replicated k/v projections" if tp > 1 and cfg.num_key_value_heads % tp else "")
+        + (" and the replicated fused q/k/v projection" if tp > 1 and cfg.num_key_value_heads % tp else "")
         + " whole on every rank",
         "gathered: the root group's bf16 parameters (embedding, LM head, final norm; kept all step), plus one block's "
         "bf16 parameters, the next block's (prefetched), and that block's bf16 gradients with their fp32 copy for "

@@ -21,6 +21,11 @@ families differ in names and in how they pack tensors:
                  and projection (Layout.experts), which is what transformers 5's save_pretrained
                  writes and its from_pretrained fuses on load
 
+archsmith itself fuses q/k/v (attn.qkv_proj, rows grouped per KV head) and gate/up (mlp.gate_up_proj,
+rows alternating) for speed. Layouts are written against the separate q/k/v and gate/up tensors:
+the fused ones are split into those first (:func:`_unfused`) and joined back last (:func:`_fused`),
+so family files never see the fusion.
+
 Each family declares these facts as a :class:`~archsmith.hf.family.Layout` (families/<model_type>.py);
 :func:`to_hf_state` and :func:`from_hf_state` apply them. Shapes to expect are derived by mapping
 meta tensors, so a checkpoint is validated against exactly what the model needs.
@@ -42,6 +47,77 @@ if TYPE_CHECKING:
 REMOTE = "archsmith"
 
 EXPERTS = "mlp.experts"  # the archsmith module whose stacked tensors split into one per expert
+
+
+# --- archsmith's fused projections <-> the separate tensors layouts name ------------------------
+
+# fused module -> the modules it holds, in row order
+_FUSED = {"qkv_proj": ("q_proj", "k_proj", "v_proj"), "gate_up_proj": ("gate_proj", "up_proj")}
+
+
+def _interleave(parts: list[torch.Tensor], groups: int) -> torch.Tensor:
+    """Each part cut into ``groups`` equal row blocks, laid out group by group (1: concatenation)."""
+    import torch
+
+    rest = parts[0].shape[1:]
+    return torch.cat([p.reshape(groups, -1, *rest) for p in parts], dim=1).reshape(-1, *rest)
+
+
+def _deinterleave(t: torch.Tensor, sizes: list[int], groups: int) -> list[torch.Tensor]:
+    """The inverse of :func:`_interleave`: the parts of ``sizes`` rows each."""
+    rest = t.shape[1:]
+    return [p.reshape(-1, *rest) for p in t.reshape(groups, -1, *rest).split([n // groups for n in sizes], dim=1)]
+
+
+def _fused_names(name: str) -> list[str] | None:
+    """The parts of a fused parameter ('layers.0.attn.qkv_proj.weight' -> its q/k/v_proj.weight);
+    None for any other (``layers.3.mlp.experts.gate_up_proj``, stacked experts, is split per expert
+    below)."""
+    module, _, param = name.rpartition(".")
+    parent, _, leaf = module.rpartition(".")
+    if leaf not in _FUSED or param not in ("weight", "bias"):
+        return None
+    return [f"{parent}.{part}.{param}" for part in _FUSED[leaf]]
+
+
+def _fused_parts(name: str, cfg: ArchConfig, rows: int) -> tuple[list[str], list[int], int] | None:
+    """For a fused parameter of ``rows`` rows, its parts' names, their row counts and the number of
+    row groups they interleave in (see model/attention.py and model/ffn.py); None for any other."""
+    names = _fused_names(name)
+    if names is None:
+        return None
+    if len(names) == 3:  # q/k/v: [kv_heads, (the group's query heads, key, value), head_dim]
+        return names, [cfg.q_dim, cfg.kv_dim, cfg.kv_dim], cfg.num_key_value_heads
+    return names, [rows // 2, rows // 2], rows // 2  # gate/up: gate_0, up_0, gate_1, up_1, ...
+
+
+def _unfused(state: dict[str, torch.Tensor], cfg: ArchConfig) -> dict[str, torch.Tensor]:
+    """archsmith parameters with every fused one replaced by its parts (in its place, in row order)."""
+    out = {}
+    for name, t in state.items():
+        fused = _fused_parts(name, cfg, t.shape[0])
+        if fused is None:
+            out[name] = t
+        else:
+            names, sizes, groups = fused
+            out.update(zip(names, _deinterleave(t, sizes, groups)))
+    return out
+
+
+def _fused(parts: dict[str, torch.Tensor], cfg: ArchConfig, shapes: dict[str, tuple[int, ...]], names: list[str]):
+    """The archsmith parameters ``names`` (of ``shapes``) from :func:`_unfused`'s output."""
+    out = {}
+    for name in names:
+        fused = _fused_parts(name, cfg, shapes[name][0])
+        out[name] = parts[name] if fused is None else _interleave([parts[n] for n in fused[0]], fused[2])
+    return out
+
+
+def _unfused_shapes(shapes: dict[str, tuple[int, ...]], cfg: ArchConfig) -> dict[str, tuple[int, ...]]:
+    import torch
+
+    meta = {n: torch.empty(s, device="meta") for n, s in shapes.items()}
+    return {n: tuple(t.shape) for n, t in _unfused(meta, cfg).items()}
 
 
 # --- name mapping -------------------------------------------------------------------------------
@@ -113,9 +189,11 @@ def to_hf_state(state: dict[str, torch.Tensor], cfg: ArchConfig, model_type: str
     import torch
 
     names = _tied_out(cfg, list(state))
-    if model_type == REMOTE:
+    if model_type == REMOTE:  # archsmith's own code reads the checkpoint: its own (fused) names
         return {f"model.{n}": state[n] for n in names}
     layout = BY_MODEL_TYPE[model_type].layout_of(cfg)
+    state = _unfused({n: state[n] for n in names}, cfg)
+    names = list(state)
     out = {}
     for name in filter(_is_experts, names):  # [E, parts x out, in] -> one [out, in] per part and expert
         parts = _expert_names(layout, name, state[name].shape[0])
@@ -124,12 +202,7 @@ def to_hf_state(state: dict[str, torch.Tensor], cfg: ArchConfig, model_type: str
     names = [n for n in names if not _is_experts(n)]
     for hf_name, parts in _groups(layout, names).items():
         tensors = [state[n] for n in parts]
-        if len(tensors) == 1:
-            t = tensors[0]
-        else:
-            groups = layout.fused_groups(cfg)
-            rest = tensors[0].shape[1:]
-            t = torch.cat([p.reshape(groups, -1, *rest) for p in tensors], dim=1).reshape(-1, *rest)
+        t = tensors[0] if len(tensors) == 1 else _interleave(tensors, layout.fused_groups(cfg))
         if _is_conv1d(layout, hf_name):
             t = t.t()
         if _PER_HEAD in hf_name:
@@ -167,9 +240,12 @@ def from_hf_state(
     return out
 
 
-def _unpack(hf, cfg: ArchConfig, layout: Layout, names: list[str], shapes) -> dict[str, torch.Tensor]:
+def _unpack(hf, cfg: ArchConfig, layout: Layout, params: list[str], shapes) -> dict[str, torch.Tensor]:
     import torch
 
+    model_shapes = shapes
+    shapes = _unfused_shapes({n: shapes[n] for n in params}, cfg)
+    names = list(shapes)
     out = {}
     for name in filter(_is_experts, names):  # one [out, in] per part and expert -> [E, parts x out, in]
         parts = _expert_names(layout, name, shapes[name][0])
@@ -185,12 +261,9 @@ def _unpack(hf, cfg: ArchConfig, layout: Layout, names: list[str], shapes) -> di
         if len(parts) == 1:
             out[parts[0]] = t.contiguous()
         else:
-            groups = layout.fused_groups(cfg)
-            grouped = t.reshape(groups, -1, *t.shape[1:])
-            sizes = [shapes[n][0] // groups for n in parts]
-            for name, piece in zip(parts, grouped.split(sizes, dim=1)):
-                out[name] = piece.reshape(shapes[name]).contiguous()
-    return out
+            pieces = _deinterleave(t, [shapes[n][0] for n in parts], layout.fused_groups(cfg))
+            out.update({name: piece.reshape(shapes[name]).contiguous() for name, piece in zip(parts, pieces)})
+    return _fused(out, cfg, model_shapes, params)
 
 
 def _validate(
@@ -258,6 +331,8 @@ def stored_as_is(model_type: str, params: list[str], hf_names: list[str]) -> boo
     """Whether the unit is one parameter stored as one HF tensor under another name (not fused,
     split or transposed): then any slice of one is the same slice of the other."""
     if len(params) != 1 or len(hf_names) != 1:
+        return False
+    if model_type != REMOTE and _fused_names(params[0]) is not None:  # e.g. MPT's Wqkv: the same rows, in another order
         return False
     return model_type == REMOTE or not _is_conv1d(BY_MODEL_TYPE[model_type].layout, hf_names[0])
 

@@ -30,9 +30,13 @@ class Attention(nn.Module):
         self.qk_norm = cfg.qk_norm
 
         h, q_dim, kv_dim = cfg.hidden_size, cfg.q_dim, cfg.kv_dim
-        self.q_proj = nn.Linear(h, q_dim, bias=cfg.qkv_bias)
-        self.k_proj = nn.Linear(h, kv_dim, bias=cfg.qkv_bias)
-        self.v_proj = nn.Linear(h, kv_dim, bias=cfg.qkv_bias)
+        # q, k and v come from one matmul (one weight read, one kernel). Its rows are grouped per
+        # KV head, [kv_heads, (the q_per_kv query heads that read it, its key, its value), head_dim]
+        # (Megatron-LM's and GPT-NeoX's layout): any split of the rows into whole groups, which is
+        # what tensor parallelism does, holds matching queries, keys and values. hf/weights.py
+        # splits it into HF's separate q/k/v tensors and joins them back.
+        self.q_per_kv = cfg.num_attention_heads // cfg.num_key_value_heads
+        self.qkv_proj = nn.Linear(h, q_dim + 2 * kv_dim, bias=cfg.qkv_bias)
         self.o_proj = nn.Linear(q_dim, h, bias=cfg.attn_out_bias)
         if cfg.qk_norm == "head":  # Qwen3: one norm over head_dim, shared by all heads
             self.q_norm, self.k_norm = Norm(cfg.head_dim, cfg), Norm(cfg.head_dim, cfg)
@@ -51,16 +55,10 @@ class Attention(nn.Module):
     ) -> torch.Tensor:
         """``x`` [batch, seq, hidden] -> [batch, seq, hidden]. ``cache``: a KVCache to extend."""
         b, t, _ = x.shape
-        q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
-        if self.clip_qkv is not None:  # OLMo-1, MPT: before any qk-norm
-            q, k, v = (p.clamp(-self.clip_qkv, self.clip_qkv) for p in (q, k, v))
-        if self.qk_norm == "full":
-            q, k = self.q_norm(q), self.k_norm(k)
-        # Head counts come from the projections: under tensor parallelism (archsmith.parallel)
-        # each rank holds only its own query and KV heads.
-        q = q.view(b, t, -1, self.head_dim)
-        k = k.view(b, t, -1, self.head_dim)
-        v = v.view(b, t, -1, self.head_dim)
+        q, k, v = self._project(x)
+        if self.qk_norm == "full":  # over all heads together
+            q = self.q_norm(q.flatten(2)).view(q.shape)
+            k = self.k_norm(k.flatten(2)).view(k.shape)
         if self.qk_norm in ("head", "per_head"):  # before RoPE, as Qwen3 and StableLM do
             q, k = self.q_norm(q), self.k_norm(k)
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
@@ -73,3 +71,19 @@ class Attention(nn.Module):
 
         out = attend(q, k, v, mask, self.scale, self.dropout if self.training else 0.0, self.softcap)
         return self.o_proj(out.transpose(1, 2).reshape(b, t, -1))
+
+    def _project(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """q [batch, seq, heads, head_dim] and k, v [batch, seq, kv_heads, head_dim] from one matmul.
+
+        The number of groups comes from the projection's width: under tensor parallelism
+        (archsmith.parallel) each rank holds only its own groups (or, with fewer KV heads than
+        ranks, one group with its share of the query heads: parallel/tp.py sets ``q_per_kv``).
+        """
+        b, t, _ = x.shape
+        qkv = self.qkv_proj(x)
+        if self.clip_qkv is not None:  # OLMo-1, MPT: before any qk-norm
+            qkv = qkv.clamp(-self.clip_qkv, self.clip_qkv)
+        qkv = qkv.view(b, t, -1, self.q_per_kv + 2, self.head_dim)
+        q, k, v = qkv.split([self.q_per_kv, 1, 1], dim=3)
+        # Query head i reads KV head i // q_per_kv, which is what SDPA's enable_gqa expects.
+        return q.flatten(2, 3), k.squeeze(3), v.squeeze(3)

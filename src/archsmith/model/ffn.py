@@ -41,12 +41,17 @@ class MLP(nn.Module):
         i = cfg.intermediate_size if intermediate_size is None else intermediate_size  # shared experts differ
         self.gated = cfg.mlp_type == "gated"
         if self.gated:
-            self.gate_proj = nn.Linear(h, i, bias=bias)
-        self.up_proj = nn.Linear(h, i, bias=bias)
+            # gate and up in one matmul. Rows alternate, gate_0, up_0, gate_1, up_1, ..., so that any
+            # contiguous split of the rows (tensor parallelism) holds matching gate and up rows;
+            # hf/weights.py splits it into HF's gate_proj and up_proj and joins them back.
+            self.gate_up_proj = nn.Linear(h, 2 * i, bias=bias)
+        else:
+            self.up_proj = nn.Linear(h, i, bias=bias)
         self.down_proj = nn.Linear(i, h, bias=bias)
         self.act = ACTIVATIONS[cfg.hidden_act]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.gated:
-            return self.down_proj(self.act(self.gate_proj(x)) * self.up_proj(x))
+            gate, up = self.gate_up_proj(x).unflatten(-1, (-1, 2)).unbind(-1)
+            return self.down_proj(self.act(gate) * up)
         return self.down_proj(self.act(self.up_proj(x)))

@@ -97,10 +97,17 @@ def generate(
     if eos_token_id is not None:
         eos = torch.tensor(_eos_ids(eos_token_id, model.config.vocab_size), device=input_ids.device)
     cache = KVCache(model.config)
-    tokens = input_ids
+    tokens, mask = input_ids, attention_mask
     step_ids, step_mask = input_ids, attention_mask
     finished = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+    switch = _longrope_switch(model)
     for _ in range(max_new_tokens):
+        if switch is not None and cache.length <= switch < tokens.shape[1]:
+            # LongRoPE rotates every position with its long factors once the sequence is longer than
+            # its original length, but the cached keys were rotated with the short ones: start over
+            # on the whole sequence once, as transformers' Phi-3 does.
+            cache = KVCache(model.config)
+            step_ids, step_mask = tokens, mask
         hidden = model.hidden_states(step_ids, attention_mask=step_mask, cache=cache)
         logits = model.logits(hidden[:, -1]).float()
         next_token = _choose(logits, temperature, top_k, top_p, generator)
@@ -112,7 +119,14 @@ def generate(
             break
         step_ids = next_token[:, None]
         step_mask = None if attention_mask is None else torch.ones_like(step_ids)
+        mask = None if mask is None else torch.cat([mask, step_mask], dim=1)
     return tokens
+
+
+def _longrope_switch(model) -> int | None:
+    """The sequence length past which the model's LongRoPE uses its long factors (None without)."""
+    lengths = [rotary.switch_length for rotary in model.rotary.values() if rotary.switch_length is not None]
+    return min(lengths, default=None)
 
 
 def _is_int(v: object) -> bool:

@@ -1,17 +1,18 @@
 """The decoder-only language model built from an ArchConfig, and ``build_model``.
 
-Parameter names are fixed (HF weight conversion is written against them):
+Parameter names are fixed (HF weight conversion is written against them; hf/weights.py splits
+the fused projections into HF's separate tensors and joins them back):
 
     embed_tokens.weight, embed_positions.weight (learned), embed_norm.* (embedding_norm)
     project_in.weight, project_out.weight (word_embed_proj_dim: OPT-350m's embedding projections)
-    layers.{i}.attn.{q,k,v,o}_proj.{weight,bias}, layers.{i}.attn.{q,k}_norm.*
+    layers.{i}.attn.{qkv,o}_proj.{weight,bias}, layers.{i}.attn.{q,k}_norm.*  (qkv_proj: q, k, v fused, see attention.py)
     MLA: layers.{i}.attn.{q_proj | q_a_proj, q_a_layernorm, q_b_proj}, layers.{i}.attn.{kv_a_proj_with_mqa,
          kv_a_layernorm, kv_b_proj, o_proj}.*  (see mla.py)
     layers.{i}.{attn_norm, mlp_norm, attn_out_norm, mlp_out_norm}.*  (see block.py)
-    layers.{i}.mlp.{gate,up,down}_proj.{weight,bias}                     (dense layers)
+    layers.{i}.mlp.{gate_up | up, down}_proj.{weight,bias}               (dense layers; gate_up: fused, see ffn.py)
     layers.{i}.mlp.router.weight [experts, hidden], .e_score_correction_bias (buffer)   (sparse layers, moe.py)
     layers.{i}.mlp.experts.{gate_up_proj [experts, 2 x moe_intermediate, hidden] | up_proj, down_proj}
-    layers.{i}.mlp.shared_experts.{gate,up,down}_proj.weight, layers.{i}.mlp.shared_expert_gate.weight
+    layers.{i}.mlp.shared_experts.{gate_up | up, down}_proj.weight, layers.{i}.mlp.shared_expert_gate.weight
     norm.* (final_norm), lm_head.weight (the embedding Parameter itself when tied), lm_head.bias
 """
 
@@ -24,6 +25,7 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from ..config import ArchConfig
 from ..dtypes import canonical_dtype, torch_dtype_name
@@ -56,14 +58,33 @@ class LMOutput(NamedTuple):
     aux_loss: torch.Tensor | None = None
 
 
-def next_token_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Mean cross entropy of each position's logits against the next label (-100 ignored).
+# Cross entropy runs over chunks of at most this many logits (256 MiB in float32): the float32
+# copy of the logits and its log-softmax exist for one chunk at a time, never for the whole batch.
+LOSS_CHUNK = 2**26
+
+
+def next_token_loss(logits: torch.Tensor, labels: torch.Tensor, chunk: int = LOSS_CHUNK) -> torch.Tensor:
+    """Mean cross entropy, in float32, of each position's logits against the next label (-100 ignored).
 
     The labels are shifted, not the logits (as HF does): slicing the logits would copy them
-    and make the backward pass zero-fill a second logits-sized gradient.
+    and make the backward pass zero-fill a second logits-sized gradient. The sum runs over
+    chunks of positions, each checkpointed: its backward recomputes the chunk's float32
+    log-softmax from the logits rather than keeping it, so only the logits (the output holds
+    them anyway) and their gradient are ever whole. The chunks come from one ``split``, whose
+    backward concatenates their gradients once (a slice per chunk would zero-fill a
+    logits-sized gradient per chunk).
     """
-    targets = F.pad(labels[:, 1:].long(), (0, 1), value=IGNORE_INDEX)  # cross entropy takes int64 targets
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), ignore_index=IGNORE_INDEX)
+    targets = F.pad(labels[:, 1:].long(), (0, 1), value=IGNORE_INDEX).reshape(-1)  # cross entropy takes int64
+    logits = logits.reshape(-1, logits.shape[-1])
+    rows = max(1, chunk // logits.shape[-1])
+    total = 0.0
+    for part, part_targets in zip(logits.split(rows), targets.split(rows)):
+        total = total + checkpoint(_summed_cross_entropy, part, part_targets, use_reentrant=False)
+    return total / (targets != IGNORE_INDEX).sum()  # no host sync; nan when every label is ignored, as F.cross_entropy
+
+
+def _summed_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(logits.float(), targets, ignore_index=IGNORE_INDEX, reduction="sum")
 
 
 class Transformer(nn.Module):
@@ -169,6 +190,20 @@ class Transformer(nn.Module):
             elif isinstance(module, RotaryEmbedding):
                 module.reset_tables()
 
+    def compile_blocks(self, **options) -> Transformer:
+        """Regional compilation: ``torch.compile`` each block on its own (``options`` go to it),
+        and return the model.
+
+        Every block runs the same code, so torch.compile traces and optimises it once per kind
+        of block (full or sliding attention, dense or MoE) and reuses that for the others:
+        compile time stays flat in depth, where compiling the whole model traces every layer.
+        The embedding, masks and loss stay eager (pass ``check_inputs=False`` to the forward to
+        drop its one host sync). Parameter names, and so checkpoints, are unchanged.
+        """
+        for block in self.layers:
+            block.compile(**options)
+        return self
+
     # --- forward ---------------------------------------------------------------------------
 
     def forward(
@@ -178,20 +213,25 @@ class Transformer(nn.Module):
         position_ids: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         cache: KVCache | None = None,
+        check_inputs: bool = True,
     ) -> torch.Tensor | LMOutput:
         """Logits [batch, seq, vocab]; with ``labels``, :class:`LMOutput` ``(loss, logits)``.
 
         ``cache``: a :class:`KVCache` this call extends (incremental decoding); the
-        ``attention_mask`` then covers only this call's tokens.
+        ``attention_mask`` then covers only this call's tokens. ``check_inputs=False`` skips
+        reading the token ids', labels' and positions' value ranges back to the host (the one
+        sync of a plain forward, which stalls a GPU pipeline): for training and benchmark loops
+        whose inputs are known good. An out-of-range id then fails inside torch (on CUDA, as a
+        device-side assert) instead of as an InputError.
         """
         if not torch.compiler.is_compiling():  # data-dependent checks would break the graph
-            self._check_inputs(input_ids, attention_mask, position_ids, labels)
+            self._check_inputs(input_ids, attention_mask, position_ids, labels, check_inputs)
         cfg = self.config
         router_logits = [] if labels is not None and cfg.output_router_logits else None
         logits = self.logits(self._hidden_states(input_ids, attention_mask, position_ids, cache, router_logits))
         if labels is None:
             return logits
-        loss = next_token_loss(logits, labels)
+        loss = next_token_loss(logits, labels, LOSS_CHUNK)
         if router_logits is None:
             return LMOutput(loss, logits)
         aux_loss = load_balancing_loss(router_logits, cfg.num_experts_per_tok, attention_mask)
@@ -214,11 +254,13 @@ class Transformer(nn.Module):
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.Tensor | None = None,
         cache: KVCache | None = None,
+        check_inputs: bool = True,
     ) -> torch.Tensor:
         """Final hidden states [batch, seq, hidden] (after the final norm), the LM head's input
-        (after project_out, [batch, seq, word_embed_proj_dim], with OPT's projections)."""
+        (after project_out, [batch, seq, word_embed_proj_dim], with OPT's projections).
+        ``check_inputs``: as in :meth:`forward`."""
         if not torch.compiler.is_compiling():
-            self._check_inputs(input_ids, attention_mask, position_ids)
+            self._check_inputs(input_ids, attention_mask, position_ids, check_values=check_inputs)
         return self._hidden_states(input_ids, attention_mask, position_ids, cache)
 
     def _hidden_states(
@@ -335,8 +377,10 @@ class Transformer(nn.Module):
         attention_mask: torch.Tensor | None,
         position_ids: torch.Tensor | None,
         labels: torch.Tensor | None = None,
+        check_values: bool = True,
     ) -> None:
-        """Dtype and shape checks (free: no device work), then every value range in one sync."""
+        """Dtype and shape checks (free: no device work), then, with ``check_values``, every value
+        range in one sync."""
         _check_index_tensor("input_ids", input_ids, "token ids")
         if input_ids.dim() != 2 or input_ids.shape[0] == 0 or input_ids.shape[1] == 0:
             raise InputError(
@@ -357,7 +401,8 @@ class Transformer(nn.Module):
             _check_index_tensor("labels", labels, "target token ids (-100 to ignore one)")
             if labels.shape != input_ids.shape:
                 raise InputError(f"labels have shape {tuple(labels.shape)} but input_ids {tuple(input_ids.shape)}; fix: give one label per token")
-        self._check_ranges(input_ids, position_ids, labels)
+        if check_values:
+            self._check_ranges(input_ids, position_ids, labels)
 
     def _check_ranges(self, input_ids: torch.Tensor, position_ids: torch.Tensor | None, labels: torch.Tensor | None) -> None:
         """Token ids and labels (other than -100) in the vocabulary, positions non-negative:

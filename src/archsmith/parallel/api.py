@@ -79,8 +79,8 @@ def parallelize(
         expert_params = apply_ep(model, _dim(mesh, DP))
     for block in model.layers:
         block.checkpointing = activation_checkpointing
-        if compile:
-            block.compile()
+    if compile:
+        model.compile_blocks()
     if fsdp:
         policy = MixedPrecisionPolicy(param_dtype=param_dtype, reduce_dtype=reduce_dtype)
         for block in model.layers:

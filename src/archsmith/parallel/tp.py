@@ -5,21 +5,25 @@ The plan follows Megatron-LM's layout with sequence parallelism, as torchtitan a
     embed_tokens        vocab-parallel (rows split), output split over the sequence
     *_norm, norm        sequence parallel: each rank normalises its slice of the tokens
     attn, mlp           gather the sequence before the branch
-    q/k/v, gate/up      column-parallel (each rank computes its heads / its FFN slice)
+    qkv, gate_up        column-parallel (each rank computes its heads / its FFN slice): the fused
+                        rows are laid out so that a contiguous split holds whole units (q/k/v grouped
+                        per KV head, gate/up alternating; model/attention.py, model/ffn.py)
     o, down             row-parallel, reduce-scattered back onto the sequence
     q_norm, k_norm      per-head norms on the rank's own heads
     lm_head             column-parallel over the vocabulary; the loss runs on the split
                         logits under ``torch.distributed.tensor.parallel.loss_parallel()``
 
 Which style a module gets is decided by its name alone (:data:`LAYER_PLAN`, :data:`TOP_PLAN`),
-so a renamed or fused projection (issue 10's fused qkv) changes one table here.
+so a renamed or fused projection changes one table here.
 """
 
 from __future__ import annotations
 
+import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.distributed.device_mesh import DeviceMesh
-from torch.distributed.tensor import Partial, Replicate, Shard, distribute_module, distribute_tensor
+from torch.distributed.tensor import DTensor, Partial, Replicate, Shard, distribute_tensor
 from torch.distributed.tensor.parallel import (
     ColwiseParallel,
     ParallelStyle,
@@ -39,15 +43,13 @@ LAYER_PLAN: dict[str, str] = {
     "attn_out_norm": "sequence",
     "mlp_out_norm": "sequence",
     "attn": "gather_attention_input",
-    "attn.q_proj": "colwise",
-    "attn.k_proj": "colwise_kv",
-    "attn.v_proj": "colwise_kv",
+    "attn.qkv_proj": "colwise_qkv",
     "attn.q_norm": "per_head_norm",
     "attn.k_norm": "per_head_norm",
     "attn.o_proj": "rowwise",
     "mlp": "gather_mlp_input",
-    "mlp.gate_proj": "colwise",
-    "mlp.up_proj": "colwise",
+    "mlp.gate_up_proj": "colwise",
+    "mlp.up_proj": "colwise",  # a plain MLP's
     "mlp.down_proj": "rowwise",
 }
 TOP_PLAN: dict[str, str] = {
@@ -60,31 +62,41 @@ TOP_PLAN: dict[str, str] = {
 
 
 class ReplicatedKV(ParallelStyle):
-    """k_proj / v_proj with fewer KV heads than tensor-parallel ranks.
+    """The fused qkv_proj with fewer KV heads than tensor-parallel ranks.
 
-    Every rank keeps the whole (small) projection, computes all KV heads and keeps the one
-    its query heads read: KV heads replicated, as Megatron-LM and vLLM do. The weight is a
-    replicated DTensor whose gradient is the sum of every rank's part (``Partial``).
+    Each KV head is read by the query heads of ``tp / kv_heads`` ranks, so no split of the rows
+    gives every rank its own: each rank keeps the whole weight (a replicated DTensor whose
+    gradient is the sum of every rank's part, ``Partial``) and multiplies by its rows only, its
+    query heads and then its group's key and value: KV heads replicated, as Megatron-LM and vLLM
+    do. The output is one group, so :func:`apply_tp` sets the attention's ``q_per_kv`` to match.
     """
 
-    def __init__(self, kv_heads: int, head_dim: int):
+    def __init__(self, kv_heads: int, q_per_kv: int, head_dim: int):
         super().__init__()
-        self.kv_heads, self.head_dim = kv_heads, head_dim
+        self.kv_heads, self.q_per_kv, self.head_dim = kv_heads, q_per_kv, head_dim
 
     def _apply(self, module: nn.Module, device_mesh: DeviceMesh) -> nn.Module:
-        tp = device_mesh.size()
-        head = device_mesh.get_local_rank() // (tp // self.kv_heads)  # the KV head of this rank's query heads
-        width = self.head_dim
+        share = device_mesh.size() // self.kv_heads  # ranks whose query heads read one KV head
+        group, part = divmod(device_mesh.get_local_rank(), share)
+        d, per_rank = self.head_dim, self.q_per_kv // share
+        start = group * (self.q_per_kv + 2) * d  # the group's rows: its query heads, its key, its value
+        queries = slice(start + part * per_rank * d, start + (part + 1) * per_rank * d)
+        key_value = slice(start + self.q_per_kv * d, start + (self.q_per_kv + 2) * d)
 
-        def replicate(name, mod, mesh):
-            for pname, param in list(mod.named_parameters(recurse=False)):
-                mod.register_parameter(pname, nn.Parameter(distribute_tensor(param, mesh, [Replicate()])))
+        def own_rows(t: torch.Tensor | None) -> torch.Tensor | None:
+            if t is None:
+                return None
+            local = t.to_local(grad_placements=[Partial()])
+            return torch.cat([local[queries], local[key_value]])
 
-        def own_head(mod, outputs, mesh):
-            local = outputs.to_local(grad_placements=[Partial()])
-            return local[..., head * width : (head + 1) * width]
+        def forward(x: torch.Tensor) -> torch.Tensor:
+            x = x.to_local(grad_placements=[Partial()]) if isinstance(x, DTensor) else x
+            return F.linear(x, own_rows(module.weight), own_rows(module.bias))
 
-        return distribute_module(module, device_mesh, replicate, output_fn=own_head)
+        for name, param in list(module.named_parameters(recurse=False)):
+            module.register_parameter(name, nn.Parameter(distribute_tensor(param, device_mesh, [Replicate()])))
+        module.forward = forward
+        return module
 
 
 def _style(kind: str, cfg: ArchConfig, tp: int, loss_parallel: bool) -> ParallelStyle:
@@ -98,9 +110,9 @@ def _style(kind: str, cfg: ArchConfig, tp: int, loss_parallel: bool) -> Parallel
         return PrepareModuleInput(input_layouts=(Shard(1),), desired_input_layouts=(Replicate(),))
     if kind == "colwise":
         return ColwiseParallel()
-    if kind == "colwise_kv":
+    if kind == "colwise_qkv":  # whole KV groups per rank when they split evenly
         kv = cfg.num_key_value_heads
-        return ColwiseParallel() if kv % tp == 0 else ReplicatedKV(kv, cfg.head_dim)
+        return ColwiseParallel() if kv % tp == 0 else ReplicatedKV(kv, cfg.num_attention_heads // kv, cfg.head_dim)
     if kind == "rowwise":
         return RowwiseParallel(output_layouts=Shard(1))
     if kind == "vocab_embedding":
@@ -134,3 +146,7 @@ def apply_tp(model: nn.Module, mesh: DeviceMesh, loss_parallel: bool = True) -> 
     parallelize_module(model, mesh, tp_plan(model, mesh.size(), loss_parallel))
     if tied:
         model.tie_weights()
+    kv = model.config.num_key_value_heads
+    if kv % mesh.size():  # ReplicatedKV: each rank's q/k/v is one group with its share of the query heads
+        for block in model.layers:
+            block.attn.q_per_kv //= mesh.size() // kv
