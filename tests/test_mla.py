@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from archsmith import ArchConfig, ConfigError, count_params, estimate
 from archsmith.config import NORM_SCHEMES
 from archsmith.model import KVCache, build_model
-from archsmith.model.attention import AttentionMask
+from archsmith.model.masks import AttentionMask
 from archsmith.model.mla import LatentAttention, softmax_scale
 
 VOCAB = 64

@@ -25,8 +25,9 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from ..config import ArchConfig
-from .attention import Attention, AttentionMask
+from .attention import Attention
 from .ffn import MLP
+from .masks import AttentionMask
 from .mla import LatentAttention
 from .moe import MoE
 from .norms import Norm

@@ -46,7 +46,7 @@ class Keys(NamedTuple):
     valid: torch.Tensor | None
     positions: torch.Tensor
     length: int
-    step: bool
+    step: bool = False
 
 
 class KVCache:
@@ -129,7 +129,7 @@ class KVCache:
             else:
                 seen = _append(self.valid[sliding], real, self.length, dim=1)
                 key_positions = _append(self.positions[sliding], positions, self.length, dim=1)
-                keys[sliding] = Keys(seen if self.padded else None, key_positions, seen.shape[1], False)
+                keys[sliding] = Keys(seen if self.padded else None, key_positions, seen.shape[1])
         return keys
 
     def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -20,11 +20,10 @@ inference code, vLLM, SGLang and FlashMLA do. Two ways to attend over it, equal 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..config import ArchConfig
-from .attention import AttentionMask, one_query_attention
+from .masks import AttentionMask, attend
 from .norms import Norm
 from .positions import apply_rope, yarn_get_mscale
 
@@ -99,16 +98,7 @@ class LatentAttention(nn.Module):
         return self.o_proj(out.transpose(1, 2).reshape(b, t, self.num_heads * self.v_dim))
 
     def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: AttentionMask) -> torch.Tensor:
-        return F.scaled_dot_product_attention(
-            q,
-            k,
-            v,
-            attn_mask=mask.tensor,
-            dropout_p=self.dropout if self.training else 0.0,
-            is_causal=mask.causal,
-            scale=self.scale,
-            enable_gqa=k.shape[1] != q.shape[1],
-        )
+        return attend(q, k, v, mask, self.scale, self.dropout if self.training else 0.0)
 
     def _expanded(self, q_nope, q_rope, latent, k_rope, mask: AttentionMask) -> torch.Tensor:
         """kv_b_proj over every key's latent, then per-head attention: [b, heads, seq, v_head_dim]."""
@@ -125,10 +115,7 @@ class LatentAttention(nn.Module):
         q_latent = torch.einsum("bhtd,hdr->bhtr", q_nope, w_uk)
         q = torch.cat([q_latent, q_rope], dim=-1)  # [b, heads, t, rank + rope]
         k = torch.cat([latent, k_rope], dim=-1)  # [b, 1, s, rank + rope]
-        if q.shape[2] == 1:  # a decode step: the heads fold into one query axis over the one shared latent "head"
-            out_latent = one_query_attention(q, k, latent, mask, self.scale, self.dropout if self.training else 0.0)
-        else:
-            out_latent = self._attend(q, k, latent, mask)  # [b, heads, t, rank]
+        out_latent = self._attend(q, k, latent, mask)  # [b, heads, t, rank]
         return torch.einsum("bhtr,hvr->bhtv", out_latent, w_uv)
 
 

@@ -165,6 +165,8 @@ class RotaryEmbedding(nn.Module):
         self.sliding = sliding
         self.max_len = cfg.max_position_embeddings
         self.switch_length = longrope_switch_length(cfg, sliding)
+        _, scaling = cfg.rope_settings(sliding)
+        self.length_dependent = scaling is not None and scaling["rope_type"] in ("dynamic", "longrope")
         shape = (self.max_len, cfg.rotary_dim // 2)
         for name in self._table_names():
             self.register_buffer(name, torch.empty(shape, dtype=torch.float32), persistent=False)
@@ -190,13 +192,17 @@ class RotaryEmbedding(nn.Module):
             self.cos_long.copy_(cos)
             self.sin_long.copy_(sin)
 
-    def forward(self, positions: torch.Tensor, seq_len: int | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, positions: torch.Tensor, seq_len: int | torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """cos and sin ``[batch or 1, seq, rotary_dim // 2]`` for ``positions``.
 
         ``seq_len`` is one more than the largest position (HF's ``max(position_ids) + 1``):
         it selects the dynamic-NTK base and the LongRoPE factor set. A tensor (on the device)
         when every position is known to be inside the table (a static cache's decode step):
         the tables are read without a host sync, LongRoPE's factor set chosen on the device.
+        None: not known without reading the positions back (padding, explicit position_ids).
+        The other RoPE types do not need it: their angles are computed from the positions
+        directly, so a compiled forward has no data-dependent branch here; dynamic NTK and
+        LongRoPE read it, as HF does.
         """
         if isinstance(seq_len, torch.Tensor):
             cos, sin = self.cos[positions], self.sin[positions]
@@ -204,6 +210,11 @@ class RotaryEmbedding(nn.Module):
                 return cos, sin
             long = seq_len > self.switch_length
             return torch.where(long, self.cos_long[positions], cos), torch.where(long, self.sin_long[positions], sin)
+        if seq_len is None:
+            if self.length_dependent:
+                seq_len = int(positions.max()) + 1
+            else:
+                return _angles(positions, *rope_parameters(self.cfg, sliding=self.sliding))
         if seq_len > self.max_len:  # past the table, or dynamic NTK growing its base: compute directly
             return _angles(positions, *rope_parameters(self.cfg, seq_len, self.sliding))
         if self.switch_length is not None and seq_len > self.switch_length:

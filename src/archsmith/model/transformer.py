@@ -30,11 +30,11 @@ from torch.utils.checkpoint import checkpoint
 from ..config import ArchConfig
 from ..dtypes import canonical_dtype, torch_dtype_name
 from ..errors import ConfigError, InputError, UnsupportedError
-from .attention import AttentionMask, build_mask, step_mask
 from .block import Block
 from .cache import KVCache, Keys
 from .generation import generate
 from .init import normal_
+from .masks import AttentionMask, build_mask, check_kernel, flex_runs, step_mask
 from .moe import Experts, Router, load_balancing_loss
 from .norms import Norm
 from .positions import RotaryEmbedding, alibi_slopes
@@ -143,10 +143,29 @@ class Transformer(nn.Module):
         # ALiBi slopes: a plain float32 attribute, not a buffer, so neither model.to(bf16) nor a
         # meta-device build can touch them (made on the CPU, they follow the input's device, see _mask).
         self.alibi_slopes = alibi_slopes(cfg.num_attention_heads, device="cpu") if cfg.position_embedding == "alibi" else None
+        # Every head width attention runs at (MLA's absorbed decoding attends over its latents):
+        # FlexAttention's kernels take only some (masks.flex_runs).
+        self.attention_head_dims = (cfg.head_dim, cfg.value_head_dim)
+        if cfg.is_mla:
+            self.attention_head_dims += (cfg.kv_lora_rank + cfg.qk_rope_head_dim, cfg.kv_lora_rank)
+        self.attention_kernel = "auto"
         self.layers = nn.ModuleList(Block(cfg, i) for i in range(cfg.num_hidden_layers))
         self.norm = Norm(h, cfg) if cfg.final_norm else None
         self.lm_head = nn.Linear(e, cfg.vocab_size, bias=cfg.lm_head_bias)
         self.init_weights()
+
+    @property
+    def attention_kernel(self) -> str:
+        """Which kernel masked attention runs on: ``"auto"`` (FlexAttention on CUDA where a mask
+        is needed, SDPA's causal path where none is, dense masks elsewhere), ``"dense"`` (the
+        reference masks everywhere) or ``"flex"`` (FlexAttention wherever a mask is needed; on CPU
+        uncompiled and only without autograd, for which torch has no CPU backward). Attention
+        dropout always takes the dense path. See model/masks.py."""
+        return self._attention_kernel
+
+    @attention_kernel.setter
+    def attention_kernel(self, kernel: str) -> None:
+        self._attention_kernel = check_kernel(kernel)
 
     # --- weights ---------------------------------------------------------------------------
 
@@ -278,10 +297,12 @@ class Transformer(nn.Module):
         x = self._embed(input_ids, pos)
         ropes = {None: None, **{kind: rotary(pos.ids, pos.seq_len) for kind, rotary in self.rotary.items()}}
         if cache is None:
-            keys = {sliding: Keys(valid, pos.ids, seq, False) for sliding in set(self.layer_sliding)}
+            keys = {sliding: Keys(valid, pos.ids, seq) for sliding in set(self.layer_sliding)}
         else:
             keys = cache.record(valid, pos.ids)
-        masks = {sliding: self._mask(seq, k, sliding, pos.ids, x.dtype) for sliding, k in keys.items()}
+        dropout = cfg.attention_dropout if self.training else 0.0
+        flex = flex_runs(self.attention_kernel, input_ids.device, self.attention_head_dims, dropout)
+        masks = {sliding: self._mask(seq, k, sliding, pos.ids, x.dtype, flex) for sliding, k in keys.items()}
         for layer, sliding, rope in zip(self.layers, self.layer_sliding, self.layer_rope):
             x = layer(x, ropes[rope], masks[sliding], cache, router_logits)
         if cache is not None:
@@ -336,15 +357,13 @@ class Transformer(nn.Module):
         return self._bounded(TokenPositions(ids, start + counts[:, -1], None, counting), cache, decoding, False)
 
     def _bounded(self, pos: TokenPositions, cache: KVCache | None, decoding: bool, explicit: bool) -> TokenPositions:
-        """``pos`` with ``seq_len`` where a position table needs it: read back to the host, unless a
-        static cache's decode step bounds every position inside the table (then kept on the device)."""
+        """``pos`` with ``seq_len`` on the device where a static cache's decode step bounds every
+        position inside the position table; else unknown (None: a table reads it back only if it needs it)."""
         cfg = self.config
-        if not self.rotary and cfg.position_embedding != "learned":
-            return pos
-        seq_len = pos.ids.max() + 1
-        if decoding and not explicit and cache.max_len <= cfg.max_position_embeddings:
-            return pos._replace(seq_len=seq_len)
-        return pos._replace(seq_len=int(seq_len))
+        has_table = bool(self.rotary) or cfg.position_embedding == "learned"
+        if has_table and decoding and not explicit and cache.max_len <= cfg.max_position_embeddings:
+            return pos._replace(seq_len=pos.ids.max() + 1)
+        return pos
 
     def _embed(self, input_ids: torch.Tensor, pos: TokenPositions) -> torch.Tensor:
         """Token embeddings (scaled, projected, plus learned positions, normed as configured)."""
@@ -357,19 +376,25 @@ class Transformer(nn.Module):
         if self.project_in is not None:
             x = self.project_in(x)
         if cfg.position_embedding == "learned":
-            if isinstance(pos.seq_len, int) and pos.seq_len > cfg.max_position_embeddings and not torch.compiler.is_compiling():
-                raise InputError(
-                    f"the input needs position {pos.seq_len - 1}, but the learned position table has "
-                    f"max_position_embeddings={cfg.max_position_embeddings} rows; fix: give at most "
-                    f"{cfg.max_position_embeddings} tokens, or build with a larger max_position_embeddings"
-                )
+            if not torch.compiler.is_compiling() and not isinstance(pos.seq_len, torch.Tensor):  # a tensor: bounded
+                # past the table the lookup would fail on the device: read the largest position
+                longest = pos.seq_len if pos.seq_len is not None else int(pos.ids.max()) + 1
+                if longest > cfg.max_position_embeddings:
+                    raise InputError(
+                        f"the input needs position {longest - 1}, but the learned position table has "
+                        f"max_position_embeddings={cfg.max_position_embeddings} rows; fix: give at most "
+                        f"{cfg.max_position_embeddings} tokens, or build with a larger max_position_embeddings"
+                    )
             x = x + self.embed_positions(pos.ids + cfg.position_offset)
         if cfg.embedding_norm:
             x = self.embed_norm(x)
         return self.embed_drop(x)
 
-    def _mask(self, seq: int, keys: Keys, sliding: bool, positions: torch.Tensor, dtype: torch.dtype) -> AttentionMask:
-        """The attention mask of one kind of layer (full or sliding) over ``keys``."""
+    def _mask(
+        self, seq: int, keys: Keys, sliding: bool, positions: torch.Tensor, dtype: torch.dtype, flex: bool
+    ) -> AttentionMask:
+        """The attention of one kind of layer (full or sliding) over ``keys`` for the queries at
+        ``positions``; ``flex``: with FlexAttention's block masks (masks.flex_runs)."""
         cfg = self.config
         alibi_dim = cfg.head_dim if cfg.alibi_before_scale else None
         device = keys.positions.device
@@ -380,7 +405,10 @@ class Transformer(nn.Module):
         if keys.step:
             return step_mask(keys.valid, keys.positions, positions, self.alibi_slopes, dtype, alibi_dim)
         window = cfg.sliding_window if sliding else None
-        return build_mask(seq, keys.length, window, keys.valid, keys.positions, self.alibi_slopes, dtype, device, alibi_dim)
+        return build_mask(
+            seq, keys.length, window, keys.valid, keys.positions, self.alibi_slopes, dtype, device, alibi_dim,
+            flex=flex, softcap=cfg.attn_logit_softcapping is not None,
+        )  # fmt: skip
 
     def _check_inputs(
         self,

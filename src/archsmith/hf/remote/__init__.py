@@ -23,6 +23,7 @@ _SOURCES = (
     "jsonfile.py",
     "model/norms.py",
     "model/positions.py",
+    "model/masks.py",
     "model/attention.py",
     "model/mla.py",
     "model/ffn.py",
