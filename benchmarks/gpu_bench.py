@@ -10,8 +10,10 @@ in bf16 with random weights, exported with ``to_hf`` and loaded back with transf
     decode-b16    batch 16, prompt 128, greedy, 256 new tokens
 
     python benchmarks/gpu_bench.py --quick   # every archsmith row and transformers' eager rows; < 4 min on an H200
-    python benchmarks/gpu_bench.py           # adds transformers compiled and static-cache rows, more steps
+    python benchmarks/gpu_bench.py           # adds transformers compiled and static-cache rows, more steps; < 9 min
     python benchmarks/gpu_bench.py --device cpu --tiny --out /tmp/bench   # a dry run of the script itself
+
+No row starts after --budget-s (180 s quick, 480 s full): a row skipped for time is listed in the results.
 
 What it measures (benchmarks/results/gpu_<card>[_quick].{json,md}, rewritten after every row):
 
@@ -113,6 +115,7 @@ class Bench:
             self.gpu = None  # a card archsmith.hardware does not list: no MFU or roofline
         self.rows: list[Row] = []
         self.paths: dict[str, str] = {}
+        self.skipped: list[str] = []
         self.started = time.perf_counter()
         name = f"gpu_{normalize_gpu_name(self.card)}{'_tiny' if args.tiny else ''}{'_quick' if args.quick else ''}"
         self.out = Path(args.out) / name
@@ -125,7 +128,13 @@ class Bench:
         return (workload in self.args.only if self.args.only else True) and not (full_only and self.args.quick)
 
     def measure(self, workload: str, system: str, variant: str, compiled: bool, weights: torch.nn.Module, run: Callable[[], Row]) -> None:
-        """Run one row: memory accounting around ``run``, then print it and rewrite the result files."""
+        """Run one row: memory accounting around ``run``, then print it and rewrite the result files.
+        A row that would start after --budget-s is skipped (and listed as such), so that a run under a
+        wall-clock limit still ends with its result files written."""
+        if time.perf_counter() - self.started > self.args.budget_s:
+            self.skipped.append(f"{workload} {system} ({variant})")
+            print(f"skipped (past --budget-s {self.args.budget_s:.0f}): {self.skipped[-1]}", flush=True)
+            return
         gc.collect()
         if self.cuda:
             torch.cuda.empty_cache()
@@ -142,7 +151,7 @@ class Bench:
 
     def write(self) -> None:
         self.out.parent.mkdir(parents=True, exist_ok=True)
-        result = {"environment": self.environment(), "paths": self.paths, "rows": [asdict(r) for r in self.rows]}
+        result = {"environment": self.environment(), "paths": self.paths, "rows": [asdict(r) for r in self.rows], "skipped": self.skipped}
         self.out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
         self.out.with_suffix(".md").write_text(markdown(result, self.sizes))
 
@@ -235,7 +244,7 @@ def train_row(bench: Bench, model: torch.nn.Module, step: Callable[[torch.Tensor
 
 
 def train_workloads(bench: Bench, name: str, ours: torch.nn.Module, hf: torch.nn.Module, batch: int, seq: int) -> None:
-    """Eager rows for both, then compiled rows (compiling changes ``ours`` in place: it comes last)."""
+    """Eager rows for both, then compiled rows (compile_blocks changes ``ours`` in place: they come last)."""
     cfg = ours.config
     window = cfg.sliding_window
     flops = flop_counts(cfg, seq if window is None else min(seq, window))["palm"].training_per_token
@@ -318,7 +327,7 @@ def decode_workloads(bench: Bench, ours: torch.nn.Module, hf: torch.nn.Module) -
         if hf_dynamic:
             bench.measure(name, "transformers", "dynamic cache", False, hf, lambda: decode_row(bench, ours, hf_generate(None), batch, new, False))
         if bench.wanted(name.rsplit("-", 1)[0], full_only=True):
-            bench.measure(name, "transformers", "static cache, auto compile", True, hf,
+            bench.measure(name, "transformers", "static cache" + (", auto compile" if bench.cuda else ""), bench.cuda, hf,
                           lambda: decode_row(bench, ours, hf_generate("static"), batch, new, True))  # fmt: skip
         bench.measure(name, "archsmith", bench.paths["decode"], fast, ours, lambda: decode_row(bench, ours, ours_generate, batch, new, fast))
 
@@ -390,6 +399,11 @@ def markdown(result: dict, sizes: Sizes) -> str:
         "",
         "Fast paths: " + "; ".join(f"{k}: {v}" for k, v in result["paths"].items()) + ".",
     ]
+    losses = [f"{r.workload} {r.system} ({r.variant}) {r.loss:.4f}" for r in rows if r.loss is not None]
+    if losses:
+        lines += ["", "First-step losses (the same batch and weights on both sides): " + "; ".join(losses) + "."]
+    if result["skipped"]:
+        lines += ["", "Not run (past the time budget): " + "; ".join(result["skipped"]) + "."]
     if sizes == ISSUE:
         lines += ["", "## Issue 10's targets", "", "| target | measured | met |", "|---|---:|---|"]
         for text, value, goal in targets(rows):
@@ -457,6 +471,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="every archsmith row, transformers' eager rows, fewer steps")
     parser.add_argument("--only", nargs="+", choices=("train", "train-window", "decode-b1", "decode-b16"), help="these workloads only")
+    parser.add_argument("--budget-s", type=float, help="start no row after this many seconds (default 180 quick, 480 full)")
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--tiny", action="store_true", help="a small model of the same structure (a dry run)")
     parser.add_argument("--out", default=str(RESULTS), help="directory for gpu_<card>.json and .md")
@@ -466,6 +481,8 @@ def main() -> None:
     parser.add_argument("--decode", choices=("compiled", "eager"), default="compiled", help="archsmith's decode step")
     args = parser.parse_args()
     args.argv = sys.argv[1:]
+    if args.budget_s is None:
+        args.budget_s = 180.0 if args.quick else 480.0
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()
     bench = Bench(args)
@@ -478,15 +495,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         ours = archsmith_model(bench, cfg)
         hf = transformers_model(bench, ours, Path(tmp) / "full")
-        if bench.wanted("decode-b1") or bench.wanted("decode-b16"):
-            decode_workloads(bench, ours, hf)
-        if bench.wanted("train"):
-            train_workloads(bench, "train", ours, hf, *sizes.train)
+        if bench.wanted("train"):  # on a copy: compiling the blocks changes the model in place
+            train_workloads(bench, "train", archsmith_model(bench, cfg, source=ours), hf, *sizes.train)
         if bench.wanted("train-window"):
             windowed = archsmith_model(bench, cfg.replace(sliding_window=sizes.window), source=ours)
-            del ours, hf
-            hf = transformers_model(bench, windowed, Path(tmp) / "window")
-            train_workloads(bench, "train-window", windowed, hf, *sizes.window_train)
+            hf_windowed = transformers_model(bench, windowed, Path(tmp) / "window")
+            train_workloads(bench, "train-window", windowed, hf_windowed, *sizes.window_train)
+            del windowed, hf_windowed
+        if bench.wanted("decode-b1") or bench.wanted("decode-b16"):
+            decode_workloads(bench, ours, hf)
     bench.write()
     print(f"wrote {bench.out}.json and .md ({time.perf_counter() - bench.started:.0f} s)")
 
