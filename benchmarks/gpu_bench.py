@@ -49,6 +49,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -116,6 +117,7 @@ class Bench:
         self.rows: list[Row] = []
         self.paths: dict[str, str] = {}
         self.skipped: list[str] = []
+        self.failed: list[str] = []
         self.started = time.perf_counter()
         name = f"gpu_{normalize_gpu_name(self.card)}{'_tiny' if args.tiny else ''}{'_quick' if args.quick else ''}"
         self.out = Path(args.out) / name
@@ -141,7 +143,14 @@ class Bench:
             torch.cuda.reset_peak_memory_stats(self.device)
             before = torch.cuda.memory_allocated(self.device)
         start = time.perf_counter()
-        row = run()
+        try:
+            row = run()
+        except Exception as error:  # one broken path must not cost the other rows of a device run
+            first_line = (str(error).splitlines() or [""])[0]
+            self.failed.append(f"{workload} {system} ({variant}): {type(error).__name__}: {first_line}")
+            traceback.print_exc()
+            self.write()
+            return
         row.workload, row.system, row.variant, row.compiled = workload, system, variant, compiled
         if self.cuda:
             row.peak_memory_bytes = torch.cuda.max_memory_allocated(self.device) - before + _weight_bytes(weights)
@@ -151,7 +160,8 @@ class Bench:
 
     def write(self) -> None:
         self.out.parent.mkdir(parents=True, exist_ok=True)
-        result = {"environment": self.environment(), "paths": self.paths, "rows": [asdict(r) for r in self.rows], "skipped": self.skipped}
+        result = {"environment": self.environment(), "paths": self.paths, "rows": [asdict(r) for r in self.rows], "skipped": self.skipped,
+                  "failed": self.failed}  # fmt: skip
         self.out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
         self.out.with_suffix(".md").write_text(markdown(result, self.sizes))
 
@@ -223,7 +233,8 @@ def train_row(bench: Bench, model: torch.nn.Module, step: Callable[[torch.Tensor
     """Time ``step(ids) -> loss`` (forward and backward) plus a fused AdamW step; the median after warm-up."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=0.0, fused=bench.cuda)
     vocab = model.config.vocab_size
-    ids = torch.randint(0, vocab, (batch, seq), device=bench.device, generator=torch.Generator(bench.device).manual_seed(1))
+    g = torch.Generator(device=bench.device).manual_seed(1)
+    ids = torch.randint(0, vocab, (batch, seq), device=bench.device, generator=g)
     warmup, steps = (2, 3) if bench.args.quick else (3, 10)
     times, losses = [], []
     for _ in range(warmup + steps):
@@ -287,7 +298,8 @@ def decode_row(bench: Bench, model: torch.nn.Module, generate: Callable[[torch.T
     ``same_shape_warmup``: compiled paths capture their shapes on the first call)."""
     cfg = model.config
     prompt_len = bench.sizes.prompt
-    prompt = torch.randint(0, cfg.vocab_size, (batch, prompt_len), device=bench.device, generator=torch.Generator(bench.device).manual_seed(2))
+    g = torch.Generator(device=bench.device).manual_seed(2)
+    prompt = torch.randint(0, cfg.vocab_size, (batch, prompt_len), device=bench.device, generator=g)
     bench.sync()
     start = time.perf_counter()
     generate(prompt, new if same_shape_warmup else min(new, 16))
@@ -396,12 +408,14 @@ def markdown(result: dict, sizes: Sizes) -> str:
         f"{'-' if gpu is None else format(gpu['hbm_bytes_per_s'] / 1e12, '.1f')} TB/s.",
         "- peak GiB: the allocator's peak during the row less what was allocated before it, plus the row's own weights.",
         "- first call s: the first training step or generate call (compilation and CUDA-graph capture show here).",
-        "",
-        "Fast paths: " + "; ".join(f"{k}: {v}" for k, v in result["paths"].items()) + ".",
     ]
+    if result["paths"]:
+        lines += ["", "Fast paths: " + "; ".join(f"{k}: {v}" for k, v in result["paths"].items()) + "."]
     losses = [f"{r.workload} {r.system} ({r.variant}) {r.loss:.4f}" for r in rows if r.loss is not None]
     if losses:
         lines += ["", "First-step losses (the same batch and weights on both sides): " + "; ".join(losses) + "."]
+    if result["failed"]:
+        lines += ["", "Failed: " + "; ".join(result["failed"]) + "."]
     if result["skipped"]:
         lines += ["", "Not run (past the time budget): " + "; ".join(result["skipped"]) + "."]
     if sizes == ISSUE:
