@@ -43,6 +43,7 @@ import datetime
 import gc
 import inspect
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -474,6 +475,9 @@ def _weight_bytes(model: torch.nn.Module) -> int:
 
 
 def _git_commit() -> str | None:
+    """The source's commit: ARCHSMITH_COMMIT where the tree is a copy whose git metadata is not its own."""
+    if os.environ.get("ARCHSMITH_COMMIT"):
+        return os.environ["ARCHSMITH_COMMIT"]
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent, timeout=10)
     except (OSError, subprocess.SubprocessError):

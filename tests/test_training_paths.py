@@ -109,10 +109,11 @@ def test_chunked_loss_and_gradient_equal_one_cross_entropy(chunk):
     torch.testing.assert_close(grad, want_grad, rtol=0, atol=1e-7)
 
 
-def test_the_loss_gradient_is_assembled_once_not_per_chunk():
-    """The chunks come from one split (its backward concatenates the chunk gradients once), not one
-    slice per chunk (each slice's backward would zero-fill a whole logits-sized gradient)."""
+def test_the_loss_backward_neither_recomputes_nor_assembles_chunks_and_leaves_the_logits_alone():
+    """One backward node for all chunks (their gradients were written in the forward pass, so nothing
+    is recomputed or concatenated), and float32 logits are read, never overwritten."""
     logits = torch.randn(8, 16, 50, requires_grad=True)
+    before = logits.detach().clone()
     loss = next_token_loss(logits, torch.randint(0, 50, (8, 16)), chunk=500)  # 13 chunks
     nodes, todo = [], [loss.grad_fn]
     while todo:
@@ -121,12 +122,14 @@ def test_the_loss_gradient_is_assembled_once_not_per_chunk():
             nodes.append(node)
             todo += [f for f, _ in node.next_functions]
     kinds = [type(n).__name__ for n in nodes]
-    assert kinds.count("SplitBackward0") == 1 and "SliceBackward0" not in kinds
+    assert kinds.count("_ChunkedCrossEntropyBackward") == 1
+    assert not {"SplitBackward0", "SliceBackward0", "CheckpointFunctionBackward"} & set(kinds)
+    assert torch.equal(logits.detach(), before)
 
 
 def test_the_loss_keeps_no_float32_logits_for_backward():
-    """bf16 logits: the float32 log-softmax is recomputed per chunk in the backward pass, so the
-    forward saves no float32 tensor larger than one chunk (the unchunked loss saves all of it)."""
+    """bf16 logits: the float32 log-softmax exists a chunk at a time, so the forward saves no float32
+    tensor larger than one chunk (the unchunked loss saves all of it)."""
     logits = torch.randn(4, 16, 50, dtype=torch.bfloat16, requires_grad=True)
     labels = torch.randint(0, 50, (4, 16))
     chunk = 500  # 10 rows of 50
@@ -248,8 +251,8 @@ def test_cuda_forward_with_loss_without_checks_never_syncs():
 @cuda
 def test_cuda_chunked_loss_needs_well_under_the_memory_of_one_cross_entropy():
     """bf16 logits of 8 x 1024 x 32768 (512 MiB): the one-shot float32 cross entropy and its backward
-    hold the float32 log-softmax and its float32 gradient (1 GiB each); the chunked loss holds the
-    bf16 chunk gradients, their concatenation and one 256 MiB float32 chunk's temporaries."""
+    hold the float32 log-softmax and its float32 gradient (1 GiB each); the chunked loss holds its bf16
+    gradient (written in the forward pass), its scaled copy and one 256 MiB float32 chunk's temporaries."""
     logits = torch.randn(8, 1024, 32768, device="cuda", dtype=torch.bfloat16, requires_grad=True)
     labels = torch.randint(0, 32768, (8, 1024), device="cuda")
 
@@ -269,10 +272,16 @@ def test_cuda_chunked_loss_needs_well_under_the_memory_of_one_cross_entropy():
 
 @cuda
 def test_cuda_compiled_blocks_match_eager_in_bf16():
-    m = build_model(ArchConfig(**{**TINY, "num_key_value_heads": 2, "num_hidden_layers": 4}), device="cuda", dtype="bf16")
+    """Inductor fuses and rounds differently from eager in bf16, so both are held against the same
+    weights in fp32: the compiled blocks may not be much further from it than eager bf16 is."""
+    cfg = ArchConfig(**{**TINY, "num_key_value_heads": 2, "num_hidden_layers": 4})
+    m = build_model(cfg, device="cuda", dtype="bf16")
+    reference = build_model(cfg, device="cuda")
+    reference.load_state_dict({k: v.float() for k, v in m.state_dict().items()})
     x = ids().cuda()
     with torch.no_grad():
-        eager = m(x).float()
+        exact = reference(x)
+        eager_error = (m(x).float() - exact).abs().max()
         m.compile_blocks()
-        compiled = m(x, check_inputs=False).float()
-    torch.testing.assert_close(compiled, eager, rtol=0, atol=2e-2)  # bf16: inductor fuses and reorders
+        compiled_error = (m(x, check_inputs=False).float() - exact).abs().max()
+    assert eager_error < 0.1 and compiled_error <= 2 * eager_error + 1e-3, (eager_error, compiled_error)

@@ -111,7 +111,11 @@ def build_mask(
         alibi = _alibi(slopes.to(device), key_positions, key_positions[:, offset:], dtype, alibi_before_scale_dim)
     if flex and seq > 1:
         batch = None if key_valid is None else key_valid.shape[0]
-        return AttentionMask(block_mask=create_block_mask(visible, batch, None, seq, kv_len, device=device), alibi=alibi)
+        # Built by a compiled kernel outside a compiled region: uncompiled, create_block_mask evaluates
+        # the mask on the whole [queries, keys] grid (gigabytes of index tensors at 16k tokens).
+        compile_it = device.type == "cuda" and not torch.compiler.is_compiling()
+        block_mask = create_block_mask(visible, batch, None, seq, kv_len, device=device, _compile=compile_it)
+        return AttentionMask(block_mask=block_mask, alibi=alibi)
 
     allowed = _on_grid(visible, 1 if key_valid is None else key_valid.shape[0], 1, seq, kv_len, device)
     if alibi is None:
@@ -216,7 +220,9 @@ def attend(
 ) -> torch.Tensor:
     """softmax(q·kᵀ · scale [capped] + mask) · v for q [b, heads, seq, d], k/v [b, kv_heads, keys, d]:
     [b, heads, seq, v_dim]. Grouped query heads share their key/value head without copies."""
-    gqa = k.shape[1] != q.shape[1]
+    # A Python bool: a compiled step shared by models of other head counts sees symbolic shapes,
+    # SDPA's enable_gqa takes no SymBool, and only a branch (not bool()) makes torch.compile decide it.
+    gqa = True if k.shape[1] != q.shape[1] else False  # noqa: SIM210
     if mask.block_mask is not None:
         return _flex(q, k, v, mask, scale, softcap, gqa)
     if softcap is not None:

@@ -83,25 +83,63 @@ LOSS_CHUNK = 2**26
 def next_token_loss(logits: torch.Tensor, labels: torch.Tensor, chunk: int = LOSS_CHUNK) -> torch.Tensor:
     """Mean cross entropy, in float32, of each position's logits against the next label (-100 ignored).
 
-    The labels are shifted, not the logits (as HF does): slicing the logits would copy them
-    and make the backward pass zero-fill a second logits-sized gradient. The sum runs over
-    chunks of positions, each checkpointed: its backward recomputes the chunk's float32
-    log-softmax from the logits rather than keeping it, so only the logits (the output holds
-    them anyway) and their gradient are ever whole. The chunks come from one ``split``, whose
-    backward concatenates their gradients once (a slice per chunk would zero-fill a
-    logits-sized gradient per chunk).
+    The labels are shifted, not the logits (as HF does): slicing the logits would copy them.
+    The float32 log-softmax is never whole: :class:`_ChunkedCrossEntropy` takes ``chunk``
+    logits at a time and writes each chunk's gradient as it goes, so the backward pass
+    neither recomputes the softmax nor assembles chunk gradients. Vocabulary-split logits
+    (DTensors under tensor parallelism's ``loss_parallel``) go through torch's own cross
+    entropy, chunk by chunk, which is what loss_parallel knows how to split.
     """
     targets = F.pad(labels[:, 1:].long(), (0, 1), value=IGNORE_INDEX).reshape(-1)  # cross entropy takes int64
     logits = logits.reshape(-1, logits.shape[-1])
     rows = max(1, chunk // logits.shape[-1])
-    total = 0.0
-    for part, part_targets in zip(logits.split(rows), targets.split(rows)):
-        total = total + checkpoint(_summed_cross_entropy, part, part_targets, use_reentrant=False)
+    if _is_dtensor(logits):
+        total = 0.0
+        for part, part_targets in zip(logits.split(rows), targets.split(rows)):
+            total = total + checkpoint(_summed_cross_entropy, part, part_targets, use_reentrant=False)
+    else:
+        total = _ChunkedCrossEntropy.apply(logits, targets, rows)
     return total / (targets != IGNORE_INDEX).sum()  # no host sync; nan when every label is ignored, as F.cross_entropy
+
+
+def _is_dtensor(t: torch.Tensor) -> bool:
+    from torch.distributed.tensor import DTensor
+
+    return isinstance(t, DTensor)
 
 
 def _summed_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits.float(), targets, ignore_index=IGNORE_INDEX, reduction="sum")
+
+
+class _ChunkedCrossEntropy(torch.autograd.Function):
+    """Summed cross entropy of ``logits`` [rows, vocab] against ``targets`` [rows], ``rows_per_chunk``
+    rows at a time in float32. The gradient, softmax minus the one-hot target (zero on ignored rows),
+    is known as soon as a chunk's softmax is: it is written then, in the logits' dtype, into one
+    logits-shaped buffer, and the backward pass only scales it."""
+
+    @staticmethod
+    def forward(ctx, logits: torch.Tensor, targets: torch.Tensor, rows_per_chunk: int) -> torch.Tensor:
+        grad = torch.empty_like(logits) if logits.requires_grad else None
+        total = logits.new_zeros((), dtype=torch.float32)
+        for start in range(0, logits.shape[0], rows_per_chunk):
+            part = logits[start : start + rows_per_chunk].to(torch.float32, copy=True)  # overwritten below
+            target = targets[start : start + rows_per_chunk]
+            keep = (target != IGNORE_INDEX)[:, None]
+            target = target.clamp_min(0)[:, None]  # any real index for ignored rows; keep zeroes them
+            log_norm = part.logsumexp(dim=-1, keepdim=True)
+            total += ((log_norm - part.gather(1, target)) * keep).sum()
+            if grad is not None:
+                probs = part.sub_(log_norm).exp_()  # the chunk's float32 copy becomes its softmax
+                probs.scatter_add_(1, target, -keep.to(probs.dtype))
+                grad[start : start + rows_per_chunk] = probs.mul_(keep)
+        ctx.save_for_backward(grad)
+        return total
+
+    @staticmethod
+    def backward(ctx, grad_total: torch.Tensor) -> tuple[torch.Tensor | None, None, None]:
+        (grad,) = ctx.saved_tensors
+        return grad * grad_total.to(grad.dtype), None, None
 
 
 class Transformer(nn.Module):
@@ -140,6 +178,8 @@ class Transformer(nn.Module):
         self.rotary = nn.ModuleDict(
             {kind: RotaryEmbedding(cfg, sliding=kind == "sliding") for kind in sorted(set(self.layer_rope) - {None})}
         )
+        # A plain bool, read when tracing: torch.compile (2.11) cannot trace bool() of a ModuleDict.
+        self.has_position_table = len(self.rotary) > 0 or cfg.position_embedding == "learned"
         # ALiBi slopes: a plain float32 attribute, not a buffer, so neither model.to(bf16) nor a
         # meta-device build can touch them (made on the CPU, they follow the input's device, see _mask).
         self.alibi_slopes = alibi_slopes(cfg.num_attention_heads, device="cpu") if cfg.position_embedding == "alibi" else None
@@ -360,8 +400,7 @@ class Transformer(nn.Module):
         """``pos`` with ``seq_len`` on the device where a static cache's decode step bounds every
         position inside the position table; else unknown (None: a table reads it back only if it needs it)."""
         cfg = self.config
-        has_table = bool(self.rotary) or cfg.position_embedding == "learned"
-        if has_table and decoding and not explicit and cache.max_len <= cfg.max_position_embeddings:
+        if self.has_position_table and decoding and not explicit and cache.max_len <= cfg.max_position_embeddings:
             return pos._replace(seq_len=pos.ids.max() + 1)
         return pos
 
