@@ -19,6 +19,7 @@ import torch
 import transformers
 
 from archsmith import ArchConfig
+from archsmith.hf.weights import from_hf_state
 from archsmith.model import build_model
 
 SHAPE = dict(
@@ -27,19 +28,16 @@ SHAPE = dict(
 )  # fmt: skip
 
 
-def hf_name_to_archsmith(name: str) -> str:
-    name = name.removeprefix("model.").replace("self_attn.", "attn.")
-    return name.replace("input_layernorm", "attn_norm").replace("post_attention_layernorm", "mlp_norm")
-
-
 def build_pair() -> tuple[torch.nn.Module, torch.nn.Module]:
     torch.manual_seed(0)
     hf = transformers.LlamaForCausalLM(
         transformers.LlamaConfig(**SHAPE, rms_norm_eps=1e-5, tie_word_embeddings=True, attn_implementation="sdpa")
     )
     ours = build_model(ArchConfig(**SHAPE, norm_eps=1e-5, tie_word_embeddings=True))
-    state = {hf_name_to_archsmith(k): v for k, v in hf.state_dict().items() if k != "lm_head.weight"}
-    ours.load_state_dict(state, strict=False)
+    # HF's separate q/k/v and gate/up tensors into archsmith's fused ones, through the same adapters as from_hf
+    shapes = {name: tuple(t.shape) for name, t in ours.state_dict().items()}
+    hf_state = {k: v for k, v in hf.state_dict().items() if k != "lm_head.weight"}  # tied: the embedding
+    ours.load_state_dict(from_hf_state(hf_state, ours.config, "llama", shapes))
     return ours, hf
 
 
