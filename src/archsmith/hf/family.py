@@ -285,6 +285,17 @@ def implicit_head_dim(cfg: ArchConfig) -> list[str]:
     return []
 
 
+def qk_norm_switch(kind: str, what: str) -> Check:
+    """The check of a class whose one qk-norm flag turns on qk-norm of ``kind`` (``what`` it is, in the class's terms)."""
+
+    def check(cfg: ArchConfig) -> list[str]:
+        if cfg.qk_norm not in ("none", kind):
+            return [f"qk_norm={cfg.qk_norm!r} ({what}: {kind!r})"]
+        return []
+
+    return check
+
+
 def mha_only(cfg: ArchConfig) -> list[str]:
     if cfg.num_key_value_heads != cfg.num_attention_heads:
         return [f"num_key_value_heads={cfg.num_key_value_heads} ({cfg.attention_kind}; it has only MHA)"]

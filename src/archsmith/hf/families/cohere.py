@@ -12,7 +12,7 @@ from typing import Any
 
 from ...config import ArchConfig
 from ...errors import ConfigError
-from ..family import RopeKeys
+from ..family import RopeKeys, qk_norm_switch
 from ..llama_like import llama_like
 
 # What Cohere and Cohere 2 hard-code: their LayerNorm, parallel block and interleaved RoPE.
@@ -57,12 +57,6 @@ def _write(cfg: ArchConfig) -> dict[str, Any]:
     return {"logit_scale": cfg.logit_scale, "use_qk_norm": cfg.qk_norm == "per_head"}
 
 
-def _qk_norm_none_or_per_head(cfg: ArchConfig) -> list[str]:
-    if cfg.qk_norm not in ("none", "per_head"):
-        return [f"qk_norm={cfg.qk_norm!r} (use_qk_norm gives a LayerNorm per head, 'per_head')"]
-    return []
-
-
 FAMILY = llama_like(
     "cohere",
     "CohereForCausalLM",
@@ -75,5 +69,5 @@ FAMILY = llama_like(
     read_extra=_read,
     write_extra=_write,
     free=("logit_scale", "qk_norm"),
-    checks=(_qk_norm_none_or_per_head,),
+    checks=(qk_norm_switch("per_head", "use_qk_norm gives a LayerNorm per head"),),
 )

@@ -51,6 +51,27 @@ def _scale_from_integer(cfg: ArchConfig) -> list[str]:
     return []
 
 
+# Gemma 2's block, which Gemma 3 keeps: a norm before and after each branch ("peri"), Gemma's 1 + w
+# RMSNorm in float32, a scaled embedding, and the keys both classes read beyond the table.
+SANDWICH_FACTS = {
+    "norm_weight_in_fp32": True,
+    "norm_unit_offset": True,
+    "norm_scheme": "peri",
+    "scale_embeddings": True,
+    "mlp_bias": False,
+}
+SANDWICH_LAYOUT = llama_layout(
+    {
+        "attn_out_norm": "post_attention_layernorm",
+        "mlp_norm": "pre_feedforward_layernorm",
+        "mlp_out_norm": "post_feedforward_layernorm",
+    }
+)
+SANDWICH_KEYS = frozenset(
+    {"query_pre_attn_scalar", "sliding_window", "layer_types", "use_bidirectional_attention", "cache_implementation"}
+)
+
+
 FAMILY = llama_like(
     "gemma2",
     "Gemma2ForCausalLM",
@@ -75,23 +96,9 @@ FAMILY = llama_like(
         "attn_logit_softcapping": ("attn_logit_softcapping", 50.0),
         "final_logit_softcapping": ("final_logit_softcapping", 30.0),
     },
-    facts={
-        "norm_weight_in_fp32": True,
-        "norm_unit_offset": True,
-        "norm_scheme": "peri",
-        "scale_embeddings": True,
-        "mlp_bias": False,
-    },
-    layout=llama_layout(
-        {
-            "attn_out_norm": "post_attention_layernorm",
-            "mlp_norm": "pre_feedforward_layernorm",
-            "mlp_out_norm": "post_feedforward_layernorm",
-        }
-    ),
-    other_keys=frozenset(
-        {"query_pre_attn_scalar", "sliding_window", "layer_types", "use_bidirectional_attention", "cache_implementation"}
-    ),
+    facts=SANDWICH_FACTS,
+    layout=SANDWICH_LAYOUT,
+    other_keys=SANDWICH_KEYS,
     read_extra=_read,
     write_extra=_write,
     free=("sliding_window", "attention_scale"),

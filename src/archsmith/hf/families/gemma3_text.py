@@ -16,7 +16,8 @@ from ...config import ArchConfig
 from ...errors import ConfigError
 from ..common import ROPE_FIELDS, layer_window, read_rope, refuse_unless
 from ..family import RopeKeys, layer_types
-from ..llama_like import llama_layout, llama_like
+from ..llama_like import llama_like
+from .gemma2 import SANDWICH_FACTS, SANDWICH_KEYS, SANDWICH_LAYOUT
 
 _DEFAULT_THETA = {"full_attention": 1_000_000.0, "sliding_attention": 10_000.0}
 _TOP_THETA_KEY = {"full_attention": "rope_theta", "sliding_attention": "rope_local_base_freq"}
@@ -132,29 +133,14 @@ FAMILY = llama_like(
         "attn_logit_softcapping": ("attn_logit_softcapping", None),
         "final_logit_softcapping": ("final_logit_softcapping", None),
     },
-    facts={
-        "norm_weight_in_fp32": True,
-        "norm_unit_offset": True,
-        "norm_scheme": "peri",
-        "qk_norm": "head",
-        "scale_embeddings": True,
-        "mlp_bias": False,
-    },
-    layout=llama_layout(
-        {
-            "attn_out_norm": "post_attention_layernorm",
-            "mlp_norm": "pre_feedforward_layernorm",
-            "mlp_out_norm": "post_feedforward_layernorm",
-        }
-    ),
+    facts={**SANDWICH_FACTS, "qk_norm": "head"},
+    layout=SANDWICH_LAYOUT,
     rope=_RopePerLayerType(),
-    other_keys=frozenset(
-        {
-            "query_pre_attn_scalar", "sliding_window", "layer_types", "use_bidirectional_attention", "cache_implementation",
-            "sliding_window_pattern",
-            "_sliding_window_pattern",  # what 5.x saves of the pattern; it reads layer_types (or the 6 default) instead
-        }
-    ),  # fmt: skip
+    other_keys=SANDWICH_KEYS
+    | {
+        "sliding_window_pattern",
+        "_sliding_window_pattern",  # what 5.x saves of the pattern; it reads layer_types (or the 6 default) instead
+    },
     read_extra=_read,
     write_extra=_write,
     free=("sliding_window", "attention_scale", "sliding_rope_theta", "sliding_rope_scaling"),

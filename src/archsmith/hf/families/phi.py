@@ -13,7 +13,7 @@ from typing import Any
 
 from ..common import refuse_unless
 from ...config import ArchConfig
-from ..family import LAYERNORM, Family, Layout, RopeKeys
+from ..family import LAYERNORM, Family, Layout, RopeKeys, qk_norm_switch
 
 
 def _qk_layernorm(d: dict[str, Any], read: dict[str, Any]) -> dict[str, Any]:
@@ -29,9 +29,7 @@ def _qk_layernorm(d: dict[str, Any], read: dict[str, Any]) -> dict[str, Any]:
     return {"qk_norm": "head" if qk_layernorm else "none"}
 
 
-def _qk_norm_problems(cfg: ArchConfig) -> list[str]:
-    if cfg.qk_norm not in ("none", "head"):
-        return [f"qk_norm={cfg.qk_norm!r} (its qk_layernorm is one norm over head_dim shared by all heads: 'head')"]
+def _qk_norm_sized_by_hidden(cfg: ArchConfig) -> list[str]:
     if cfg.qk_norm == "head" and cfg.head_dim * cfg.num_attention_heads != cfg.hidden_size:
         return [f"qk_norm='head' with head_dim={cfg.head_dim} != hidden_size/num_attention_heads"]
     return []
@@ -88,5 +86,5 @@ FAMILY = Family(
     read_extra=_qk_layernorm,
     write_extra=lambda cfg: {"qk_layernorm": cfg.qk_norm == "head"},
     free=("qk_norm",),
-    checks=(_qk_norm_problems,),
+    checks=(qk_norm_switch("head", "its qk_layernorm is one norm over head_dim shared by all heads"), _qk_norm_sized_by_hidden),
 )

@@ -10,9 +10,8 @@ which archsmith cannot express: refused when set.
 
 from typing import Any
 
-from ...config import ArchConfig
 from ..common import refuse_unless
-from ..family import LAYERNORM, RopeKeys, implicit_head_dim
+from ..family import LAYERNORM, RopeKeys, implicit_head_dim, qk_norm_switch
 from ..llama_like import llama_layout, llama_like
 
 
@@ -21,12 +20,6 @@ def _read(d: dict[str, Any], read: dict[str, Any]) -> dict[str, Any]:
         d.get("hidden_dropout", 0.0) == 0.0, "stablelm", "hidden_dropout (it drops only the MLP output)", "set hidden_dropout to 0"
     )
     return {"qk_norm": "per_head" if d.get("qk_layernorm", False) else "none"}
-
-
-def _qk_norm_none_or_per_head(cfg: ArchConfig) -> list[str]:
-    if cfg.qk_norm not in ("none", "per_head"):
-        return [f"qk_norm={cfg.qk_norm!r} (its qk_layernorm is one norm per head: 'per_head')"]
-    return []
 
 
 FAMILY = llama_like(
@@ -60,5 +53,5 @@ FAMILY = llama_like(
     read_extra=_read,
     write_extra=lambda cfg: {"qk_layernorm": cfg.qk_norm == "per_head"},
     free=("qk_norm",),
-    checks=(implicit_head_dim, _qk_norm_none_or_per_head),
+    checks=(implicit_head_dim, qk_norm_switch("per_head", "its qk_layernorm is one norm per head")),
 )
