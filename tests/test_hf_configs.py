@@ -398,7 +398,6 @@ def test_unknown_keys_far_from_any_field_are_accepted():
         ("bloom-560m", {"n_inner": 1000}),
         ("gemma-2b", {"use_bidirectional_attention": True}),
         ("mistral-7b-v0.1", {"layer_types": ["full_attention"] * 31 + ["sliding_attention"]}),
-        ("gpt_bigcode-santacoder", {"scale_attn_weights": False}),
         ("gpt_bigcode-santacoder", {"add_cross_attention": True}),
         ("falcon-7b-instruct", {"hidden_dropout": 0.1}),
         ("falcon-7b-instruct", {"attention_dropout": 0.1}),
@@ -415,6 +414,14 @@ def test_unknown_keys_far_from_any_field_are_accepted():
 def test_settings_without_an_archsmith_knob_are_refused(name, change):
     with pytest.raises(UnsupportedError, match=next(iter(change))):
         from_hf_config({**_fixture(name), **change})
+
+
+def test_gpt_bigcode_unscaled_attention_reads_as_attention_scale_one_and_writes_back():
+    cfg = from_hf_config({**_fixture("gpt_bigcode-santacoder"), "scale_attn_weights": False})
+    assert cfg.attention_scale == 1.0
+    plan = plan_export(cfg)
+    assert plan.model_type == "gpt_bigcode" and plan.config["scale_attn_weights"] is False
+    assert from_hf_config(_fixture("gpt_bigcode-santacoder")).attention_scale is None
 
 
 def test_neox_top_level_rope_theta_is_not_silently_ignored():

@@ -237,6 +237,7 @@ HF_CASES = {
     "starcoder2-no-bias-tied": ("starcoder2", dict(_LLAMA, use_bias=False, tie_word_embeddings=True, hidden_act="gelu")),
     "gpt_bigcode-mqa": ("gpt_bigcode", dict(_GPT2_NAMED, n_inner=96)),
     "gpt_bigcode-mha": ("gpt_bigcode", dict(_GPT2_NAMED, multi_query=False, tie_word_embeddings=False)),
+    "gpt_bigcode-unscaled": ("gpt_bigcode", dict(_GPT2_NAMED, n_inner=96, scale_attn_weights=False)),
     "phi-qk-layernorm-gqa": ("phi", dict(_LLAMA, qk_layernorm=True)),
     "phi-tied-partial-quarter": (
         "phi", dict(_LLAMA, num_key_value_heads=4, tie_word_embeddings=True, rope_parameters={"rope_type": "default", "partial_rotary_factor": 0.25, **_ROPE}),
@@ -552,6 +553,13 @@ EXPORT_CASES = {
     ),
     "gpt_bigcode-mqa": (
         ArchConfig(**TINY, **_LN, **_BIASES, mlp_type="plain", hidden_act="gelu_pytorch_tanh", position_embedding="learned", num_key_value_heads=1),
+        "GPTBigCodeForCausalLM",
+    ),
+    "gpt_bigcode-mqa-unscaled": (
+        ArchConfig(
+            **TINY, **_LN, **_BIASES, mlp_type="plain", hidden_act="gelu_pytorch_tanh", position_embedding="learned", num_key_value_heads=1,
+            attention_scale=1.0,
+        ),  # fmt: skip
         "GPTBigCodeForCausalLM",
     ),
     "phi-qk-norm-gqa": (

@@ -2,7 +2,8 @@
 
 GPT-2's block (pre-LayerNorm with bias, learned positions, biases everywhere, a plain MLP of
 ``n_inner`` or 4 * hidden) in nn.Linear layout, with multi-query attention: ``multi_query``
-(default true) gives one key/value head, otherwise MHA. The ``num_key_value_heads`` that
+(default true) gives one key/value head, otherwise MHA; ``scale_attn_weights=false`` is
+``attention_scale=1``, as in GPT-2. The ``num_key_value_heads`` that
 transformers writes into saved files is derived from ``multi_query`` and read by nothing, so
 it is ignored here too, as are ``attention_softmax_in_fp32`` and
 ``scale_attention_softmax_in_fp32`` (stored, never used by the 5.x attention). Defaults are
@@ -15,17 +16,16 @@ from ...config import ArchConfig
 from ..common import refuse_unless
 from ..family import LAYERNORM, Family, Layout, implicit_head_dim, per_kv_head
 from .gpt2 import FAMILY as GPT2
+from .gpt2 import _unscaled_or_default
 
 
 def _read(d: dict[str, Any], read: dict[str, Any]) -> dict[str, Any]:
     refuse_unless(not d.get("add_cross_attention", False), "gpt_bigcode", "add_cross_attention=true", "set it to false")
-    refuse_unless(
-        d.get("scale_attn_weights", True), "gpt_bigcode", "scale_attn_weights=false (unscaled attention)", "set it to true"
-    )
     n_inner = d.get("n_inner")
     return {
         "intermediate_size": n_inner if n_inner is not None else 4 * read["hidden_size"],
         "num_key_value_heads": 1 if d.get("multi_query", True) else read["num_attention_heads"],
+        "attention_scale": None if d.get("scale_attn_weights", True) else 1.0,  # as GPT-2's
     }
 
 
@@ -61,10 +61,11 @@ FAMILY = Family(
     write_extra=lambda cfg: {
         "n_inner": cfg.intermediate_size,
         "multi_query": cfg.num_key_value_heads == 1,
-        "scale_attn_weights": True,
+        "scale_attn_weights": cfg.attention_scale is None,
         "attention_softmax_in_fp32": True,
         "scale_attention_softmax_in_fp32": True,
         "add_cross_attention": False,
     },
-    checks=(implicit_head_dim, _mqa_or_mha),
+    free=GPT2.free,  # attention_scale: 1/sqrt(head_dim) or 1
+    checks=(implicit_head_dim, _mqa_or_mha, _unscaled_or_default),
 )
