@@ -108,10 +108,12 @@ def gpu_memory(
     kinds = [(n, layer_activation_bytes_per_token(cfg, COMPUTE, sparse=is_sparse))
              for n, is_sparse in ((sparse, True), (L - sparse, False)) if n]  # fmt: skip
     per_gpu = [b // tp + gathered_inputs for _, b in kinds]
-    # Outside the blocks, sizing's count less the bf16 logits (a training loop that keeps only the
-    # loss drops them, and nothing saves them for backward) plus the fp32 gradient of the
-    # log-softmax input, made while the fp32 log-softmax output is still held.
-    head = (head_activation_bytes_per_token(cfg, COMPUTE) - p * V + 4 * V) // tp
+    # Outside the blocks, sizing's count (transformers' loss: bf16 logits and their fp32 log-softmax)
+    # less both, plus what archsmith's loss holds when the backward pass starts: the bf16 gradient
+    # of the logits, written by the forward pass, and its scaled copy (model/transformer.py; the
+    # compiled loss likewise keeps the bf16 logits and makes their gradient). A training loop that
+    # keeps only the loss drops the logits themselves; float32 exists a chunk at a time.
+    head = (head_activation_bytes_per_token(cfg, COMPUTE) - (p + 4) * V + 2 * p * V) // tp
     if checkpointing:
         kept = L * p * h // tp + max(per_gpu)  # every block's input, and one block recomputed
     else:
@@ -136,8 +138,9 @@ def gpu_memory(
         "(flash attention, no seq x seq scores) divided by tp, plus the all-gathered inputs of the attention and "
         "MLP branches kept whole; "
         + ("full activation checkpointing: every block's input and one block recomputed; " if checkpointing else "")
-        + "outside the blocks, the fp32 log-softmax output and the fp32 gradient of its input (8 bytes per "
-        "vocabulary entry per token, split over tp; the bf16 logits are not kept: the loop holds only the loss)",
+        + "outside the blocks, the loss's bf16 gradient of the logits and its scaled copy (4 bytes per "
+        "vocabulary entry per token, split over tp; the loop holds only the loss, so the logits are not kept, "
+        "and the loss's float32 temporaries, one chunk of at most 256 MiB, are not counted)",
         "not counted: the CUDA context and NCCL buffers (about 0.5-1 GiB, outside torch's allocator), allocator "
         "fragmentation and cached blocks, the optimizer's and collectives' temporaries (fused AdamW has none), "
         "norm and attention statistics",
