@@ -68,7 +68,8 @@ class Norm(nn.Module):
             bias = self.bias.float() if fp32 and self.bias is not None else self.bias
             return F.layer_norm(h, shape, self._scale(fp32), bias, self.eps).to(x.dtype)
         per_head = self.weight is not None and self.weight.dim() > 1  # F.rms_norm takes one weight row only
-        if x.is_cuda and not self.weight_in_fp32 and not per_head:
+        same_dtype = self.weight is None or self.weight.dtype == x.dtype  # e.g. not fp32 weights under autocast
+        if x.is_cuda and same_dtype and not self.weight_in_fp32 and not per_head:
             # One kernel (torch's fused RMSNorm), where the composed form below takes four and 3.6x
             # the time (float32 copy, norm, cast, scale; forward and backward on an H200). It scales
             # in float32 and rounds once, within one ulp of the cast-then-scale order in bf16: on a
