@@ -8,8 +8,8 @@ work on them without a GPU.
   first memorises a 40-token sequence (so that every greedy choice wins by several logits, far above
   bf16 rounding), is exported and loaded with ``from_pretrained`` in bf16. Tolerance: the largest
   |logit difference| on random tokens is at most 3% of the largest |logit| of the fp32 model (bf16
-  keeps 8 significant bits, 0.4%; both sides round through every layer), or, where it is more,
-  archsmith's logits are the closer of the two to the fp32 model's (on a GPU archsmith's RMSNorm
+  keeps 8 significant bits, 0.4%; both sides round through every layer), or, where it is more (up
+  to 6%), archsmith's logits are the closer of the two to the fp32 model's (on a GPU archsmith's RMSNorm
   rounds once where HF's rounds twice; for Qwen3's qk-norms, that rounding run on the CPU puts
   transformers 0.45 from the fp32 logits and archsmith 0.16, 3.03% of the largest logit apart). The first 32 greedy tokens
   after an 8-token prompt are identical. A Mixture-of-Experts layer routes every token to every
@@ -92,8 +92,10 @@ def test_bf16_parity_with_transformers(family, tmp_path):
         ours_logits, hf_logits = ours(ids).float(), hf(ids).logits.float()
     diff = (ours_logits - hf_logits).abs().max().item()
     ours_error, hf_error = ((logits - reference).abs().max().item() for logits in (ours_logits, hf_logits))
-    # Where transformers' own rounding is most of the difference, ours must be the closer to fp32.
-    assert diff <= BF16_TOLERANCE * reference.abs().max().item() or ours_error <= hf_error, (diff, ours_error, hf_error)
+    # Where transformers' own rounding is most of the difference, ours must be the closer to fp32
+    # (and still within twice the tolerance of transformers).
+    bound = BF16_TOLERANCE * reference.abs().max().item()
+    assert diff <= bound or (ours_error <= hf_error and diff <= 2 * bound), (diff, ours_error, hf_error)
 
     prompt = sequence[:, :PROMPT]
     hf.generation_config.eos_token_id = None

@@ -424,6 +424,15 @@ def test_gpt_bigcode_unscaled_attention_reads_as_attention_scale_one_and_writes_
     assert from_hf_config(_fixture("gpt_bigcode-santacoder")).attention_scale is None
 
 
+def test_gpt_bigcode_ignores_scale_attn_by_inverse_layer_idx_as_transformers_does():
+    """GPTBigCode's attention never reads it: read as nothing, and a model with the knob on is not a
+    GPTBigCode (it exports as remote code)."""
+    d = _fixture("gpt_bigcode-santacoder")
+    assert from_hf_config({**d, "scale_attn_by_inverse_layer_idx": True}) == from_hf_config(d)
+    plan = plan_export(from_hf_config(d).replace(scale_attn_by_inverse_layer_idx=True))
+    assert plan.model_type == "archsmith"
+
+
 def test_neox_top_level_rope_theta_is_not_silently_ignored():
     with pytest.raises(ConfigError, match="rename rope_theta to rotary_emb_base"):
         from_hf_config({**_fixture("pythia-160m"), "rope_theta": 500000})

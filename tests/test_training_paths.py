@@ -109,6 +109,51 @@ def test_chunked_loss_and_gradient_equal_one_cross_entropy(chunk):
     torch.testing.assert_close(grad, want_grad, rtol=0, atol=1e-7)
 
 
+def test_eager_gate_up_runs_a_replaced_or_hooked_projection_as_itself():
+    """Eagerly a plain gate_up_proj is two matmuls over its halves' rows (model/ffn.py); a hooked one
+    (tensor parallelism's) or another class (an adapter) runs its own forward, with the same result
+    as the plain path where it computes the same thing."""
+    m = model(num_key_value_heads=2)
+    mlp, x = m.layers[0].mlp, torch.randn(2, 5, m.config.hidden_size)
+    plain = mlp(x)
+    calls = []
+    handle = mlp.gate_up_proj.register_forward_hook(lambda *_: calls.append(1))
+    torch.testing.assert_close(mlp(x), plain, rtol=0, atol=1e-6)
+    assert calls == [1]
+    handle.remove()
+
+    class Shifted(torch.nn.Linear):  # stands in for a LoRA or quantised linear
+        def forward(self, h: torch.Tensor) -> torch.Tensor:
+            return super().forward(h) + 1.0
+
+    shifted = Shifted(*reversed(mlp.gate_up_proj.weight.shape), bias=mlp.gate_up_proj.bias is not None)
+    shifted.load_state_dict(mlp.gate_up_proj.state_dict())
+    mlp.gate_up_proj = shifted
+    assert (mlp(x) - plain).abs().max() > 0.01
+
+
+def test_bf16_loss_gradient_rounds_once_even_for_confident_targets():
+    """bf16 logits whose target probability is near 1: p - 1 is formed in float32 and rounded once
+    (rounding p to bf16 first gives exactly 0 above p = 0.998), as float32 cross entropy's gradient
+    rounded to bf16 would be; an ignored row's -inf logit does not make the loss NaN."""
+    g = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, 512, (1, 1024), generator=g)
+    logits = torch.randn(1, 1024, 512, generator=g).scatter_(2, labels.roll(-1, 1)[..., None], 12.0)
+    logits = logits.bfloat16().requires_grad_()
+    next_token_loss(logits, labels).backward()
+    reference = logits.detach().float().requires_grad_()
+    _reference_loss(reference, labels).backward()
+    targets = labels[0, 1:, None]
+    got, want = logits.grad[0, :-1].float().gather(1, targets), reference.grad[0, :-1].gather(1, targets)
+    assert (got != 0).all()
+    torch.testing.assert_close(got, want, rtol=2**-7, atol=0)  # two bf16 roundings (the softmax, the 1/N scale)
+
+    logits = torch.randn(1, 4, 8, generator=g)
+    logits[0, 1, 0] = float("-inf")  # row 1 predicts label 2, which is ignored
+    labels = torch.tensor([[1, 2, IGNORE_INDEX, 4]])
+    assert abs(next_token_loss(logits, labels).item() - _reference_loss(logits, labels).item()) <= 1e-6
+
+
 def test_the_loss_compile_blocks_compiles_equals_the_chunked_loss():
     logits = torch.randn(3, 7, 11, generator=torch.Generator().manual_seed(0), requires_grad=True)
     labels = torch.randint(0, 11, (3, 7), generator=torch.Generator().manual_seed(1))
@@ -234,6 +279,19 @@ def test_compile_blocks_traces_each_kind_of_block_once_whatever_the_depth():
     assert shallow == deep == 3  # one graph for the sliding blocks, one for the full ones, one for the loss
     assert "layers.0.attn.qkv_proj.weight" in m.state_dict()  # names (and checkpoints) unchanged
     assert all(p.grad is not None for p in m.parameters())
+
+
+def test_a_model_with_compiled_blocks_pickles_as_an_uncompiled_one():
+    """As nn.Module drops a compiled forward when pickled, the model drops its compiled loss."""
+    import pickle
+
+    m = model()
+    m.compile_blocks(backend="eager")
+    assert m.compiled_loss is not None
+    copy = pickle.loads(pickle.dumps(m))
+    assert copy.compiled_loss is None and m.compiled_loss is not None
+    x = ids()
+    torch.testing.assert_close(copy(x, labels=x).loss, m(x, labels=x).loss, rtol=0, atol=1e-5)
 
 
 # --- on a GPU -----------------------------------------------------------------------------------

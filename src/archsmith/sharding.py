@@ -140,9 +140,10 @@ def gpu_memory(
         + ("full activation checkpointing: every block's input and one block recomputed; " if checkpointing else "")
         + "outside the blocks, the loss's bf16 gradient of the logits and its scaled copy (4 bytes per "
         "vocabulary entry per token, split over tp; the loop holds only the loss, so the logits are not kept, "
-        "and the loss's float32 temporaries, one chunk of at most 256 MiB, are not counted)",
+        "and the loss's float32 temporaries, a chunk's copy and log-softmax of at most 512 MiB, are not counted)",
         "not counted: the CUDA context and NCCL buffers (about 0.5-1 GiB, outside torch's allocator), allocator "
         "fragmentation and cached blocks, the optimizer's and collectives' temporaries (fused AdamW has none), "
+        "the eager gate/up weight gradient's zero-filled halves (a block's gate/up weight, briefly), "
         "norm and attention statistics",
     ) + ((f"expert parallel over the {ep} FSDP ranks: each GPU holds {cfg.num_experts // ep} of every sparse layer's "
           f"{cfg.num_experts} routed experts whole (weights, gradients, AdamW states), outside FSDP; the routed "

@@ -7,6 +7,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.modules import module as _module
 
 from ..config import ArchConfig
 
@@ -45,8 +46,6 @@ class MLP(nn.Module):
             # contiguous split of the rows (tensor parallelism) holds matching gate and up rows;
             # hf/weights.py splits it into HF's gate_proj and up_proj and joins them back.
             self.gate_up_proj = nn.Linear(h, 2 * i, bias=bias)
-            # Tensor parallelism (parallel/tp.py) sets this: its hooks on gate_up_proj expect one call.
-            self.one_matmul = False
         else:
             self.up_proj = nn.Linear(h, i, bias=bias)
         self.down_proj = nn.Linear(i, h, bias=bias)
@@ -59,9 +58,11 @@ class MLP(nn.Module):
         return self.down_proj(self.act(self.up_proj(x)))
 
     def _gate_up(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.one_matmul or torch.compiler.is_compiling():
-            # One matmul; the compiler fuses the split into the activation's kernel (one contiguous
-            # read of both halves), and one weight read is what a decode step is bound by.
+        if torch.compiler.is_compiling() or not _plain_linear(self.gate_up_proj):
+            # One matmul, through the module itself. Compiled, the compiler fuses the split into the
+            # activation's kernel (one contiguous read of both halves), and one weight read is what a
+            # decode step is bound by. A module with hooks (tensor parallelism's) or of another class
+            # (a LoRA adapter, a quantised linear) must run its own forward.
             return self.gate_up_proj(x).unflatten(-1, (-1, 2)).unbind(-1)
         # Eager: a matmul per half, over the weight's even and odd rows (strided views that cuBLAS
         # reads in place). Each output is then contiguous; split from one output, the halves are
@@ -72,3 +73,10 @@ class MLP(nn.Module):
         gate = F.linear(x, weight[0::2], None if bias is None else bias[0::2])
         up = F.linear(x, weight[1::2], None if bias is None else bias[1::2])
         return gate, up
+
+
+def _plain_linear(linear: nn.Module) -> bool:
+    """Whether calling ``linear`` is exactly ``F.linear(x, weight, bias)``: an nn.Linear itself, with
+    no forward hooks of its own or global ones."""
+    hooks = (linear._forward_pre_hooks, linear._forward_hooks, _module._global_forward_pre_hooks, _module._global_forward_hooks)
+    return type(linear) is nn.Linear and not any(hooks)

@@ -76,11 +76,13 @@ class Norm(nn.Module):
             # GPU nothing else in the forward is bit-equal to HF's either (fused projections, other
             # attention kernels). Elsewhere the norm keeps each family's exact order.
             return F.rms_norm(x, shape, self._scale(False), self.eps)
-        scale = self._scale(self.weight_in_fp32)
         normed = F.rms_norm(x.float(), shape, eps=self.eps)
-        if not self.weight_in_fp32:
-            normed = normed.to(x.dtype)
-        return (normed if scale is None else normed * scale).to(x.dtype)
+        if self.weight_in_fp32:
+            scale = self._scale(True)
+            return (normed if scale is None else normed * scale).to(x.dtype)
+        scale = self._scale(False)
+        normed = normed.to(x.dtype)
+        return normed if scale is None else normed * scale  # fp32 weights on bf16 input give fp32, as HF's
 
     def extra_repr(self) -> str:
         kind = "layernorm" if self.layernorm else "rmsnorm"

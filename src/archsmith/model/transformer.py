@@ -19,7 +19,7 @@ the fused projections into HF's separate tensors and joins them back):
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import torch
@@ -76,7 +76,8 @@ class TokenPositions(NamedTuple):
 
 
 # Cross entropy runs over chunks of at most this many logits (256 MiB in float32): the float32
-# copy of the logits and its log-softmax exist for one chunk at a time, never for the whole batch.
+# copy of the logits and its log-softmax (512 MiB together) exist for one chunk at a time, never
+# for the whole batch.
 LOSS_CHUNK = 2**26
 
 
@@ -116,9 +117,11 @@ class _ChunkedCrossEntropy(torch.autograd.Function):
     """Summed cross entropy of ``logits`` [rows, vocab] against ``targets`` [rows], ``rows_per_chunk``
     rows at a time in float32. The gradient, softmax minus the one-hot target, is known as soon as a
     chunk's log-softmax is: it is written then, in the logits' dtype, into one logits-shaped buffer,
-    and the backward pass only scales it, by zero on ignored rows. No float32 tensor outlives its
-    chunk (on an H200 at 16k tokens x 128k vocabulary: 7.8 GiB at the peak where torch's cross
-    entropy of the float32 logits takes 23.5 GiB, in about the same time)."""
+    and the backward pass only scales it, by zero on ignored rows. Every entry is rounded once from
+    float32: the softmax as it is written, then the target's p - 1 over it (p rounded to bf16 first
+    would make the target's gradient 0 wherever p > 0.998). The float32 temporaries (a chunk's copy
+    and its log-softmax) live one chunk at a time (on an H200 at 16k tokens x 128k vocabulary the
+    peak was 7.8 GiB, where torch's cross entropy of the float32 logits took 23.5 GiB)."""
 
     @staticmethod
     def forward(ctx, logits: torch.Tensor, targets: torch.Tensor, rows_per_chunk: int) -> torch.Tensor:
@@ -129,23 +132,28 @@ class _ChunkedCrossEntropy(torch.autograd.Function):
             rows = slice(start, start + rows_per_chunk)
             target = targets[rows].clamp_min(0)[:, None]  # any real index for ignored rows; keep drops them
             log_probs = F.log_softmax(logits[rows], dim=-1, dtype=torch.float32)
-            total -= (log_probs.gather(1, target) * keep[rows]).sum()
+            target_log_probs = log_probs.gather(1, target)
+            # where, not a product: an ignored row's -inf logit must not make the sum NaN
+            total -= torch.where(keep[rows], target_log_probs, 0.0).sum()
             if grad is not None:
-                torch.exp(log_probs, out=grad[rows]).scatter_add_(1, target, grad.new_full(target.shape, -1.0))
+                chunk_grad = torch.exp(log_probs, out=grad[rows])
+                chunk_grad.scatter_(1, target, (target_log_probs.exp() - 1.0).to(grad.dtype))
         ctx.save_for_backward(grad, keep)
         return total
 
     @staticmethod
     def backward(ctx, grad_total: torch.Tensor) -> tuple[torch.Tensor | None, None, None]:
         grad, keep = ctx.saved_tensors
-        return grad * (keep * grad_total).to(grad.dtype), None, None
+        # the float32 scale multiplies in float32 and rounds once into the logits' dtype
+        return torch.mul(grad, keep * grad_total, out=torch.empty_like(grad)), None, None
 
 
 def fused_next_token_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """:func:`next_token_loss` written whole, for ``torch.compile`` (``Transformer.compile_blocks``):
     the compiler fuses the float32 cast, log-softmax and gradient into a few passes over the logits
     and never stores a float32 copy (on an H200, 8.1 ms forward and backward at 16k tokens x 128k
-    vocabulary, where the eager chunked loss takes 27.8 ms and torch's eager cross entropy 29.8 ms)."""
+    vocabulary, where torch's eager cross entropy took 29.8 ms and the eager chunked loss 27.8 ms in a
+    variant that did not yet write the target's p - 1 separately)."""
     targets = F.pad(labels[:, 1:].long(), (0, 1), value=IGNORE_INDEX).reshape(-1)
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets, ignore_index=IGNORE_INDEX)
 
@@ -161,6 +169,9 @@ class Transformer(nn.Module):
     Build it with :func:`build_model`; :meth:`init_weights` re-initialises (also after
     ``to_empty`` on a meta-device model).
     """
+
+    # The loss that compile_blocks() compiled (None: the eager chunked loss).
+    compiled_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
 
     def __init__(self, cfg: ArchConfig):
         super().__init__()
@@ -200,8 +211,13 @@ class Transformer(nn.Module):
         self.layers = nn.ModuleList(Block(cfg, i) for i in range(cfg.num_hidden_layers))
         self.norm = Norm(h, cfg) if cfg.final_norm else None
         self.lm_head = nn.Linear(e, cfg.vocab_size, bias=cfg.lm_head_bias)
-        self.compiled_loss = None  # compile_blocks() sets it
         self.init_weights()
+
+    def __getstate__(self) -> dict:
+        # A compiled function does not pickle; nn.Module drops the blocks' compiled forwards alike.
+        state = super().__getstate__()
+        state.pop("compiled_loss", None)
+        return state
 
     @property
     def attention_kernel(self) -> str:

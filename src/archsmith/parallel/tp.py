@@ -34,7 +34,6 @@ from torch.distributed.tensor.parallel import (
 )
 
 from ..config import ArchConfig
-from ..model.ffn import MLP
 
 # Module name (inside a block, or at the top) -> the kind of split it gets. Modules a config
 # does not build are simply absent from the model and skipped.
@@ -147,9 +146,6 @@ def apply_tp(model: nn.Module, mesh: DeviceMesh, loss_parallel: bool = True) -> 
     parallelize_module(model, mesh, tp_plan(model, mesh.size(), loss_parallel))
     if tied:
         model.tie_weights()
-    for block in model.layers:  # gate_up_proj's column-parallel hooks run on its own forward
-        if isinstance(block.mlp, MLP) and block.mlp.gated:
-            block.mlp.one_matmul = True
     kv = model.config.num_key_value_heads
     if kv % mesh.size():  # ReplicatedKV: each rank's q/k/v is one group with its share of the query heads
         for block in model.layers:

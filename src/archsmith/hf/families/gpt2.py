@@ -24,7 +24,7 @@ def _read(d: dict[str, Any], read: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _unscaled_or_default(cfg: ArchConfig) -> list[str]:
+def unscaled_or_default(cfg: ArchConfig) -> list[str]:
     if cfg.attention_scale not in (None, 1.0):
         return [f"attention_scale={cfg.attention_scale} (it scales by 1/sqrt(head_dim) or, scale_attn_weights=false, by 1)"]
     return []
@@ -101,5 +101,5 @@ FAMILY = Family(
         "reorder_and_upcast_attn": False,
     },
     free=("attention_scale",),
-    checks=(implicit_head_dim, mha_only, _unscaled_or_default),
+    checks=(implicit_head_dim, mha_only, unscaled_or_default),
 )

@@ -16,7 +16,7 @@ from ...config import ArchConfig
 from ..common import refuse_unless
 from ..family import LAYERNORM, Family, Layout, implicit_head_dim, per_kv_head
 from .gpt2 import FAMILY as GPT2
-from .gpt2 import _unscaled_or_default
+from .gpt2 import unscaled_or_default
 
 
 def _read(d: dict[str, Any], read: dict[str, Any]) -> dict[str, Any]:
@@ -38,7 +38,12 @@ def _mqa_or_mha(cfg: ArchConfig) -> list[str]:
 FAMILY = Family(
     model_type="gpt_bigcode",
     architecture="GPTBigCodeForCausalLM",
-    keys={**GPT2.keys, "activation_function": ("hidden_act", "gelu_pytorch_tanh")},
+    # GPT-2's keys but scale_attn_by_inverse_layer_idx, which GPTBigCode's attention never reads
+    # (read as nothing, as transformers does; exported models keep the knob off).
+    keys={
+        **{key: v for key, v in GPT2.keys.items() if key != "scale_attn_by_inverse_layer_idx"},
+        "activation_function": ("hidden_act", "gelu_pytorch_tanh"),
+    },
     facts=GPT2.facts,
     layout=Layout(
         GPT2.layout.top,
@@ -52,6 +57,7 @@ FAMILY = Family(
     other_keys=frozenset(
         {
             "n_inner", "n_ctx", "multi_query", "num_key_value_heads", "scale_attn_weights", "add_cross_attention",
+            "scale_attn_by_inverse_layer_idx",
             "attention_softmax_in_fp32", "scale_attention_softmax_in_fp32",
             "summary_type", "summary_use_proj", "summary_activation", "summary_proj_to_labels", "summary_first_dropout",
             "use_cache", "bos_token_id", "eos_token_id", "pad_token_id",
@@ -67,5 +73,5 @@ FAMILY = Family(
         "add_cross_attention": False,
     },
     free=GPT2.free,  # attention_scale: 1/sqrt(head_dim) or 1
-    checks=(implicit_head_dim, _mqa_or_mha, _unscaled_or_default),
+    checks=(implicit_head_dim, _mqa_or_mha, unscaled_or_default),
 )
