@@ -115,7 +115,7 @@ def test_eager_gate_up_runs_a_replaced_or_hooked_projection_as_itself():
     as the plain path where it computes the same thing."""
     m = model(num_key_value_heads=2)
     mlp, x = m.layers[0].mlp, torch.randn(2, 5, m.config.hidden_size)
-    plain = mlp(x)
+    plain, plain_weight = mlp(x), mlp.gate_up_proj.weight
     calls = []
     handle = mlp.gate_up_proj.register_forward_hook(lambda *_: calls.append(1))
     torch.testing.assert_close(mlp(x), plain, rtol=0, atol=1e-6)
@@ -124,12 +124,25 @@ def test_eager_gate_up_runs_a_replaced_or_hooked_projection_as_itself():
 
     class Shifted(torch.nn.Linear):  # stands in for a LoRA or quantised linear
         def forward(self, h: torch.Tensor) -> torch.Tensor:
+            calls.append(2)
             return super().forward(h) + 1.0
 
     shifted = Shifted(*reversed(mlp.gate_up_proj.weight.shape), bias=mlp.gate_up_proj.bias is not None)
     shifted.load_state_dict(mlp.gate_up_proj.state_dict())
     mlp.gate_up_proj = shifted
-    assert (mlp(x) - plain).abs().max() > 0.01
+    assert (mlp(x) - plain).abs().max() > 0.01 and calls == [1, 2]
+
+    for hook in ("register_full_backward_hook", "register_full_backward_pre_hook"):
+        linear = torch.nn.Linear(*reversed(plain_weight.shape), bias=False)
+        mlp.gate_up_proj = linear
+        getattr(linear, hook)(lambda *_: calls.append(3))
+        mlp(x.requires_grad_()).sum().backward()
+    assert calls == [1, 2, 3, 3]
+
+    mlp.gate_up_proj = torch.nn.Linear(*reversed(plain_weight.shape), bias=False)
+    mlp.gate_up_proj.forward = lambda h: calls.append(4) or torch.zeros(*h.shape[:-1], plain_weight.shape[0])
+    mlp(x)  # a forward replaced on the instance (accelerate's offloading hooks do this)
+    assert calls[-1] == 4
 
 
 def test_bf16_loss_gradient_rounds_once_even_for_confident_targets():
@@ -152,6 +165,19 @@ def test_bf16_loss_gradient_rounds_once_even_for_confident_targets():
     logits[0, 1, 0] = float("-inf")  # row 1 predicts label 2, which is ignored
     labels = torch.tensor([[1, 2, IGNORE_INDEX, 4]])
     assert abs(next_token_loss(logits, labels).item() - _reference_loss(logits, labels).item()) <= 1e-6
+
+
+def test_float16_loss_gradient_survives_a_loss_scale():
+    """float16 logits under a loss scaler (loss x 65536): small probabilities keep their gradient,
+    as torch's float32 cross entropy gives it rounded once to float16."""
+    logits = torch.zeros(1, 2, 8, dtype=torch.float16)
+    logits[0, 0, 1:] = -17.0  # p = 4e-8 for the seven non-target entries of row 0
+    labels = torch.tensor([[5, 0]])
+    logits.requires_grad_()
+    (next_token_loss(logits, labels) * 65536.0).backward()
+    reference = logits.detach().float().requires_grad_()
+    (_reference_loss(reference, labels) * 65536.0).backward()
+    torch.testing.assert_close(logits.grad, reference.grad.half(), rtol=2**-10, atol=0)
 
 
 def test_the_loss_compile_blocks_compiles_equals_the_chunked_loss():

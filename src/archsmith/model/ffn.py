@@ -76,7 +76,12 @@ class MLP(nn.Module):
 
 
 def _plain_linear(linear: nn.Module) -> bool:
-    """Whether calling ``linear`` is exactly ``F.linear(x, weight, bias)``: an nn.Linear itself, with
-    no forward hooks of its own or global ones."""
-    hooks = (linear._forward_pre_hooks, linear._forward_hooks, _module._global_forward_pre_hooks, _module._global_forward_hooks)
-    return type(linear) is nn.Linear and not any(hooks)
+    """Whether calling ``linear`` is exactly ``F.linear(x, weight, bias)``: an nn.Linear itself, whose
+    forward is not replaced on the instance (as accelerate's offloading does), with no hooks of its
+    own or global ones, forward or backward."""
+    hooks = (
+        linear._forward_pre_hooks, linear._forward_hooks, linear._backward_pre_hooks, linear._backward_hooks,
+        _module._global_forward_pre_hooks, _module._global_forward_hooks,
+        _module._global_backward_pre_hooks, _module._global_backward_hooks,
+    )  # fmt: skip
+    return type(linear) is nn.Linear and "forward" not in vars(linear) and not any(hooks)

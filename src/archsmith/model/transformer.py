@@ -88,13 +88,16 @@ def next_token_loss(logits: torch.Tensor, labels: torch.Tensor, chunk: int = LOS
     The float32 log-softmax is never whole: :class:`_ChunkedCrossEntropy` takes ``chunk``
     logits at a time and writes each chunk's gradient as it goes, so the backward pass
     neither recomputes the softmax nor assembles chunk gradients. Vocabulary-split logits
-    (DTensors under tensor parallelism's ``loss_parallel``) go through torch's own cross
-    entropy, chunk by chunk, which is what loss_parallel knows how to split.
+    (DTensors under tensor parallelism's ``loss_parallel``) and float16 logits go through
+    torch's own cross entropy, chunk by chunk, checkpointed.
     """
     targets = F.pad(labels[:, 1:].long(), (0, 1), value=IGNORE_INDEX).reshape(-1)  # cross entropy takes int64
     logits = logits.reshape(-1, logits.shape[-1])
     rows = max(1, chunk // logits.shape[-1])
-    if _is_dtensor(logits):
+    # torch's cross entropy, chunk by chunk and recomputed in the backward pass, for vocabulary-split
+    # DTensors (what loss_parallel knows how to split) and for float16, whose narrow range would flush
+    # a stored softmax's small probabilities (below 6e-5) before a loss scaler's large scale reaches them.
+    if _is_dtensor(logits) or logits.dtype == torch.float16:
         total = 0.0
         for part, part_targets in zip(logits.split(rows), targets.split(rows)):
             total = total + checkpoint(_summed_cross_entropy, part, part_targets, use_reentrant=False)
@@ -115,23 +118,25 @@ def _summed_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.
 
 class _ChunkedCrossEntropy(torch.autograd.Function):
     """Summed cross entropy of ``logits`` [rows, vocab] against ``targets`` [rows], ``rows_per_chunk``
-    rows at a time in float32. The gradient, softmax minus the one-hot target, is known as soon as a
-    chunk's log-softmax is: it is written then, in the logits' dtype, into one logits-shaped buffer,
-    and the backward pass only scales it, by zero on ignored rows. Every entry is rounded once from
-    float32: the softmax as it is written, then the target's p - 1 over it (p rounded to bf16 first
-    would make the target's gradient 0 wherever p > 0.998). The float32 temporaries (a chunk's copy
-    and its log-softmax) live one chunk at a time (on an H200 at 16k tokens x 128k vocabulary the
-    peak was 7.8 GiB, where torch's cross entropy of the float32 logits took 23.5 GiB)."""
+    rows at a time in float32 (float64 logits in float64). The gradient, softmax minus the one-hot
+    target, is known as soon as a chunk's log-softmax is: it is written then, in the logits' dtype,
+    into one logits-shaped buffer, and the backward pass only scales it (1/N, times any loss scale),
+    by zero on ignored rows. Each entry is rounded as it is written, the softmax and then the target's
+    p - 1 over it from float32 (p rounded to bf16 first would make the target's gradient 0 wherever
+    p > 0.998), and once more by the scale unless that is a power of two. The float32 temporaries (a
+    chunk's copy and its log-softmax) live one chunk at a time (on an H200 at 16k tokens x 128k
+    vocabulary the peak was 7.8 GiB, where torch's cross entropy of the float32 logits took 23.5 GiB)."""
 
     @staticmethod
     def forward(ctx, logits: torch.Tensor, targets: torch.Tensor, rows_per_chunk: int) -> torch.Tensor:
         grad = torch.empty_like(logits) if logits.requires_grad else None
-        total = logits.new_zeros((), dtype=torch.float32)
+        compute = torch.promote_types(logits.dtype, torch.float32)  # float32, or float64 for float64 logits
+        total = logits.new_zeros((), dtype=compute)
         keep = (targets != IGNORE_INDEX)[:, None]
         for start in range(0, logits.shape[0], rows_per_chunk):
             rows = slice(start, start + rows_per_chunk)
             target = targets[rows].clamp_min(0)[:, None]  # any real index for ignored rows; keep drops them
-            log_probs = F.log_softmax(logits[rows], dim=-1, dtype=torch.float32)
+            log_probs = F.log_softmax(logits[rows], dim=-1, dtype=compute)
             target_log_probs = log_probs.gather(1, target)
             # where, not a product: an ignored row's -inf logit must not make the sum NaN
             total -= torch.where(keep[rows], target_log_probs, 0.0).sum()
@@ -155,7 +160,8 @@ def fused_next_token_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.T
     vocabulary, where torch's eager cross entropy took 29.8 ms and the eager chunked loss 27.8 ms in a
     variant that did not yet write the target's p - 1 separately)."""
     targets = F.pad(labels[:, 1:].long(), (0, 1), value=IGNORE_INDEX).reshape(-1)
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets, ignore_index=IGNORE_INDEX)
+    compute = torch.promote_types(logits.dtype, torch.float32)  # as the eager loss: float32, or float64
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).to(compute), targets, ignore_index=IGNORE_INDEX)
 
 
 class Transformer(nn.Module):
