@@ -14,6 +14,9 @@ in bf16 with random weights, exported with ``to_hf`` and loaded back with transf
     python benchmarks/gpu_bench.py --device cpu --tiny --out /tmp/bench   # a dry run of the script itself
 
 No row starts after --budget-s (180 s quick, 480 s full): a row skipped for time is listed in the results.
+After the rows, the GPU tests run on the same machine (``--tests gpu``, the default: every test of
+tests/test_gpu.py and tests/test_decode_gpu.py and the CUDA tests of the other files, ``-k "cuda or gpu"``),
+in a subprocess limited to --tests-timeout-s; the results name each failed test, even after a timeout.
 
 What it measures (benchmarks/results/gpu_<card>[_quick].{json,md}, rewritten after every row):
 
@@ -45,6 +48,8 @@ import inspect
 import json
 import os
 import platform
+import re
+import shlex
 import statistics
 import subprocess
 import sys
@@ -119,6 +124,7 @@ class Bench:
         self.paths: dict[str, str] = {}
         self.skipped: list[str] = []
         self.failed: list[str] = []
+        self.tests: dict | None = None  # the GPU tests' outcome (run_gpu_tests)
         self.started = time.perf_counter()
         name = f"gpu_{normalize_gpu_name(self.card)}{'_tiny' if args.tiny else ''}{'_quick' if args.quick else ''}"
         self.out = Path(args.out) / name
@@ -162,7 +168,7 @@ class Bench:
     def write(self) -> None:
         self.out.parent.mkdir(parents=True, exist_ok=True)
         result = {"environment": self.environment(), "paths": self.paths, "rows": [asdict(r) for r in self.rows], "skipped": self.skipped,
-                  "failed": self.failed}  # fmt: skip
+                  "failed": self.failed, "tests": self.tests}  # fmt: skip
         self.out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
         self.out.with_suffix(".md").write_text(markdown(result, self.sizes))
 
@@ -419,6 +425,10 @@ def markdown(result: dict, sizes: Sizes) -> str:
         lines += ["", "Failed: " + "; ".join(result["failed"]) + "."]
     if result["skipped"]:
         lines += ["", "Not run (past the time budget): " + "; ".join(result["skipped"]) + "."]
+    tests = result.get("tests")
+    if tests:
+        lines += ["", "## GPU tests", "", f"`{tests['command']}`: {tests['outcome']} ({tests['wall_s']:.0f} s)."]
+        lines += [f"- failed: `{name}`" for name in tests["failed"]]
     if sizes == ISSUE:
         lines += ["", "## Issue 10's targets", "", "| target | measured | met |", "|---|---:|---|"]
         for text, value, goal in targets(rows):
@@ -485,6 +495,47 @@ def _git_commit() -> str | None:
     return out.stdout.strip() or None
 
 
+GPU_TESTS = ("tests/test_gpu.py", "tests/test_decode_gpu.py", "tests/test_training_paths.py", "tests/test_masks.py",
+             "tests/test_moe_model.py")  # fmt: skip
+# A test's outcome line: "[gw0] [ 5%] PASSED tests/x.py::test_y[id]" (xdist) or "tests/x.py::test_y[id] PASSED".
+_TEST_ID = r"(tests/[^\s:]+::\S+)"
+_STATUS = re.compile(rf"\b(PASSED|FAILED|SKIPPED|ERROR|XFAIL|XPASS) {_TEST_ID}|{_TEST_ID} (PASSED|FAILED|SKIPPED|ERROR|XFAIL|XPASS)\b")
+
+
+def run_gpu_tests(bench: Bench) -> None:
+    """The GPU tests in a subprocess (one per test file would cost a CUDA start each), verbose, so that
+    each test's outcome is read from the stream as it runs: a run cut by --tests-timeout-s still names
+    its failures. With pytest-xdist installed, four workers share the card."""
+    import importlib.util
+
+    root = Path(__file__).resolve().parent.parent
+    command = [sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider", "--tb=line", "-k", "cuda or gpu", *GPU_TESTS]
+    if importlib.util.find_spec("xdist") is not None:
+        command += ["-n", "4"]
+    env = {**os.environ, "PYTHONPATH": str(root / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    print(f"GPU tests: python {shlex.join(command[1:])}", flush=True)
+    start = time.perf_counter()
+    try:
+        done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=bench.args.tests_timeout_s)
+        output, outcome = done.stdout + done.stderr, None
+    except subprocess.TimeoutExpired as expired:
+        output = (expired.stdout or b"").decode() if isinstance(expired.stdout, bytes) else (expired.stdout or "")
+        outcome = f"timed out after {bench.args.tests_timeout_s:.0f} s"
+    counts: dict[str, set[str]] = {}
+    for match in _STATUS.finditer(output):
+        status, name = (match.group(1), match.group(2)) if match.group(1) else (match.group(4), match.group(3))
+        counts.setdefault(status, set()).add(name)
+    summary = ", ".join(f"{len(names)} {status.lower()}" for status, names in sorted(counts.items())) or "no test ran"
+    bench.tests = {
+        "command": "python -m pytest " + shlex.join(command[3:]),
+        "outcome": summary if outcome is None else f"{outcome}; {summary} by then",
+        "failed": sorted(counts.get("FAILED", set()) | counts.get("ERROR", set())),
+        "wall_s": time.perf_counter() - start,
+    }
+    print(f"GPU tests: {bench.tests['outcome']}", *bench.tests["failed"], sep="\n", flush=True)
+    bench.write()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="every archsmith row, transformers' eager rows, fewer steps")
@@ -497,6 +548,8 @@ def main() -> None:
     parser.add_argument("--attention-kernel", choices=("auto", "dense", "flex"), default="auto", help="archsmith's masked attention")
     parser.add_argument("--check-inputs", action="store_true", help="keep archsmith's per-call input checks in training")
     parser.add_argument("--decode", choices=("compiled", "eager"), default="compiled", help="archsmith's decode step")
+    parser.add_argument("--tests", choices=("gpu", "none"), default="gpu", help="run the GPU tests after the rows")
+    parser.add_argument("--tests-timeout-s", type=float, default=300.0, help="the GPU tests' time limit")
     args = parser.parse_args()
     args.argv = sys.argv[1:]
     if args.budget_s is None:
@@ -523,6 +576,8 @@ def main() -> None:
         if bench.wanted("decode-b1") or bench.wanted("decode-b16"):
             decode_workloads(bench, ours, hf)
     bench.write()
+    if args.tests == "gpu":
+        run_gpu_tests(bench)
     print(f"wrote {bench.out}.json and .md ({time.perf_counter() - bench.started:.0f} s)")
 
 
