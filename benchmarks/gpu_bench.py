@@ -50,6 +50,7 @@ import os
 import platform
 import re
 import shlex
+import signal
 import statistics
 import subprocess
 import sys
@@ -515,12 +516,14 @@ def run_gpu_tests(bench: Bench) -> None:
     env = {**os.environ, "PYTHONPATH": str(root / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
     print(f"GPU tests: python {shlex.join(command[1:])}", flush=True)
     start = time.perf_counter()
+    # A session of its own, so that a timeout stops pytest's xdist workers too (they hold the GPU and the pipe).
+    process = subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               start_new_session=True)  # fmt: skip
     try:
-        done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=bench.args.tests_timeout_s)
-        output, outcome = done.stdout + done.stderr, None
-    except subprocess.TimeoutExpired as expired:
-        output = (expired.stdout or b"").decode() if isinstance(expired.stdout, bytes) else (expired.stdout or "")
-        outcome = f"timed out after {bench.args.tests_timeout_s:.0f} s"
+        output, outcome = process.communicate(timeout=bench.args.tests_timeout_s)[0], None
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        output, outcome = process.communicate()[0], f"timed out after {bench.args.tests_timeout_s:.0f} s"
     counts: dict[str, set[str]] = {}
     for match in _STATUS.finditer(output):
         status, name = (match.group(1), match.group(2)) if match.group(1) else (match.group(4), match.group(3))
