@@ -60,14 +60,14 @@ class Norm(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shape = (self.width,)
+        per_head = self.weight is not None and self.weight.dim() > 1  # F.layer_norm/rms_norm take one weight row only
         if self.layernorm:
             fp32 = self.weight_in_fp32
             h = x.float() if fp32 else x
-            if self.weight is not None and self.weight.dim() > 1:  # per head: F.layer_norm takes one weight row only
+            if per_head:
                 return (F.layer_norm(h, shape, eps=self.eps) * self._scale(fp32)).to(x.dtype)
             bias = self.bias.float() if fp32 and self.bias is not None else self.bias
             return F.layer_norm(h, shape, self._scale(fp32), bias, self.eps).to(x.dtype)
-        per_head = self.weight is not None and self.weight.dim() > 1  # F.rms_norm takes one weight row only
         same_dtype = self.weight is None or self.weight.dtype == x.dtype  # e.g. not fp32 weights under autocast
         if x.is_cuda and same_dtype and not self.weight_in_fp32 and not per_head:
             # One kernel (torch's fused RMSNorm), where the composed form below takes four and 3.6x

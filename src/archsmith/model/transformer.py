@@ -91,7 +91,7 @@ def next_token_loss(logits: torch.Tensor, labels: torch.Tensor, chunk: int = LOS
     (DTensors under tensor parallelism's ``loss_parallel``) and float16 logits go through
     torch's own cross entropy, chunk by chunk, checkpointed.
     """
-    targets = F.pad(labels[:, 1:].long(), (0, 1), value=IGNORE_INDEX).reshape(-1)  # cross entropy takes int64
+    targets = _next_token_targets(labels)
     logits = logits.reshape(-1, logits.shape[-1])
     rows = max(1, chunk // logits.shape[-1])
     # torch's cross entropy, chunk by chunk and recomputed in the backward pass, for vocabulary-split
@@ -104,6 +104,16 @@ def next_token_loss(logits: torch.Tensor, labels: torch.Tensor, chunk: int = LOS
     else:
         total = _ChunkedCrossEntropy.apply(logits, targets, rows)
     return total / (targets != IGNORE_INDEX).sum()  # no host sync; nan when every label is ignored, as F.cross_entropy
+
+
+def _next_token_targets(labels: torch.Tensor) -> torch.Tensor:
+    """Each position's target, the next label (the last position's ignored), flat, int64 as cross entropy takes."""
+    return F.pad(labels[:, 1:].long(), (0, 1), value=IGNORE_INDEX).reshape(-1)
+
+
+def _loss_dtype(logits: torch.Tensor) -> torch.dtype:
+    """float32, or float64 for float64 logits."""
+    return torch.promote_types(logits.dtype, torch.float32)
 
 
 def _is_dtensor(t: torch.Tensor) -> bool:
@@ -130,7 +140,7 @@ class _ChunkedCrossEntropy(torch.autograd.Function):
     @staticmethod
     def forward(ctx, logits: torch.Tensor, targets: torch.Tensor, rows_per_chunk: int) -> torch.Tensor:
         grad = torch.empty_like(logits) if logits.requires_grad else None
-        compute = torch.promote_types(logits.dtype, torch.float32)  # float32, or float64 for float64 logits
+        compute = _loss_dtype(logits)
         total = logits.new_zeros((), dtype=compute)
         keep = (targets != IGNORE_INDEX)[:, None]
         for start in range(0, logits.shape[0], rows_per_chunk):
@@ -159,9 +169,8 @@ def fused_next_token_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.T
     and never stores a float32 copy (on an H200, 8.1 ms forward and backward at 16k tokens x 128k
     vocabulary, where torch's eager cross entropy took 29.8 ms and the eager chunked loss 27.8 ms in a
     variant that did not yet write the target's p - 1 separately)."""
-    targets = F.pad(labels[:, 1:].long(), (0, 1), value=IGNORE_INDEX).reshape(-1)
-    compute = torch.promote_types(logits.dtype, torch.float32)  # as the eager loss: float32, or float64
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).to(compute), targets, ignore_index=IGNORE_INDEX)
+    flat = logits.reshape(-1, logits.shape[-1]).to(_loss_dtype(logits))
+    return F.cross_entropy(flat, _next_token_targets(labels), ignore_index=IGNORE_INDEX)
 
 
 class Transformer(nn.Module):
