@@ -63,12 +63,12 @@ def test_compiled_decode_steps_do_not_sync_the_host(name):
     step = generation._compiled_step(model, cache)
     token = model.logits(model.hidden_states(ids, cache=cache)[:, -1]).argmax(-1, keepdim=True)
     for _ in range(3):  # warm-up and capture
-        token = step(token).argmax(-1, keepdim=True)
+        token = step(token)[1][:, None].clone()  # the step's own argmax; its outputs are overwritten by the next
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")
     try:
         for _ in range(5):
-            token = step(token).argmax(-1, keepdim=True)
+            token = step(token)[1][:, None].clone()
     finally:
         torch.cuda.set_sync_debug_mode(0)
     assert cache.length == 6 + 8

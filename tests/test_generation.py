@@ -163,7 +163,7 @@ def test_the_decode_step_compiles_once_and_equals_eager(name):
 @torch.no_grad()
 def test_generate_compiled_equals_eager_and_reuses_its_cache(monkeypatch):
     torch._dynamo.reset()
-    monkeypatch.setitem(generation._COMPILED, False, torch.compile(decode_step, backend="aot_eager", fullgraph=True))
+    monkeypatch.setitem(generation._COMPILED, False, torch.compile(generation._step_and_argmax, backend="aot_eager", fullgraph=True))
     model = model_for("sliding-mixed-layers")
     ids = prompt(3, 7)
     mask = torch.ones_like(ids)

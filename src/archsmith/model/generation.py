@@ -61,7 +61,7 @@ def generate(
         step = _compiled_step(model, cache)
     else:
         cache = KVCache(model.config, prompt + max_new_tokens)
-        step = functools.partial(decode_step, model, cache)
+        step = functools.partial(_step_and_argmax, model, cache)
 
     tokens = input_ids.new_empty(batch, prompt + max_new_tokens)
     tokens[:, :prompt] = input_ids
@@ -75,10 +75,11 @@ def generate(
     finished = torch.zeros(batch, dtype=torch.bool, device=input_ids.device)
     all_finished = torch.zeros(max_new_tokens, dtype=torch.bool, device=input_ids.device)  # after each new token
     switch = _longrope_switch(model)
-    logits = prefill(prompt)
+    logits, argmax = prefill(prompt), None
     new = 0
     while True:
-        next_token = _choose(logits, temperature, top_k, top_p, generator)
+        greedy = temperature == 0.0 and argmax is not None
+        next_token = argmax if greedy else _choose(logits, temperature, top_k, top_p, generator)
         if eos is not None:
             next_token = torch.where(finished, eos[0], next_token)  # finished rows are padded with EOS
             finished |= torch.isin(next_token, eos)
@@ -91,9 +92,9 @@ def generate(
             # LongRoPE rotates every position with its long factors once the sequence is longer than
             # its original length, but the cached keys were rotated with the short ones: start over
             # on the whole sequence once, as transformers' Phi-3 does.
-            logits = prefill(prompt + new)
-        else:
-            logits = step(next_token[:, None])
+            logits, argmax = prefill(prompt + new), None
+        else:  # a copy: a compiled step's outputs are overwritten by the next, and a view's strides vary
+            logits, argmax = step(next_token[:, None].clone())
     if eos is not None:  # stop at the first token after which every row had finished, as if checked every step
         done = all_finished[:new]
         new = int(torch.where(done.any(), done.long().argmax() + 1, new))
@@ -117,17 +118,24 @@ def decode_step(model, cache: KVCache, token: torch.Tensor) -> torch.Tensor:
     return model.logits(hidden[:, -1]).float()
 
 
-def _compiled_step(model, cache: KVCache) -> Callable[[torch.Tensor], torch.Tensor]:
-    """``decode_step`` compiled once, with CUDA graphs on GPU (``mode="reduce-overhead"``)."""
+def _step_and_argmax(model, cache: KVCache, token: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`decode_step` and each row's greedy choice: compiled, the argmax is fused into the step
+    (torch's own argmax over a 128k vocabulary is one thread block per row: 28 µs on an H200)."""
+    logits = decode_step(model, cache, token)
+    return logits, logits.argmax(dim=-1)
+
+
+def _compiled_step(model, cache: KVCache) -> Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    """:func:`_step_and_argmax` compiled once, with CUDA graphs on GPU (``mode="reduce-overhead"``)."""
     cuda = cache.step.is_cuda if cache.step is not None else next(model.parameters()).is_cuda
     compiled = _compiled_decode_step(cuda)
 
-    def step(token: torch.Tensor) -> torch.Tensor:
+    def step(token: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if cuda:  # the previous step's outputs are dead: the graph may overwrite them
             torch.compiler.cudagraph_mark_step_begin()
-        logits = compiled(model, cache, token)
+        out = compiled(model, cache, token)
         cache.length += 1  # the host count, which the compiled step does not keep
-        return logits
+        return out
 
     return step
 
@@ -136,10 +144,14 @@ _COMPILED: dict[bool, Callable] = {}
 
 
 def _compiled_decode_step(cuda: bool) -> Callable:
-    """One compiled ``decode_step`` per process and device kind (torch.compile keys its graphs by
+    """One compiled :func:`_step_and_argmax` per process and device kind (torch.compile keys its graphs by
     the model and cache shapes it sees)."""
     if cuda not in _COMPILED:
-        _COMPILED[cuda] = torch.compile(decode_step, fullgraph=True, mode="reduce-overhead" if cuda else None)
+        # dynamic=False: a graph per cache shape. Untested hypothesis (see the commit): with automatic
+        # dynamic shapes, a second capacity traced the flex decoding step with a symbolic key length.
+        _COMPILED[cuda] = torch.compile(
+            _step_and_argmax, fullgraph=True, dynamic=False, mode="reduce-overhead" if cuda else None
+        )
     return _COMPILED[cuda]
 
 

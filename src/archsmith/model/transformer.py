@@ -487,7 +487,7 @@ class Transformer(nn.Module):
             # (and cannot be captured in a CUDA graph).
             self.alibi_slopes = self.alibi_slopes.to(device)
         if keys.step:
-            return step_mask(keys.valid, keys.positions, positions, self.alibi_slopes, dtype, alibi_dim)
+            return step_mask(keys.valid, keys.positions, positions, self.alibi_slopes, dtype, alibi_dim, flex)
         window = cfg.sliding_window if sliding else None
         return build_mask(
             seq, keys.length, window, keys.valid, keys.positions, self.alibi_slopes, dtype, device, alibi_dim,
