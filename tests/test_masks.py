@@ -183,6 +183,25 @@ def test_compiled_training_takes_padding_and_position_ids(changes):
 cuda_only = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
 
+@torch.no_grad()
+def test_flex_outside_compiled_regions_stays_fused_past_the_recompile_limit():
+    """The compiled flex_attention that eager CUDA models call (here on the CPU): past dynamo's
+    recompile limit, torch would quietly run the unfused reference that materialises every score
+    (tens of GiB at 16k tokens). Here the process-wide limit is 2 and four graphs (three score_mods,
+    four lengths) must compile; fail_on_recompile_limit_hit makes reaching a limit raise instead of
+    falling back."""
+    kernel = masks_module._compiled_flex()
+    with torch._dynamo.config.patch(recompile_limit=2, fail_on_recompile_limit_hit=True):
+        for cap, seq in ((10.0, 16), (10.0, 32), (11.0, 48), (12.0, 64)):
+            q, k, v = torch.randn(3, 1, 2, seq, 16).unbind(0)
+
+            def capped(score, b, h, q_idx, kv_idx, cap=cap):
+                return torch.tanh(score / cap) * cap
+
+            scores = torch.tanh(q @ k.transpose(-1, -2) * 0.25 / cap) * cap
+            torch.testing.assert_close(kernel(q, k, v, score_mod=capped, scale=0.25), scores.softmax(-1) @ v)
+
+
 @cuda_only
 def test_cuda_flex_equals_dense_in_forward_and_backward():
     """attention_kernel='auto' on CUDA runs FlexAttention's compiled kernels (block mask for the

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 
@@ -113,8 +114,13 @@ def build_mask(
         batch = None if key_valid is None else key_valid.shape[0]
         # Built by a compiled kernel outside a compiled region: uncompiled, create_block_mask evaluates
         # the mask on the whole [queries, keys] grid (gigabytes of index tensors at 16k tokens).
-        compile_it = device.type == "cuda" and not torch.compiler.is_compiling()
-        block_mask = create_block_mask(visible, batch, None, seq, kv_len, device=device, _compile=compile_it)
+        # (torch.compile(create_block_mask), which torch 2.13 suggests instead, had not returned
+        # after 80 s at 16k tokens on an H200 with torch 2.11.)
+        if device.type == "cuda" and not torch.compiler.is_compiling():
+            with _room_to_compile():
+                block_mask = create_block_mask(visible, batch, None, seq, kv_len, device=device, _compile=True)
+        else:
+            block_mask = create_block_mask(visible, batch, None, seq, kv_len, device=device)
         return AttentionMask(block_mask=block_mask, alibi=alibi)
 
     allowed = _on_grid(visible, 1 if key_valid is None else key_valid.shape[0], 1, seq, kv_len, device)
@@ -284,9 +290,38 @@ def _flex(
     return kernel(q, k, v, score_mod=score_mod if modded else None, block_mask=mask.block_mask, scale=scale, enable_gqa=gqa)
 
 
+# How many graphs FlexAttention's compiled pieces may keep (torch's default is 8 per function):
+# each model's score_mod and mask_mod, dtype and head layout is a graph of its own.
+FLEX_RECOMPILE_LIMIT = 64
+
+
+@contextmanager
+def _room_to_compile():
+    """For FlexAttention's pieces compiled outside a compiled region (the kernel, the block mask).
+
+    Past dynamo's recompile limit torch quietly runs the uncompiled function instead, which for
+    FlexAttention materialises every [query, key] score: at 16k tokens an out-of-memory, not a
+    slowdown. So the limit is raised for these calls, and Python floats (a softcap) stay constants:
+    made symbolic, torch 2.13's CPU lowering of the kernel failed ("unbacked_bindings").
+    """
+    limit = "recompile_limit" if hasattr(torch._dynamo.config, "recompile_limit") else "cache_size_limit"
+    raised = {limit: max(getattr(torch._dynamo.config, limit), FLEX_RECOMPILE_LIMIT)}
+    with torch._dynamo.config.patch(specialize_float=True, **raised):
+        yield
+
+
 @cache
 def _compiled_flex() -> Callable[..., torch.Tensor]:
-    return torch.compile(flex_attention, dynamic=False)
+    """flex_attention compiled, a graph per shape (dynamic=False, the form run on the H200: with
+    automatically dynamic shapes a second length would make the length symbolic, which was not
+    verified on a GPU)."""
+    compiled = torch.compile(flex_attention, dynamic=False)
+
+    def call(*args, **kwargs) -> torch.Tensor:
+        with _room_to_compile():
+            return compiled(*args, **kwargs)
+
+    return call
 
 
 def _softcapped(
