@@ -16,7 +16,8 @@ in bf16 with random weights, exported with ``to_hf`` and loaded back with transf
 No row starts after --budget-s (180 s quick, 480 s full): a row skipped for time is listed in the results.
 After the rows, the GPU tests run on the same machine (``--tests gpu``, the default: every test of
 tests/test_gpu.py and tests/test_decode_gpu.py and the CUDA tests of the other files, ``-k "cuda or gpu"``),
-in a subprocess limited to --tests-timeout-s; the results name each failed test, even after a timeout.
+in a subprocess limited to --tests-timeout-s; the results name each failed test and each one the timeout
+cut, and the whole output is written next to them (gpu_<card>[_quick]_tests.log).
 
 What it measures (benchmarks/results/gpu_<card>[_quick].{json,md}, rewritten after every row):
 
@@ -430,6 +431,9 @@ def markdown(result: dict, sizes: Sizes) -> str:
     if tests:
         lines += ["", "## GPU tests", "", f"`{tests['command']}`: {tests['outcome']} ({tests['wall_s']:.0f} s)."]
         lines += [f"- failed: `{name}`" for name in tests["failed"]]
+        lines += [f"- cut by the timeout: `{name}`" for name in tests.get("unfinished", [])]
+        if tests.get("log"):
+            lines += ["", f"The whole output: `{tests['log']}`."]
     if sizes == ISSUE:
         lines += ["", "## Issue 10's targets", "", "| target | measured | met |", "|---|---:|---|"]
         for text, value, goal in targets(rows):
@@ -524,18 +528,27 @@ def run_gpu_tests(bench: Bench) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         output, outcome = process.communicate()[0], f"timed out after {bench.args.tests_timeout_s:.0f} s"
+    log = bench.out.with_name(bench.out.name + "_tests.log")  # the whole output: a failure's reason is only there
+    log.write_text(output)
     counts: dict[str, set[str]] = {}
     for match in _STATUS.finditer(output):
         status, name = (match.group(1), match.group(2)) if match.group(1) else (match.group(4), match.group(3))
         counts.setdefault(status, set()).add(name)
     summary = ", ".join(f"{len(names)} {status.lower()}" for status, names in sorted(counts.items())) or "no test ran"
+    ended = set().union(*counts.values())
+    # Verbose xdist names each test as a worker starts it; one with no outcome was cut by the timeout.
+    started = {match.group(1) for match in re.finditer(rf"^{_TEST_ID}\s*$", output, re.MULTILINE)}
     bench.tests = {
         "command": "python -m pytest " + shlex.join(command[3:]),
         "outcome": summary if outcome is None else f"{outcome}; {summary} by then",
         "failed": sorted(counts.get("FAILED", set()) | counts.get("ERROR", set())),
+        "unfinished": sorted(started - ended),
+        "log": log.name,
         "wall_s": time.perf_counter() - start,
     }
     print(f"GPU tests: {bench.tests['outcome']}", *bench.tests["failed"], sep="\n", flush=True)
+    if bench.tests["unfinished"]:
+        print("GPU tests cut by the timeout:", *bench.tests["unfinished"], sep="\n", flush=True)
     bench.write()
 
 
