@@ -119,8 +119,9 @@ def decode_step(model, cache: KVCache, token: torch.Tensor) -> torch.Tensor:
 
 
 def _step_and_argmax(model, cache: KVCache, token: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`decode_step` and each row's greedy choice: compiled, the argmax is fused into the step
-    (torch's own argmax over a 128k vocabulary is one thread block per row: 28 µs on an H200)."""
+    """:func:`decode_step` and each row's greedy choice. Compiled, the argmax is one more kernel of
+    the step's CUDA graph instead of an eager launch per token; it still gives a row to one thread
+    block (on an H200, 29 µs a token over a 128k vocabulary, in the step as eagerly)."""
     logits = decode_step(model, cache, token)
     return logits, logits.argmax(dim=-1)
 
