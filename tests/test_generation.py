@@ -180,6 +180,21 @@ def test_generate_compiled_equals_eager_and_reuses_its_cache(monkeypatch):
 
 
 @torch.no_grad()
+def test_compiled_generate_keeps_compiling_past_the_recompile_limit(monkeypatch):
+    """Each batch size and cache capacity is a compiled step of its own. With the process-wide limit
+    at 2 and fail_on_recompile_limit_hit (reaching a limit raises instead of quietly running the step
+    uncompiled), three shapes still compile, and each equals eager decoding."""
+    torch._dynamo.reset()
+    step = torch.compile(generation._step_and_argmax, backend="aot_eager", fullgraph=True, dynamic=False)  # as _compiled_decode_step
+    monkeypatch.setitem(generation._COMPILED, False, step)
+    model = model_for("rope")
+    with torch._dynamo.config.patch(recompile_limit=2, fail_on_recompile_limit_hit=True):
+        for batch in (1, 2, 3):
+            ids = prompt(batch, 5)
+            assert torch.equal(model.generate(ids, max_new_tokens=4, compile=True), model.generate(ids, max_new_tokens=4))
+
+
+@torch.no_grad()
 def test_cache_misuse_is_an_input_error():
     model = model_for("rope")
     cache = KVCache(model.config, max_len=8)

@@ -14,6 +14,7 @@ so a padded row decodes exactly as it would alone.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import weakref
@@ -24,8 +25,10 @@ import torch.nn.functional as F
 
 from ..errors import InputError
 from .cache import KVCache
+from .masks import recompile_limit_at_least
 
 EOS_CHECK_EVERY = 8  # decode steps between the host's reads of "has every row finished?"
+DECODE_RECOMPILE_LIMIT = 64  # compiled decode steps (model, batch, capacity) a process may keep
 CAPACITY_STEP = 256  # a compiled decoder's cache is rounded up to this many tokens, so nearby lengths share a graph
 
 # The compiled step's cache, per model, reused by the next generate() of the same shape: a CUDA
@@ -131,10 +134,19 @@ def _compiled_step(model, cache: KVCache) -> Callable[[torch.Tensor], tuple[torc
     cuda = cache.step.is_cuda if cache.step is not None else next(model.parameters()).is_cuda
     compiled = _compiled_decode_step(cuda)
 
+    first_call = True
+
     def step(token: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        nonlocal first_call
         if cuda:  # the previous step's outputs are dead: the graph may overwrite them
             torch.compiler.cudagraph_mark_step_begin()
-        out = compiled(model, cache, token)
+        # Only the first call can compile (the later ones find its graph). Every model, batch and cache
+        # capacity is a graph of its own, and past dynamo's recompile limit (8) torch would quietly
+        # run the step uncompiled, without its CUDA graph.
+        room = recompile_limit_at_least(DECODE_RECOMPILE_LIMIT) if first_call else contextlib.nullcontext()
+        with room:
+            out = compiled(model, cache, token)
+        first_call = False
         cache.length += 1  # the host count, which the compiled step does not keep
         return out
 
@@ -148,8 +160,9 @@ def _compiled_decode_step(cuda: bool) -> Callable:
     """One compiled :func:`_step_and_argmax` per process and device kind (torch.compile keys its graphs by
     the model and cache shapes it sees)."""
     if cuda not in _COMPILED:
-        # dynamic=False: a graph per cache shape. Untested hypothesis (see the commit): with automatic
-        # dynamic shapes, a second capacity traced the flex decoding step with a symbolic key length.
+        # dynamic=False: a graph per cache shape. With automatic dynamic shapes, a batch-16 step after
+        # two batch-1 capacities failed on an H200 (torch 2.11: CUBLAS_STATUS_EXECUTION_FAILED);
+        # compiled static, the same sequence ran.
         _COMPILED[cuda] = torch.compile(
             _step_and_argmax, fullgraph=True, dynamic=False, mode="reduce-overhead" if cuda else None
         )

@@ -304,10 +304,14 @@ def _room_to_compile():
     slowdown. So the limit is raised for these calls, and Python floats (a softcap) stay constants:
     made symbolic, torch 2.13's CPU lowering of the kernel failed ("unbacked_bindings").
     """
-    limit = "recompile_limit" if hasattr(torch._dynamo.config, "recompile_limit") else "cache_size_limit"
-    raised = {limit: max(getattr(torch._dynamo.config, limit), FLEX_RECOMPILE_LIMIT)}
-    with torch._dynamo.config.patch(specialize_float=True, **raised):
+    with recompile_limit_at_least(FLEX_RECOMPILE_LIMIT), torch._dynamo.config.patch(specialize_float=True):
         yield
+
+
+def recompile_limit_at_least(limit: int):
+    """Dynamo's recompile limit per function, raised to ``limit`` for the calls inside (never lowered)."""
+    name = "recompile_limit" if hasattr(torch._dynamo.config, "recompile_limit") else "cache_size_limit"  # torch < 2.7
+    return torch._dynamo.config.patch(**{name: max(getattr(torch._dynamo.config, name), limit)})
 
 
 @cache
