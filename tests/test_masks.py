@@ -183,6 +183,21 @@ def test_compiled_training_takes_padding_and_position_ids(changes):
 cuda_only = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
 
+def test_the_decode_step_takes_a_block_mask_only_when_compiling_on_cuda(monkeypatch):
+    """step_mask(flex=True): FlexAttention's decoding kernel only in a compiled step on CUDA (on the
+    CPU, torch 2.13's Inductor could not lower it), never eagerly, never with ALiBi."""
+    visible = torch.tensor([[True, True, False, True]])
+    positions = torch.tensor([[0, 1, 0, 2]])
+    query = torch.tensor([[3]])
+    eager = masks_module.step_mask(visible, positions, query, None, torch.float32, flex=True)
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+    on_cpu = masks_module.step_mask(visible, positions, query, None, torch.float32, flex=True)
+    for mask in (eager, on_cpu):
+        assert mask.block_mask is None and torch.equal(mask.tensor, visible[:, None, None, :])
+    with_alibi = masks_module.step_mask(visible, positions, query, alibi_slopes(4), torch.float32, flex=True)
+    assert with_alibi.block_mask is None and with_alibi.tensor.shape == (1, 4, 1, 4)
+
+
 @torch.no_grad()
 def test_flex_outside_compiled_regions_stays_fused_past_the_recompile_limit():
     """The compiled flex_attention that eager CUDA models call (here on the CPU): past dynamo's

@@ -144,15 +144,16 @@ def step_mask(
     window are the cache's: a slot holds a past token or nothing); ALiBi as in :func:`build_mask`,
     from each slot's position ``key_positions`` [batch, slots] and ``query_positions`` [batch or 1, 1].
 
-    ``flex``: a block mask, for a compiled step only. FlexAttention then runs its decoding kernel,
+    ``flex``: a block mask, for a compiled step on CUDA only. FlexAttention then runs its decoding kernel,
     which splits the slots over the GPU; SDPA's fused kernels give one query's row to one thread
     block per KV head (on an H200, 21 µs a layer over 1,280 slots, a quarter of a 1B model's step).
-    Eagerly, building a block mask each step costs more than it saves. Not with ALiBi: torch 2.11's
-    decoding kernel fails to compile its score_mod ("XBLOCK is not defined" in the Triton template)."""
+    Eagerly, building a block mask each step costs more than it saves; on the CPU, torch 2.13's
+    Inductor has no decoding kernel to lower it to. Not with ALiBi: torch 2.11's decoding kernel
+    fails to compile its score_mod ("XBLOCK is not defined" in the Triton template)."""
     alibi = None
     if slopes is not None:
         alibi = _alibi(slopes.to(visible.device), key_positions, query_positions, dtype, alibi_before_scale_dim)
-    if flex and alibi is None and torch.compiler.is_compiling():
+    if flex and alibi is None and visible.is_cuda and torch.compiler.is_compiling():
 
         def seen(b: torch.Tensor, h: torch.Tensor, q_idx: torch.Tensor, kv_idx: torch.Tensor) -> torch.Tensor:
             return visible[b, kv_idx]
@@ -316,9 +317,9 @@ def recompile_limit_at_least(limit: int):
 
 @cache
 def _compiled_flex() -> Callable[..., torch.Tensor]:
-    """flex_attention compiled, a graph per shape (dynamic=False, the form run on the H200: with
-    automatically dynamic shapes a second length would make the length symbolic, which was not
-    verified on a GPU)."""
+    """flex_attention compiled, a graph per shape: dynamic=False, as every GPU session ran it. (With
+    automatic dynamic shapes a second length would make the length symbolic; not yet verified on a
+    GPU: a test of it failed on an H200 for a reason the run did not record.)"""
     compiled = torch.compile(flex_attention, dynamic=False)
 
     def call(*args, **kwargs) -> torch.Tensor:
