@@ -163,7 +163,8 @@ def test_the_decode_step_compiles_once_and_equals_eager(name):
 @torch.no_grad()
 def test_generate_compiled_equals_eager_and_reuses_its_cache(monkeypatch):
     torch._dynamo.reset()
-    monkeypatch.setitem(generation._COMPILED, False, torch.compile(generation._step_and_argmax, backend="aot_eager", fullgraph=True))
+    step = torch.compile(generation._step_and_argmax, backend="aot_eager", fullgraph=True, dynamic=False)  # as _compiled_decode_step
+    monkeypatch.setitem(generation._COMPILED, False, step)
     model = model_for("sliding-mixed-layers")
     ids = prompt(3, 7)
     mask = torch.ones_like(ids)
@@ -181,17 +182,20 @@ def test_generate_compiled_equals_eager_and_reuses_its_cache(monkeypatch):
 
 @torch.no_grad()
 def test_compiled_generate_keeps_compiling_past_the_recompile_limit(monkeypatch):
-    """Each batch size and cache capacity is a compiled step of its own. With the process-wide limit
-    at 2 and fail_on_recompile_limit_hit (reaching a limit raises instead of quietly running the step
-    uncompiled), three shapes still compile, and each equals eager decoding."""
+    """Each batch size and cache capacity is a compiled step of its own. With torch's limit at 2 and
+    archsmith's at 3, three shapes compile, each equal to eager decoding; the fourth is an InputError
+    that says what to do, not dynamo's failure."""
     torch._dynamo.reset()
     step = torch.compile(generation._step_and_argmax, backend="aot_eager", fullgraph=True, dynamic=False)  # as _compiled_decode_step
     monkeypatch.setitem(generation._COMPILED, False, step)
+    monkeypatch.setattr(generation, "DECODE_RECOMPILE_LIMIT", 3)
     model = model_for("rope")
-    with torch._dynamo.config.patch(recompile_limit=2, fail_on_recompile_limit_hit=True):
+    with torch._dynamo.config.patch(recompile_limit=2):
         for batch in (1, 2, 3):
             ids = prompt(batch, 5)
             assert torch.equal(model.generate(ids, max_new_tokens=4, compile=True), model.generate(ids, max_new_tokens=4))
+        with pytest.raises(InputError, match="decode step for 3 shapes.*fix: fewer distinct batch sizes"):
+            model.generate(prompt(4, 5), max_new_tokens=4, compile=True)
 
 
 @torch.no_grad()

@@ -64,7 +64,7 @@ def generate(
         step = _compiled_step(model, cache)
     else:
         cache = KVCache(model.config, prompt + max_new_tokens)
-        step = functools.partial(_step_and_argmax, model, cache)
+        step = functools.partial(_eager_step, model, cache)
 
     tokens = input_ids.new_empty(batch, prompt + max_new_tokens)
     tokens[:, :prompt] = input_ids
@@ -129,6 +129,11 @@ def _step_and_argmax(model, cache: KVCache, token: torch.Tensor) -> tuple[torch.
     return logits, logits.argmax(dim=-1)
 
 
+def _eager_step(model, cache: KVCache, token: torch.Tensor) -> tuple[torch.Tensor, None]:
+    """:func:`decode_step`, with no greedy choice of its own (``_choose`` makes it when needed)."""
+    return decode_step(model, cache, token), None
+
+
 def _compiled_step(model, cache: KVCache) -> Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
     """:func:`_step_and_argmax` compiled once, with CUDA graphs on GPU (``mode="reduce-overhead"``)."""
     cuda = cache.step.is_cuda if cache.step is not None else next(model.parameters()).is_cuda
@@ -141,11 +146,18 @@ def _compiled_step(model, cache: KVCache) -> Callable[[torch.Tensor], tuple[torc
         if cuda:  # the previous step's outputs are dead: the graph may overwrite them
             torch.compiler.cudagraph_mark_step_begin()
         # Only the first call can compile (the later ones find its graph). Every model, batch and cache
-        # capacity is a graph of its own, and past dynamo's recompile limit (8) torch would quietly
-        # run the step uncompiled, without its CUDA graph.
+        # capacity is a graph of its own, and past dynamo's recompile limit (8 by default) a
+        # fullgraph compile fails: the limit is raised for that call, and reaching it still is an InputError.
         room = recompile_limit_at_least(DECODE_RECOMPILE_LIMIT) if first_call else contextlib.nullcontext()
-        with room:
-            out = compiled(model, cache, token)
+        try:
+            with room:
+                out = compiled(model, cache, token)
+        except _LIMIT_HIT as error:
+            raise InputError(
+                f"generate(compile=True) has compiled a decode step for {DECODE_RECOMPILE_LIMIT} shapes (model, batch "
+                "size, cache capacity) in this process, torch's limit here; fix: fewer distinct batch sizes or lengths "
+                "(capacities round up to multiples of 256 tokens), compile=False, or torch._dynamo.reset() to drop them"
+            ) from error
         first_call = False
         cache.length += 1  # the host count, which the compiled step does not keep
         return out
@@ -154,6 +166,12 @@ def _compiled_step(model, cache: KVCache) -> Callable[[torch.Tensor], tuple[torc
 
 
 _COMPILED: dict[bool, Callable] = {}
+# What a fullgraph compile raises at the recompile limit (older torch named it for the cache size).
+_LIMIT_HIT = tuple(
+    getattr(torch._dynamo.exc, name)
+    for name in ("FailOnRecompileLimitHit", "FailOnCacheLimitHit")
+    if hasattr(torch._dynamo.exc, name)
+)
 
 
 def _compiled_decode_step(cuda: bool) -> Callable:
