@@ -20,7 +20,13 @@ TINY = dict(
     intermediate_size=96, max_position_embeddings=64, initializer_range=0.2,
 )  # fmt: skip
 CASES = {
+    # The compiled step's FlexAttention decoding kernel (masks.step_mask): GQA with RoPE; a ring of 5
+    # slots next to a full layer; Gemma 2's logit softcap (a score_mod) over a ring
+    "gqa-rope": {},
+    "ring-rope": dict(sliding_window=5, layer_types=("sliding_attention", "full_attention")),
+    "ring-softcap": dict(sliding_window=5, layer_types=("sliding_attention", "full_attention"), attn_logit_softcapping=30.0),
     # GQA, a ring of 5 slots next to a full layer, ALiBi's per-head bias folded with the query heads
+    # (the dense step mask: torch 2.11's decoding kernel fails to compile ALiBi's score_mod)
     "ring-alibi-gqa": dict(sliding_window=5, layer_types=("sliding_attention", "full_attention"), position_embedding="alibi"),
     # MLA's latent cache, attended over by the absorbed step
     "mla": dict(num_key_value_heads=None, kv_lora_rank=16, qk_nope_head_dim=16, qk_rope_head_dim=16, v_head_dim=16),
