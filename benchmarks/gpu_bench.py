@@ -17,7 +17,7 @@ No row starts after --budget-s (180 s quick, 480 s full): a row skipped for time
 After the rows, the GPU tests run on the same machine (``--tests gpu``, the default: every test of
 tests/test_gpu.py and tests/test_decode_gpu.py and the CUDA tests of the other files, ``-k "cuda or gpu"``),
 in a subprocess limited to --tests-timeout-s; the results name each failed test and each one the timeout
-cut, and the whole output is written next to them (gpu_<card>[_quick]_tests.log).
+cut, and the whole output is written next to them (gpu_<card>[_tiny][_quick]_tests.log).
 
 What it measures (benchmarks/results/gpu_<card>[_quick].{json,md}, rewritten after every row):
 
@@ -594,6 +594,8 @@ def main() -> None:
     bench.write()
     if args.tests == "gpu":
         run_gpu_tests(bench)
+    else:  # no tests' output next to these results but an earlier run's
+        bench.out.with_name(bench.out.name + "_tests.log").unlink(missing_ok=True)
     print(f"wrote {bench.out}.json and .md ({time.perf_counter() - bench.started:.0f} s)")
 
 
