@@ -194,7 +194,7 @@ def test_compiled_generate_keeps_compiling_past_the_recompile_limit(monkeypatch)
         for batch in (1, 2, 3):
             ids = prompt(batch, 5)
             assert torch.equal(model.generate(ids, max_new_tokens=4, compile=True), model.generate(ids, max_new_tokens=4))
-        with pytest.raises(InputError, match="decode step for 3 shapes.*fix: fewer distinct batch sizes"):
+        with pytest.raises(InputError, match="limit of 3 compiled decode steps.*fix: fewer distinct batch sizes"):
             model.generate(prompt(4, 5), max_new_tokens=4, compile=True)
 
 

@@ -154,9 +154,10 @@ def _compiled_step(model, cache: KVCache) -> Callable[[torch.Tensor], tuple[torc
                 out = compiled(model, cache, token)
         except _LIMIT_HIT as error:
             raise InputError(
-                f"generate(compile=True) has compiled a decode step for {DECODE_RECOMPILE_LIMIT} shapes (model, batch "
-                "size, cache capacity) in this process, torch's limit here; fix: fewer distinct batch sizes or lengths "
-                "(capacities round up to multiples of 256 tokens), compile=False, or torch._dynamo.reset() to drop them"
+                f"generate(compile=True) has reached its limit of {DECODE_RECOMPILE_LIMIT} compiled decode steps in "
+                "this process (one per model, batch size and cache capacity); fix: fewer distinct batch sizes or "
+                f"lengths (capacities round up to multiples of {CAPACITY_STEP} tokens), compile=False, or "
+                "torch._dynamo.reset() to drop the compiled steps"
             ) from error
         first_call = False
         cache.length += 1  # the host count, which the compiled step does not keep
