@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 
@@ -117,7 +116,7 @@ def build_mask(
         # (torch.compile(create_block_mask), which torch 2.13 suggests instead, had not returned
         # after 80 s at 16k tokens on an H200 with torch 2.11.)
         if device.type == "cuda" and not torch.compiler.is_compiling():
-            with _room_to_compile():
+            with recompile_limit_at_least(FLEX_RECOMPILE_LIMIT):
                 block_mask = create_block_mask(visible, batch, None, seq, kv_len, device=device, _compile=True)
         else:
             block_mask = create_block_mask(visible, batch, None, seq, kv_len, device=device)
@@ -291,27 +290,17 @@ def _flex(
     return kernel(q, k, v, score_mod=score_mod if modded else None, block_mask=mask.block_mask, scale=scale, enable_gqa=gqa)
 
 
-# How many graphs FlexAttention's compiled pieces may keep (torch's default is 8 per function):
-# each model's score_mod and mask_mod, dtype and head layout is a graph of its own.
+# How many graphs FlexAttention's pieces compiled outside a compiled region (the kernel, the block
+# mask) may keep; torch's default is 8 per function, and each model's score_mod and mask_mod, dtype,
+# head layout and shape is a graph of its own. Past the limit torch quietly runs the uncompiled
+# function instead, which for FlexAttention materialises every [query, key] score: at 16k tokens an
+# out-of-memory, not a slowdown.
 FLEX_RECOMPILE_LIMIT = 64
-
-
-@contextmanager
-def _room_to_compile():
-    """For FlexAttention's pieces compiled outside a compiled region (the kernel, the block mask).
-
-    Past dynamo's recompile limit torch quietly runs the uncompiled function instead, which for
-    FlexAttention materialises every [query, key] score: at 16k tokens an out-of-memory, not a
-    slowdown. So the limit is raised for these calls, and Python floats (a softcap) stay constants:
-    made symbolic, torch 2.13's CPU lowering of the kernel failed ("unbacked_bindings").
-    """
-    with recompile_limit_at_least(FLEX_RECOMPILE_LIMIT), torch._dynamo.config.patch(specialize_float=True):
-        yield
 
 
 def recompile_limit_at_least(limit: int):
     """Dynamo's recompile limit per function, raised to ``limit`` for the calls inside (never lowered)."""
-    name = "recompile_limit" if hasattr(torch._dynamo.config, "recompile_limit") else "cache_size_limit"  # torch < 2.7
+    name = "recompile_limit" if hasattr(torch._dynamo.config, "recompile_limit") else "cache_size_limit"  # older torch
     return torch._dynamo.config.patch(**{name: max(getattr(torch._dynamo.config, name), limit)})
 
 
@@ -323,7 +312,7 @@ def _compiled_flex() -> Callable[..., torch.Tensor]:
     compiled = torch.compile(flex_attention, dynamic=False)
 
     def call(*args, **kwargs) -> torch.Tensor:
-        with _room_to_compile():
+        with recompile_limit_at_least(FLEX_RECOMPILE_LIMIT):
             return compiled(*args, **kwargs)
 
     return call
