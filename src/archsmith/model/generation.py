@@ -192,7 +192,7 @@ def _compiled_cache(model, batch: int, tokens: int, device: torch.device) -> KVC
     """A cache for ``tokens`` tokens per row, rounded up to CAPACITY_STEP inside the position table,
     reused (emptied) from the model's previous compiled generate when the shapes agree."""
     cfg = model.config
-    table = cfg.max_position_embeddings if model.rotary or cfg.position_embedding == "learned" else None
+    table = cfg.max_position_embeddings if model.has_position_table else None
     if table is not None and tokens > table:
         raise InputError(
             f"compile=True decodes inside the position table, but {tokens} tokens pass max_position_embeddings={table}; "
