@@ -322,7 +322,7 @@ def decode_row(bench: Bench, model: torch.nn.Module, generate: Callable[[torch.T
         times.append(time.perf_counter() - start)
         assert out.shape == (batch, prompt_len + new), f"generate returned {tuple(out.shape)}"
     seconds = statistics.median(times)
-    moved = sum(_weight_bytes(model) + kv_cache_bytes(cfg, prompt_len + i, batch, "bf16") for i in range(new))
+    moved = new * _weight_bytes(model) + sum(kv_cache_bytes(cfg, prompt_len + i, batch, "bf16") for i in range(new))
     peak = bench.gpu.hbm_bytes_per_s if bench.gpu else None
     return Row("", "", "", batch * new / seconds, None, hbm_bytes_per_s=moved / seconds,
                roofline_tokens_per_s=peak and batch * new / (moved / peak), first_call_s=first, times_s=times)  # fmt: skip
@@ -481,12 +481,8 @@ def targets(rows: list[Row]) -> list[tuple[str, float | None, float]]:
 # --- helpers ----------------------------------------------------------------------------------------------
 
 
-def _unique_parameters_of(model: torch.nn.Module) -> list[torch.nn.Parameter]:
-    return list({id(p): p for p in model.parameters()}.values())  # a tied weight once
-
-
 def _weight_bytes(model: torch.nn.Module) -> int:
-    return sum(p.numel() * p.element_size() for p in _unique_parameters_of(model))
+    return sum(p.numel() * p.element_size() for p in model.parameters())  # parameters() yields a tied weight once
 
 
 def _git_commit() -> str | None:
