@@ -199,6 +199,25 @@ def test_compiled_generate_keeps_compiling_past_the_recompile_limit(monkeypatch)
 
 
 @torch.no_grad()
+def test_the_two_pass_argmax_is_torchs_argmax_ties_and_nans_included():
+    """The compiled step's greedy choice (generation._argmax), eager and compiled by Inductor, over a
+    vocabulary that is not a multiple of its piece: the first maximum wins, within and across pieces,
+    and a NaN wins as in torch."""
+    torch.manual_seed(0)
+    logits = torch.randn(7, 3000)
+    logits[1] = 0.0  # all tied: the first
+    logits[2, [2900, 100, 2047]] = 50.0  # tied across three pieces
+    logits[3, [1030, 1029]] = 9.0  # tied within a piece
+    logits[4] = float("-inf")
+    logits[5, 2999] = 99.0  # the last, in the padded piece
+    logits[6, [2500, 1500]] = float("nan")
+    expected = logits.argmax(-1)
+    assert expected[1:].tolist() == [0, 100, 1029, 0, 2999, 1500]
+    assert torch.equal(generation._argmax(logits), expected)
+    assert torch.equal(torch.compile(generation._argmax, dynamic=False)(logits), expected)
+
+
+@torch.no_grad()
 def test_cache_misuse_is_an_input_error():
     model = model_for("rope")
     cache = KVCache(model.config, max_len=8)

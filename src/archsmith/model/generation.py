@@ -122,11 +122,27 @@ def decode_step(model, cache: KVCache, token: torch.Tensor) -> torch.Tensor:
 
 
 def _step_and_argmax(model, cache: KVCache, token: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`decode_step` and each row's greedy choice. Compiled, the argmax is one more kernel of
-    the step's CUDA graph instead of an eager launch per token; it still gives a row to one thread
-    block (on an H200, 29 µs a token over a 128k vocabulary, in the step as eagerly)."""
+    """:func:`decode_step` and each row's greedy choice (:func:`_argmax`). Compiled, the argmax is part
+    of the step's CUDA graph instead of an eager launch per token."""
     logits = decode_step(model, cache, token)
-    return logits, logits.argmax(dim=-1)
+    return logits, _argmax(logits)
+
+
+def _argmax(logits: torch.Tensor, piece: int = 1024) -> torch.Tensor:
+    """``logits.argmax(-1)`` over [batch, vocab], the first maximum on ties, in two passes: the
+    maximum of each ``piece`` of the vocabulary, then the first piece holding the largest (a NaN
+    counts as the largest, as in torch).
+
+    Why: torch's argmax, and Inductor's, give a row to one thread block, which over a 128k
+    vocabulary took 28 µs of a batch-1 step on an H200; in pieces, the first pass spreads over the
+    card. In an A/B of the compiled step (llama-3.2-1b, batch 1, 1024 new tokens, torch 2.11),
+    decoding went from 811 to 825 tokens/s."""
+    batch, vocab = logits.shape
+    pieces = -(-vocab // piece)
+    padded = F.pad(logits, (0, pieces * piece - vocab), value=float("-inf"))  # never a maximum, nor the first
+    best, where = padded.view(batch, pieces, piece).max(dim=-1)  # each piece's first maximum
+    first = best.argmax(dim=-1, keepdim=True)  # the first piece with the largest
+    return (first * piece + where.gather(-1, first)).squeeze(-1)
 
 
 def _eager_step(model, cache: KVCache, token: torch.Tensor) -> tuple[torch.Tensor, None]:
