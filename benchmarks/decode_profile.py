@@ -1,0 +1,190 @@
+"""Where a compiled decode step's time goes: tokens/s, then one profiled generate split into kernel time
+and idle time per decode step, with the kernels that take it. Variants run one per process, so that an
+A/B compares the same card in the same way:
+
+    python benchmarks/decode_profile.py                                # llama-3.2-1b, batch 1, prompt 128, 1024 new
+    python benchmarks/decode_profile.py --argmax one-pass --tag torch-argmax     # the greedy choice as torch's argmax
+    python benchmarks/decode_profile.py --inductor triton.enable_pdl=True --tag pdl   # any Inductor setting
+    python benchmarks/decode_profile.py --device cpu --tiny --out /tmp/prof          # a dry run of the script itself
+
+It builds the preset in bf16 with random weights and runs ``generate(compile=True)``: a warm-up call of the
+measured length (the compiled step captures its cache's shape), then --runs timed calls, then one call under
+torch.profiler. It writes benchmarks/results/decode_profile_<card>[_tiny][_<tag>].{json,md}.
+
+- tokens/s: batch x new tokens / the wall time of one ``generate`` call, prefill included (as gpu_bench).
+- kernel µs per step: the GPU time of every kernel, memcpy and memset of the profiled call (prefill
+  included), over its decode steps (one per new token of a row). The step is one CUDA graph on one stream, so its kernels do not overlap.
+- idle µs per step: the profiled call's wall time less its kernel time: launch gaps between the graph's
+  kernels, the host's per-token work when it falls behind, and the profiler's own overhead (the profiled
+  call is slower than the timed ones).
+On the CPU (a dry run) the table holds CPU operators and their self time instead of kernels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import datetime
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+sys.path.insert(0, str(Path(__file__).parent))
+from gpu_bench import PRESET, RESULTS, TINY, _git_commit  # noqa: E402  (a sibling script, not a package)
+
+from archsmith import load_config  # noqa: E402
+from archsmith.hardware import normalize_gpu_name  # noqa: E402
+from archsmith.model import build_model, generation  # noqa: E402
+
+
+def inductor_setting(text: str) -> tuple[str, object]:
+    """``KEY=VALUE`` for torch._inductor.config, VALUE a Python literal (True, 4, "TRITON")."""
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE")
+    try:
+        return key.strip(), ast.literal_eval(value.strip())
+    except (ValueError, SyntaxError):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a Python literal (True, 4, 'TRITON')") from None
+
+
+def apply(args: argparse.Namespace) -> dict:
+    """Switch the variant on before anything compiles; what was switched, for the results."""
+    import torch._inductor.config as inductor
+
+    variant = {"argmax": args.argmax}
+    if args.argmax == "one-pass":  # torch's own: one thread block per row
+        generation._argmax = lambda logits: logits.argmax(dim=-1)
+    for key, value in args.inductor:
+        owner, _, name = key.rpartition(".")
+        target = inductor
+        for part in filter(None, owner.split(".")):
+            target = getattr(target, part)
+        if not hasattr(target, name):
+            raise SystemExit(f"torch._inductor.config has no {key} in torch {torch.__version__}")
+        setattr(target, name, value)
+        variant[f"inductor.{key}"] = value
+    return variant
+
+
+def kernel_table(prof, cuda: bool, steps: int, rows: int) -> tuple[float, float, list[dict]]:
+    """Total kernel µs per step, launches per step, and the ``rows`` largest kernels (CPU operators on the CPU)."""
+    events = prof.key_averages()
+    if cuda:
+        timed = [(getattr(e, "self_device_time_total", None) or getattr(e, "self_cuda_time_total", 0), e.count, e.key) for e in events]
+    else:
+        timed = [(e.self_cpu_time_total, e.count, e.key) for e in events]
+    timed = sorted((t for t in timed if t[0] > 0), reverse=True)
+    total = sum(t[0] for t in timed)
+    table = [{"us_per_step": us / steps, "calls_per_step": n / steps, "name": name} for us, n, name in timed[:rows]]
+    return total / steps, sum(t[1] for t in timed) / steps, table
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--prompt", type=int, default=128)
+    parser.add_argument("--new", type=int, default=1024, help="new tokens per generate call")
+    parser.add_argument("--runs", type=int, default=3, help="timed calls after the warm-up")
+    parser.add_argument("--argmax", choices=("two-pass", "one-pass"), default="two-pass",
+                        help="the compiled step's greedy choice: archsmith's (two-pass) or torch's argmax")  # fmt: skip
+    parser.add_argument("--inductor", type=inductor_setting, action="append", default=[], metavar="KEY=VALUE",
+                        help="a torch._inductor.config setting for the compiled step (repeatable)")  # fmt: skip
+    parser.add_argument("--tag", default="", help="a suffix for the result files' name (the variant)")
+    parser.add_argument("--rows", type=int, default=30, help="kernels listed")
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--tiny", action="store_true", help="a small model of the same structure (a dry run)")
+    parser.add_argument("--out", default=str(RESULTS))
+    args = parser.parse_args()
+    started = time.perf_counter()
+    device = torch.device(args.device)
+    cuda = device.type == "cuda"
+    variant = apply(args)
+
+    cfg = load_config(PRESET).replace(torch_dtype="bfloat16")
+    if args.tiny:
+        cfg = cfg.replace(**TINY)
+    torch.manual_seed(0)
+    model = build_model(cfg, device=device, dtype=torch.bfloat16).eval()
+    prompt = torch.randint(0, cfg.vocab_size, (args.batch, args.prompt), device=device, generator=torch.Generator(device).manual_seed(2))
+
+    def timed_generate() -> float:
+        if cuda:
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        out = model.generate(prompt, max_new_tokens=args.new, compile=True)
+        if cuda:
+            torch.cuda.synchronize(device)
+        assert out.shape == (args.batch, args.prompt + args.new)
+        return time.perf_counter() - start
+
+    first = timed_generate()  # compiles and captures the step for this cache shape
+    times = [timed_generate() for _ in range(args.runs)]
+    with profile(activities=[ProfilerActivity.CUDA if cuda else ProfilerActivity.CPU]) as prof:
+        profiled = timed_generate()
+    tokens, steps = args.batch * args.new, args.new  # one decode step per new token of a row
+    kernel_us, launches, table = kernel_table(prof, cuda, steps, args.rows)
+    card = torch.cuda.get_device_name(device) if cuda else "cpu"
+    result = {
+        "environment": {
+            "card": card, "torch": torch.__version__, "cuda": torch.version.cuda, "python": platform.python_version(),
+            "archsmith_commit": _git_commit(), "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "command": "python benchmarks/decode_profile.py " + " ".join(sys.argv[1:]), "model": PRESET + (" (tiny)" if args.tiny else ""),
+        },  # fmt: skip
+        "shape": {"batch": args.batch, "prompt": args.prompt, "new": args.new},
+        "variant": variant,
+        "first_call_s": first,
+        "tokens_per_s": [tokens / t for t in times],
+        "tokens_per_s_median": tokens / statistics.median(times),
+        "profiled": {
+            "wall_us_per_step": profiled * 1e6 / steps,
+            "kernel_us_per_step": kernel_us,
+            "idle_us_per_step": profiled * 1e6 / steps - kernel_us,
+            "launches_per_step": launches,
+            "what": "CUDA kernels" if cuda else "CPU operators (a dry run)",
+            "top": table,
+        },
+        "wall_s": round(time.perf_counter() - started, 1),
+    }
+    name = f"decode_profile_{normalize_gpu_name(card)}{'_tiny' if args.tiny else ''}{'_' + args.tag if args.tag else ''}"
+    out = Path(args.out) / name
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+    out.with_suffix(".md").write_text(markdown(result))
+    p = result["profiled"]
+    print(f"{card} {variant}: {result['tokens_per_s_median']:,.1f} tokens/s; profiled step {p['wall_us_per_step']:.0f} µs = "
+          f"{p['kernel_us_per_step']:.0f} kernels + {p['idle_us_per_step']:.0f} idle, {p['launches_per_step']:.0f} launches; -> {out}.md")  # fmt: skip
+
+
+def markdown(r: dict) -> str:
+    env, shape, p = r["environment"], r["shape"], r["profiled"]
+    lines = [
+        f"# Compiled decode step on {env['card']}",
+        "",
+        f"{env['model']}, bf16, random weights; batch {shape['batch']}, prompt {shape['prompt']}, {shape['new']} new tokens "
+        f"(greedy, `generate(compile=True)`). torch {env['torch']} (CUDA {env['cuda']}), Python {env['python']}, archsmith "
+        f"{env['archsmith_commit']}; {env['date']}; `{env['command']}`.",
+        "",
+        "Variant: " + ", ".join(f"{k} = {v}" for k, v in r["variant"].items()) + ".",
+        "",
+        f"- tokens/s (whole batch, prefill included): {', '.join(f'{t:,.1f}' for t in r['tokens_per_s'])} (median "
+        f"{r['tokens_per_s_median']:,.1f}); the first call, which compiles: {r['first_call_s']:.1f} s.",
+        f"- one profiled call, per decode step (prefill included): {p['wall_us_per_step']:.0f} µs of wall time = "
+        f"{p['kernel_us_per_step']:.0f} µs of {p['what']} + {p['idle_us_per_step']:.0f} µs idle; "
+        f"{p['launches_per_step']:.0f} launches. The profiler slows the call: compare variants by their kernels and launches.",
+        "",
+        "| µs per step | calls per step | kernel |",
+        "|---:|---:|---|",
+    ]
+    lines += [f"| {k['us_per_step']:.1f} | {k['calls_per_step']:.2f} | `{k['name'][:120]}` |" for k in p["top"]]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
