@@ -103,7 +103,7 @@ def test_estimate_counts_and_labels_the_latent_kv_cache():
     per_layer_token = 16 + 8  # kv_lora_rank + qk_rope_head_dim
     assert est.kv_cache_bytes_per_token == 2 * 2 * per_layer_token
     assert est.kv_cache_bytes == 3 * 10 * 2 * 2 * per_layer_token
-    assert est.kv_cache_holds == "MLA latent + RoPE key (16+8 per token per layer)"
+    assert est.kv_cache_holds == "MLA latent 16 + RoPE key 8"
     line = next(a for a in est.assumptions if a.startswith("KV cache"))
     assert "compressed latent" in line and "16 + 8 = 24 elements" in line
     assert "4·30 = 120 elements" in line  # heads · (qk head 20 + v head 10), the expanded K and V

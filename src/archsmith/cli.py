@@ -275,7 +275,7 @@ def _estimate_tables(labelled: list[tuple[str, dict]]) -> list[Table]:
     if any(e["params"]["inactive"] for _, e in labelled):
         row("active parameters / token (FLOPs)", lambda e: human(e["params"]["active"]))
     row("context x batch", lambda e: f"{e['seq_len']:,} x {e['batch']}")
-    row("KV cache holds", lambda e: e["kv_cache_holds"])
+    row("KV cache holds (per token, layer)", lambda e: e["kv_cache_holds"])
     row("KV cache / token", lambda e: human_bytes(e["kv_cache_bytes_per_token"]))
     row(f"KV cache ({first['dtype']})", lambda e: human_bytes(e["kv_cache_bytes"]))
     for dt in first["weight_bytes"]:

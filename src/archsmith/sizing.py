@@ -332,10 +332,10 @@ def mla_expanded_kv_elements_per_layer_token(cfg: ArchConfig) -> int:
 
 
 def kv_cache_contents(cfg: ArchConfig) -> str:
-    """What the cache holds per token and layer, in a few words (a label beside the bytes)."""
+    """What the cache holds per token and layer, in a few words (a table cell beside the bytes)."""
     if cfg.is_mla:
-        return f"MLA latent + RoPE key ({cfg.kv_lora_rank}+{cfg.qk_rope_head_dim} per token per layer)"
-    return f"K and V ({cfg.num_key_value_heads} KV heads x {cfg.head_dim} each, per token per layer)"
+        return f"MLA latent {cfg.kv_lora_rank} + RoPE key {cfg.qk_rope_head_dim}"
+    return f"K and V, {cfg.num_key_value_heads} KV heads x {cfg.head_dim}"
 
 
 def _moe_matmuls(cfg: ArchConfig) -> str:
