@@ -1,6 +1,6 @@
 """Hypothesis profiles: reproducible in CI, exploring in development.
 
-- ``ci`` (chosen when ``CI`` is set, as ``.ci/run`` does): derandomised, so every CI run draws the same
+- ``ci`` (chosen by ``HYPOTHESIS_PROFILE=ci``, which ``.ci/run`` sets, or when ``CI`` is set): derandomised, so every CI run draws the same
   examples and a red run can be replayed exactly; no example database; each test's own ``max_examples``
   is its fixed budget.
 - ``dev`` (the default elsewhere): random seeds, so each local run explores new examples; a failure prints
