@@ -204,17 +204,32 @@ def test_the_two_pass_argmax_is_torchs_argmax_ties_and_nans_included():
     vocabulary that is not a multiple of its piece: the first maximum wins, within and across pieces,
     and a NaN wins as in torch."""
     torch.manual_seed(0)
-    logits = torch.randn(7, 3000)
+    logits = torch.randn(9, 3000)
     logits[1] = 0.0  # all tied: the first
     logits[2, [2900, 100, 2047]] = 50.0  # tied across three pieces
     logits[3, [1030, 1029]] = 9.0  # tied within a piece
     logits[4] = float("-inf")
     logits[5, 2999] = 99.0  # the last, in the padded piece
-    logits[6, [2500, 1500]] = float("nan")
+    logits[6, [2500, 1500]] = float("nan")  # NaNs in two pieces
+    logits[7, 5], logits[7, 2000] = float("inf"), float("nan")  # a NaN beats an earlier +inf
+    logits[8, [1100, 1050]] = float("nan")  # two NaNs in one piece
     expected = logits.argmax(-1)
-    assert expected[1:].tolist() == [0, 100, 1029, 0, 2999, 1500]
+    assert expected[1:].tolist() == [0, 100, 1029, 0, 2999, 1500, 2000, 1050]
     assert torch.equal(generation._argmax(logits), expected)
     assert torch.equal(torch.compile(generation._argmax, dynamic=False)(logits), expected)
+
+
+@torch.no_grad()
+def test_inductor_compiled_generate_over_several_argmax_pieces_equals_eager():
+    """generate(compile=True) as it compiles off CUDA (Inductor, no CUDA graph) over a vocabulary of
+    three argmax pieces: the same tokens as eager decoding, some of them past the first piece."""
+    torch._dynamo.reset()
+    torch.manual_seed(0)
+    model = build_model(ArchConfig(**{**TINY, "vocab_size": 3000, "initializer_range": 0.5})).eval()
+    ids = torch.randint(0, 3000, (2, 5), generator=torch.Generator().manual_seed(1))
+    compiled = model.generate(ids, max_new_tokens=10, compile=True)
+    assert torch.equal(compiled, model.generate(ids, max_new_tokens=10))
+    assert (compiled[:, 5:] >= generation._ARGMAX_PIECE).any(), compiled
 
 
 @torch.no_grad()

@@ -30,6 +30,7 @@ from .masks import recompile_limit_at_least
 EOS_CHECK_EVERY = 8  # decode steps between the host's reads of "has every row finished?"
 DECODE_RECOMPILE_LIMIT = 64  # compiled decode steps (model, batch, capacity) a process may keep
 CAPACITY_STEP = 256  # a compiled decoder's cache is rounded up to this many tokens, so nearby lengths share a graph
+_ARGMAX_PIECE = 1024  # vocabulary entries per first-pass maximum of the compiled step's greedy choice
 
 # The compiled step's cache, per model, reused by the next generate() of the same shape: a CUDA
 # graph replays the addresses it was captured with.
@@ -128,7 +129,7 @@ def _step_and_argmax(model, cache: KVCache, token: torch.Tensor) -> tuple[torch.
     return logits, _argmax(logits)
 
 
-def _argmax(logits: torch.Tensor, piece: int = 1024) -> torch.Tensor:
+def _argmax(logits: torch.Tensor, piece: int = _ARGMAX_PIECE) -> torch.Tensor:
     """``logits.argmax(-1)`` over [batch, vocab], the first maximum on ties, in two passes: the
     maximum of each ``piece`` of the vocabulary, then the first piece holding the largest (a NaN
     counts as the largest, as in torch).
