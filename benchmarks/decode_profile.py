@@ -4,7 +4,7 @@ A/B compares the same card in the same way:
 
     python benchmarks/decode_profile.py                                # llama-3.2-1b, batch 1, prompt 128, 1024 new
     python benchmarks/decode_profile.py --argmax one-pass --tag torch-argmax     # the greedy choice as torch's argmax
-    python benchmarks/decode_profile.py --inductor triton.enable_pdl=True --tag pdl   # any Inductor setting
+    python benchmarks/decode_profile.py --inductor triton.enable_pdl=True --tag pdl   # an Inductor setting
     python benchmarks/decode_profile.py --device cpu --tiny --out /tmp/prof          # a dry run of the script itself
 
 It builds the preset in bf16 with random weights and runs ``generate(compile=True)``: a warm-up call of the
@@ -13,11 +13,17 @@ torch.profiler. It writes benchmarks/results/decode_profile_<card>[_tiny][_<tag>
 
 - tokens/s: batch x new tokens / the wall time of one ``generate`` call, prefill included (as gpu_bench).
 - kernel µs per step: the GPU time of every kernel, memcpy and memset of the profiled call (prefill
-  included), over its decode steps (one per new token of a row). The step is one CUDA graph on one stream, so its kernels do not overlap.
+  included), over its decode steps (new - 1: the prefill gives the first new token). The step is one CUDA
+  graph on one stream, so its kernels do not overlap, unless a variant lets them (programmatic dependent
+  launch, triton.enable_pdl: a kernel starts before the previous one ends), when the sum counts the
+  overlap twice and idle time reads low: compare such a variant by its tokens/s.
 - idle µs per step: the profiled call's wall time less its kernel time: launch gaps between the graph's
   kernels, the host's per-token work when it falls behind, and the profiler's own overhead (the profiled
   call is slower than the timed ones).
+- kernels per step: the kernels that ran (inside the CUDA graph: not launches from the host), over the steps.
 On the CPU (a dry run) the table holds CPU operators and their self time instead of kernels.
+--inductor takes any torch._inductor.config setting but triton.cudagraphs, which the step's
+mode="reduce-overhead" sets on GPU.
 """
 
 from __future__ import annotations
@@ -48,10 +54,22 @@ def inductor_setting(text: str) -> tuple[str, object]:
     key, sep, value = text.partition("=")
     if not sep:
         raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE")
+    if key.strip() == "triton.cudagraphs":
+        raise argparse.ArgumentTypeError("triton.cudagraphs is set by the step's mode='reduce-overhead'")
     try:
         return key.strip(), ast.literal_eval(value.strip())
     except (ValueError, SyntaxError):
         raise argparse.ArgumentTypeError(f"{value!r} is not a Python literal (True, 4, 'TRITON')") from None
+
+
+def at_least(minimum: int):
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} is below {minimum}")
+        return value
+
+    return parse
 
 
 def apply(args: argparse.Namespace) -> dict:
@@ -65,16 +83,19 @@ def apply(args: argparse.Namespace) -> dict:
         owner, _, name = key.rpartition(".")
         target = inductor
         for part in filter(None, owner.split(".")):
-            target = getattr(target, part)
-        if not hasattr(target, name):
+            target = getattr(target, part, None)
+        current = getattr(target, name, AttributeError)
+        if current is AttributeError:
             raise SystemExit(f"torch._inductor.config has no {key} in torch {torch.__version__}")
+        if current is not None and type(value) is not type(current) and not (type(current) is float and type(value) is int):
+            raise SystemExit(f"torch._inductor.config.{key} is a {type(current).__name__}, not {value!r}")
         setattr(target, name, value)
         variant[f"inductor.{key}"] = value
     return variant
 
 
 def kernel_table(prof, cuda: bool, steps: int, rows: int) -> tuple[float, float, list[dict]]:
-    """Total kernel µs per step, launches per step, and the ``rows`` largest kernels (CPU operators on the CPU)."""
+    """Total kernel µs per step, kernels per step, and the ``rows`` largest kernels (CPU operators on the CPU)."""
     events = prof.key_averages()
     if cuda:
         timed = [(getattr(e, "self_device_time_total", None) or getattr(e, "self_cuda_time_total", 0), e.count, e.key) for e in events]
@@ -90,8 +111,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--prompt", type=int, default=128)
-    parser.add_argument("--new", type=int, default=1024, help="new tokens per generate call")
-    parser.add_argument("--runs", type=int, default=3, help="timed calls after the warm-up")
+    parser.add_argument("--new", type=at_least(2), default=1024, help="new tokens per generate call (2 or more: a decode step)")
+    parser.add_argument("--runs", type=at_least(1), default=3, help="timed calls after the warm-up")
     parser.add_argument("--argmax", choices=("two-pass", "one-pass"), default="two-pass",
                         help="the compiled step's greedy choice: archsmith's (two-pass) or torch's argmax")  # fmt: skip
     parser.add_argument("--inductor", type=inductor_setting, action="append", default=[], metavar="KEY=VALUE",
@@ -128,8 +149,8 @@ def main() -> None:
     times = [timed_generate() for _ in range(args.runs)]
     with profile(activities=[ProfilerActivity.CUDA if cuda else ProfilerActivity.CPU]) as prof:
         profiled = timed_generate()
-    tokens, steps = args.batch * args.new, args.new  # one decode step per new token of a row
-    kernel_us, launches, table = kernel_table(prof, cuda, steps, args.rows)
+    tokens, steps = args.batch * args.new, args.new - 1  # the prefill gives each row its first new token
+    kernel_us, kernels, table = kernel_table(prof, cuda, steps, args.rows)
     card = torch.cuda.get_device_name(device) if cuda else "cpu"
     result = {
         "environment": {
@@ -146,20 +167,20 @@ def main() -> None:
             "wall_us_per_step": profiled * 1e6 / steps,
             "kernel_us_per_step": kernel_us,
             "idle_us_per_step": profiled * 1e6 / steps - kernel_us,
-            "launches_per_step": launches,
+            "kernels_per_step": kernels,
             "what": "CUDA kernels" if cuda else "CPU operators (a dry run)",
             "top": table,
         },
         "wall_s": round(time.perf_counter() - started, 1),
     }
     name = f"decode_profile_{normalize_gpu_name(card)}{'_tiny' if args.tiny else ''}{'_' + args.tag if args.tag else ''}"
-    out = Path(args.out) / name
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
-    out.with_suffix(".md").write_text(markdown(result))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out / f"{name}.md").write_text(markdown(result))
     p = result["profiled"]
     print(f"{card} {variant}: {result['tokens_per_s_median']:,.1f} tokens/s; profiled step {p['wall_us_per_step']:.0f} µs = "
-          f"{p['kernel_us_per_step']:.0f} kernels + {p['idle_us_per_step']:.0f} idle, {p['launches_per_step']:.0f} launches; -> {out}.md")  # fmt: skip
+          f"{p['kernel_us_per_step']:.0f} kernels + {p['idle_us_per_step']:.0f} idle, {p['kernels_per_step']:.0f} kernels; -> {out / name}.md")  # fmt: skip
 
 
 def markdown(r: dict) -> str:
@@ -177,7 +198,8 @@ def markdown(r: dict) -> str:
         f"{r['tokens_per_s_median']:,.1f}); the first call, which compiles: {r['first_call_s']:.1f} s.",
         f"- one profiled call, per decode step (prefill included): {p['wall_us_per_step']:.0f} µs of wall time = "
         f"{p['kernel_us_per_step']:.0f} µs of {p['what']} + {p['idle_us_per_step']:.0f} µs idle; "
-        f"{p['launches_per_step']:.0f} launches. The profiler slows the call: compare variants by their kernels and launches.",
+        f"{p['kernels_per_step']:.0f} kernels. The profiler slows the call: compare variants by their tokens/s, kernel time "
+        "and kernel count.",
         "",
         "| µs per step | calls per step | kernel |",
         "|---:|---:|---|",

@@ -13,22 +13,31 @@ SCRIPTS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 def test_decode_profile_dry_run_writes_its_variant_and_a_kernel_table(tmp_path):
     command = [sys.executable, str(SCRIPTS / "decode_profile.py"), "--device", "cpu", "--tiny", "--prompt", "4", "--new", "8",
-               "--runs", "1", "--argmax", "one-pass", "--inductor", "max_autotune_gemm=False", "--tag", "ab", "--out", str(tmp_path)]  # fmt: skip
+               "--runs", "1", "--argmax", "one-pass", "--inductor", "max_autotune_gemm=False", "--tag", "no.gemm.autotune", "--out", str(tmp_path)]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    result = json.loads((tmp_path / "decode_profile_cpu_tiny_ab.json").read_text())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["decode_profile_cpu_tiny_no.gemm.autotune.json", "decode_profile_cpu_tiny_no.gemm.autotune.md"]
+    result = json.loads((tmp_path / "decode_profile_cpu_tiny_no.gemm.autotune.json").read_text())
     assert result["variant"] == {"argmax": "one-pass", "inductor.max_autotune_gemm": False}
     assert result["shape"] == {"batch": 1, "prompt": 4, "new": 8}
     assert len(result["tokens_per_s"]) == 1 and result["tokens_per_s"][0] > 0
     profiled = result["profiled"]
-    assert profiled["launches_per_step"] > 0 and profiled["top"]
+    assert profiled["kernels_per_step"] > 0 and profiled["top"]
     assert abs(profiled["wall_us_per_step"] - profiled["kernel_us_per_step"] - profiled["idle_us_per_step"]) < 1e-6
-    assert "| µs per step |" in (tmp_path / "decode_profile_cpu_tiny_ab.md").read_text()
+    assert "| µs per step |" in (tmp_path / "decode_profile_cpu_tiny_no.gemm.autotune.md").read_text()
 
 
-def test_decode_profile_refuses_an_unknown_inductor_setting(tmp_path):
-    command = [sys.executable, str(SCRIPTS / "decode_profile.py"), "--device", "cpu", "--tiny", "--inductor", "triton.no_such_setting=1",
-               "--out", str(tmp_path)]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    assert done.returncode != 0 and "has no triton.no_such_setting" in done.stderr
+def test_decode_profile_refuses_settings_it_cannot_apply(tmp_path):
+    """Unknown settings (in a known section or not), a value of the wrong type, the CUDA-graph switch the
+    step's mode overrides, and a run with no decode step: refused before anything runs, nothing written."""
+    for args, message in (
+        (["--inductor", "triton.no_such_setting=1"], "has no triton.no_such_setting"),
+        (["--inductor", "no_such_section.x=1"], "has no no_such_section.x"),
+        (["--inductor", "triton.enable_pdl=1"], "is a bool, not 1"),
+        (["--inductor", "triton.cudagraphs=False"], "set by the step's mode"),
+        (["--new", "1"], "1 is below 2"),
+    ):
+        command = [sys.executable, str(SCRIPTS / "decode_profile.py"), "--device", "cpu", "--tiny", *args, "--out", str(tmp_path)]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+        assert done.returncode != 0 and message in done.stderr and "Traceback" not in done.stderr, done.stderr[-1000:]
     assert not list(tmp_path.iterdir())
