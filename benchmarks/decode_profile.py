@@ -5,6 +5,7 @@ A/B compares the same card in the same way:
     python benchmarks/decode_profile.py                                # llama-3.2-1b, batch 1, prompt 128, 1024 new
     python benchmarks/decode_profile.py --argmax one-pass --tag torch-argmax     # the greedy choice as torch's argmax
     python benchmarks/decode_profile.py --inductor triton.enable_pdl=True --tag pdl   # an Inductor setting
+    python benchmarks/decode_profile.py --flex-decode-options '{"SPLIT_KV": 8}' --tag split8   # FlexAttention's decoding kernel
     python benchmarks/decode_profile.py --device cpu --tiny --out /tmp/prof          # a dry run of the script itself
 
 It builds the preset in bf16 with random weights and runs ``generate(compile=True)``: a warm-up call of the
@@ -23,7 +24,10 @@ torch.profiler. It writes benchmarks/results/decode_profile_<card>[_tiny][_<tag>
 - kernels per step: the kernels that ran (inside the CUDA graph: not launches from the host), over the steps.
 On the CPU (a dry run) the table holds CPU operators and their self time instead of kernels.
 --inductor takes any torch._inductor.config setting but triton.cudagraphs, which the step's
-mode="reduce-overhead" sets on GPU.
+mode="reduce-overhead" sets on GPU. --flex-decode-options are kernel options for FlexAttention's decoding
+kernel (torch/_inductor/kernel/flex/flex_decoding.py: SPLIT_KV, by default 2 x SMs / (batch x KV heads);
+BLOCK_N, num_warps, num_stages), given to the step's one-query attention calls only; the step uses that
+kernel on CUDA only.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from __future__ import annotations
 import argparse
 import ast
 import datetime
+import functools
 import json
 import platform
 import statistics
@@ -46,7 +51,7 @@ from gpu_bench import PRESET, RESULTS, TINY, _git_commit  # noqa: E402  (a sibli
 
 from archsmith import load_config  # noqa: E402
 from archsmith.hardware import normalize_gpu_name  # noqa: E402
-from archsmith.model import build_model, generation  # noqa: E402
+from archsmith.model import build_model, generation, masks  # noqa: E402
 
 
 def inductor_setting(text: str) -> tuple[str, object]:
@@ -60,6 +65,17 @@ def inductor_setting(text: str) -> tuple[str, object]:
         return key.strip(), ast.literal_eval(value.strip())
     except (ValueError, SyntaxError):
         raise argparse.ArgumentTypeError(f"{value!r} is not a Python literal (True, 4, 'TRITON')") from None
+
+
+def kernel_options(text: str) -> dict:
+    """A JSON object of FlexAttention kernel options, e.g. '{"SPLIT_KV": 8}'."""
+    try:
+        options = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(f"{text!r} is not JSON: {error}") from None
+    if not isinstance(options, dict) or not all(isinstance(k, str) for k in options):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a JSON object of options")
+    return options
 
 
 def at_least(minimum: int):
@@ -91,7 +107,17 @@ def apply(args: argparse.Namespace) -> dict:
             raise SystemExit(f"torch._inductor.config.{key} is a {type(current).__name__}, not {value!r}")
         setattr(target, name, value)
         variant[f"inductor.{key}"] = value
+    if args.flex_decode_options:
+        variant["flex_decode_options"] = args.flex_decode_options
+        masks.flex_attention = functools.partial(_flex_with_options, masks.flex_attention, args.flex_decode_options)
     return variant
+
+
+def _flex_with_options(flex_attention, options: dict, q, k, v, **kwargs):
+    """``flex_attention``, with ``options`` for one-query calls (the decode step's decoding kernel)."""
+    if q.shape[-2] == 1:
+        kwargs["kernel_options"] = {**(kwargs.get("kernel_options") or {}), **options}
+    return flex_attention(q, k, v, **kwargs)
 
 
 def kernel_table(prof, cuda: bool, steps: int, rows: int) -> tuple[float, float, list[dict]]:
@@ -117,6 +143,8 @@ def main() -> None:
                         help="the compiled step's greedy choice: archsmith's (two-pass) or torch's argmax")  # fmt: skip
     parser.add_argument("--inductor", type=inductor_setting, action="append", default=[], metavar="KEY=VALUE",
                         help="a torch._inductor.config setting for the compiled step (repeatable)")  # fmt: skip
+    parser.add_argument("--flex-decode-options", type=kernel_options, default=None, metavar="JSON",
+                        help="kernel options for FlexAttention's decoding kernel in the step, e.g. '{\"SPLIT_KV\": 8}'")  # fmt: skip
     parser.add_argument("--tag", default="", help="a suffix for the result files' name (the variant)")
     parser.add_argument("--rows", type=int, default=30, help="kernels listed")
     parser.add_argument("--device", default="cuda")

@@ -13,12 +13,12 @@ SCRIPTS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 def test_decode_profile_dry_run_writes_its_variant_and_a_kernel_table(tmp_path):
     command = [sys.executable, str(SCRIPTS / "decode_profile.py"), "--device", "cpu", "--tiny", "--prompt", "4", "--new", "8",
-               "--runs", "1", "--argmax", "one-pass", "--inductor", "max_autotune_gemm=False", "--tag", "no.gemm.autotune", "--out", str(tmp_path)]  # fmt: skip
+               "--runs", "1", "--argmax", "one-pass", "--inductor", "max_autotune_gemm=False", "--flex-decode-options", '{"SPLIT_KV": 8}', "--tag", "no.gemm.autotune", "--out", str(tmp_path)]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["decode_profile_cpu_tiny_no.gemm.autotune.json", "decode_profile_cpu_tiny_no.gemm.autotune.md"]
     result = json.loads((tmp_path / "decode_profile_cpu_tiny_no.gemm.autotune.json").read_text())
-    assert result["variant"] == {"argmax": "one-pass", "inductor.max_autotune_gemm": False}
+    assert result["variant"] == {"argmax": "one-pass", "inductor.max_autotune_gemm": False, "flex_decode_options": {"SPLIT_KV": 8}}
     assert result["shape"] == {"batch": 1, "prompt": 4, "new": 8}
     assert len(result["tokens_per_s"]) == 1 and result["tokens_per_s"][0] > 0
     profiled = result["profiled"]
@@ -36,6 +36,7 @@ def test_decode_profile_refuses_settings_it_cannot_apply(tmp_path):
         (["--inductor", "triton.enable_pdl=1"], "is a bool, not 1"),
         (["--inductor", "triton.cudagraphs=False"], "set by the step's mode"),
         (["--new", "1"], "1 is below 2"),
+        (["--flex-decode-options", "[8]"], "not a JSON object of options"),
     ):
         command = [sys.executable, str(SCRIPTS / "decode_profile.py"), "--device", "cpu", "--tiny", *args, "--out", str(tmp_path)]
         done = subprocess.run(command, capture_output=True, text=True, timeout=300)
