@@ -25,7 +25,7 @@ torch.profiler. It writes benchmarks/results/decode_profile_<card>[_tiny][_<tag>
 On the CPU (a dry run) the table holds CPU operators and their self time instead of kernels.
 --inductor takes any torch._inductor.config setting but triton.cudagraphs, which the step's
 mode="reduce-overhead" sets on GPU. --flex-decode-options are kernel options for FlexAttention's decoding
-kernel (torch/_inductor/kernel/flex/flex_decoding.py: SPLIT_KV, by default 2 x SMs / (batch x KV heads);
+kernel (torch/_inductor/kernel/flex/flex_decoding.py: SPLIT_KV, by default 2 x (SMs // (batch x KV heads));
 BLOCK_N, num_warps, num_stages), given to the step's one-query attention calls only; the step uses that
 kernel on CUDA only.
 """
