@@ -34,10 +34,8 @@ from __future__ import annotations
 
 import argparse
 import ast
-import datetime
 import functools
 import json
-import platform
 import statistics
 import sys
 import time
@@ -47,7 +45,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 sys.path.insert(0, str(Path(__file__).parent))
-from gpu_bench import PRESET, RESULTS, TINY, _git_commit  # noqa: E402  (a sibling script, not a package)
+from gpu_bench import PRESET, RESULTS, TINY, run_environment  # noqa: E402  (a sibling script, not a package)
 
 from archsmith import load_config  # noqa: E402
 from archsmith.hardware import normalize_gpu_name  # noqa: E402
@@ -181,11 +179,7 @@ def main() -> None:
     kernel_us, kernels, table = kernel_table(prof, cuda, steps, args.rows)
     card = torch.cuda.get_device_name(device) if cuda else "cpu"
     result = {
-        "environment": {
-            "card": card, "torch": torch.__version__, "cuda": torch.version.cuda, "python": platform.python_version(),
-            "archsmith_commit": _git_commit(), "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "command": "python benchmarks/decode_profile.py " + " ".join(sys.argv[1:]), "model": PRESET + (" (tiny)" if args.tiny else ""),
-        },  # fmt: skip
+        "environment": run_environment(card, "decode_profile.py", sys.argv[1:], args.tiny),
         "shape": {"batch": args.batch, "prompt": args.prompt, "new": args.new},
         "variant": variant,
         "first_call_s": first,
@@ -218,7 +212,7 @@ def markdown(r: dict) -> str:
         "",
         f"{env['model']}, bf16, random weights; batch {shape['batch']}, prompt {shape['prompt']}, {shape['new']} new tokens "
         f"(greedy, `generate(compile=True)`). torch {env['torch']} (CUDA {env['cuda']}), Python {env['python']}, archsmith "
-        f"{env['archsmith_commit']}; {env['date']}; `{env['command']}`.",
+        f"{env['archsmith_commit'] or '(no git)'}; {env['date']}; `{env['command']}`.",
         "",
         "Variant: " + ", ".join(f"{k} = {v}" for k, v in r["variant"].items()) + ".",
         "",

@@ -176,12 +176,19 @@ class Bench:
 
     def environment(self) -> dict:
         return {
-            "card": self.card, "gpu_spec": None if self.gpu is None else self.gpu.to_dict(), "torch": torch.__version__,
-            "cuda": torch.version.cuda, "transformers": transformers.__version__, "python": platform.python_version(),
-            "archsmith_commit": _git_commit(), "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "command": "python benchmarks/gpu_bench.py " + " ".join(self.args.argv), "model": PRESET + (" (tiny)" if self.args.tiny else ""),
+            **run_environment(self.card, "gpu_bench.py", self.args.argv, self.args.tiny),
+            "gpu_spec": None if self.gpu is None else self.gpu.to_dict(), "transformers": transformers.__version__,
             "wall_s": round(time.perf_counter() - self.started, 1),
         }  # fmt: skip
+
+
+def run_environment(card: str, script: str, argv: list[str], tiny: bool) -> dict:
+    """What a results file says of its run: card, versions, commit, date, command and model."""
+    return {
+        "card": card, "torch": torch.__version__, "cuda": torch.version.cuda, "python": platform.python_version(),
+        "archsmith_commit": _git_commit(), "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": f"python benchmarks/{script} " + " ".join(argv), "model": PRESET + (" (tiny)" if tiny else ""),
+    }  # fmt: skip
 
 
 # --- the two systems on the same weights --------------------------------------------------------------
