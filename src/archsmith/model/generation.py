@@ -137,7 +137,7 @@ def _argmax(logits: torch.Tensor, piece: int = _ARGMAX_PIECE) -> torch.Tensor:
     Why: torch's argmax, and Inductor's, give a row to one thread block, which over a 128k
     vocabulary took 28 µs of a batch-1 step on an H200; in pieces, the first pass spreads over the
     card. In an A/B of the compiled step (llama-3.2-1b, batch 1, 1024 new tokens, torch 2.11),
-    decoding went from 811 to 825 tokens/s."""
+    decoding went from 811 to 825 tokens/s (benchmarks/results/decode_argmax_ab_h200.md)."""
     batch, vocab = logits.shape
     pieces = -(-vocab // piece)
     padded = F.pad(logits, (0, pieces * piece - vocab), value=float("-inf"))  # never a maximum, nor the first
