@@ -6,6 +6,7 @@ A/B compares the same card in the same way:
     python benchmarks/decode_profile.py --argmax one-pass --tag torch-argmax     # the greedy choice as torch's argmax
     python benchmarks/decode_profile.py --inductor triton.enable_pdl=True --tag pdl   # an Inductor setting
     python benchmarks/decode_profile.py --flex-decode-options '{"SPLIT_KV": 8}' --tag split8   # FlexAttention's decoding kernel
+    python benchmarks/decode_profile.py --blas cublaslt --tag cublaslt     # the library behind the step's matmuls
     python benchmarks/decode_profile.py --device cpu --tiny --out /tmp/prof          # a dry run of the script itself
 
 It builds the preset in bf16 with random weights and runs ``generate(compile=True)``: a warm-up call of the
@@ -27,7 +28,9 @@ On the CPU (a dry run) the table holds CPU operators and their self time instead
 mode="reduce-overhead" sets on GPU. --flex-decode-options are kernel options for FlexAttention's decoding
 kernel (torch/_inductor/kernel/flex/flex_decoding.py: SPLIT_KV, by default 2 x (SMs // (batch x KV heads));
 BLOCK_N, num_warps, num_stages), given to the step's one-query attention calls only; the step uses that
-kernel on CUDA only.
+kernel on CUDA only. --blas picks the library behind the matmuls that the step leaves to aten
+(torch.backends.cuda.preferred_blas_library): cuBLAS by default, or cuBLASLt, whose heuristics may pick
+other kernels for one-row products.
 """
 
 from __future__ import annotations
@@ -90,7 +93,11 @@ def apply(args: argparse.Namespace) -> dict:
     """Switch the variant on before anything compiles; what was switched, for the results."""
     import torch._inductor.config as inductor
 
-    variant = {"argmax": args.argmax}
+    variant = {"argmax": args.argmax, "blas": args.blas}
+    if args.blas != "cublas":
+        if torch.device(args.device).type != "cuda":
+            raise SystemExit(f"--blas {args.blas} chooses a CUDA library; this run is on {args.device}")
+        torch.backends.cuda.preferred_blas_library(args.blas)
     if args.argmax == "one-pass":  # torch's own: one thread block per row
         generation._argmax = lambda logits: logits.argmax(dim=-1)
     for key, value in args.inductor:
@@ -143,6 +150,8 @@ def main() -> None:
                         help="a torch._inductor.config setting for the compiled step (repeatable)")  # fmt: skip
     parser.add_argument("--flex-decode-options", type=kernel_options, default=None, metavar="JSON",
                         help="kernel options for FlexAttention's decoding kernel in the step, e.g. '{\"SPLIT_KV\": 8}'")  # fmt: skip
+    parser.add_argument("--blas", choices=("cublas", "cublaslt"), default="cublas",
+                        help="the library behind the step's aten matmuls (torch.backends.cuda.preferred_blas_library)")  # fmt: skip
     parser.add_argument("--tag", default="", help="a suffix for the result files' name (the variant)")
     parser.add_argument("--rows", type=int, default=30, help="kernels listed")
     parser.add_argument("--device", default="cuda")

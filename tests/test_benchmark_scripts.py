@@ -18,7 +18,7 @@ def test_decode_profile_dry_run_writes_its_variant_and_a_kernel_table(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["decode_profile_cpu_tiny_no.gemm.autotune.json", "decode_profile_cpu_tiny_no.gemm.autotune.md"]
     result = json.loads((tmp_path / "decode_profile_cpu_tiny_no.gemm.autotune.json").read_text())
-    assert result["variant"] == {"argmax": "one-pass", "inductor.max_autotune_gemm": False, "flex_decode_options": {"SPLIT_KV": 8}}
+    assert result["variant"] == {"argmax": "one-pass", "blas": "cublas", "inductor.max_autotune_gemm": False, "flex_decode_options": {"SPLIT_KV": 8}}
     assert result["shape"] == {"batch": 1, "prompt": 4, "new": 8}
     assert len(result["tokens_per_s"]) == 1 and result["tokens_per_s"][0] > 0
     profiled = result["profiled"]
@@ -29,7 +29,8 @@ def test_decode_profile_dry_run_writes_its_variant_and_a_kernel_table(tmp_path):
 
 def test_decode_profile_refuses_settings_it_cannot_apply(tmp_path):
     """Unknown settings (in a known section or not), a value of the wrong type, the CUDA-graph switch the
-    step's mode overrides, and a run with no decode step: refused before anything runs, nothing written."""
+    step's mode overrides, a CUDA library on the CPU, and a run with no decode step: refused before anything
+    runs, nothing written."""
     for args, message in (
         (["--inductor", "triton.no_such_setting=1"], "has no triton.no_such_setting"),
         (["--inductor", "no_such_section.x=1"], "has no no_such_section.x"),
@@ -37,6 +38,7 @@ def test_decode_profile_refuses_settings_it_cannot_apply(tmp_path):
         (["--inductor", "triton.cudagraphs=False"], "set by the step's mode"),
         (["--new", "1"], "1 is below 2"),
         (["--flex-decode-options", "[8]"], "not a JSON object of options"),
+        (["--blas", "cublaslt"], "chooses a CUDA library; this run is on cpu"),
     ):
         command = [sys.executable, str(SCRIPTS / "decode_profile.py"), "--device", "cpu", "--tiny", *args, "--out", str(tmp_path)]
         done = subprocess.run(command, capture_output=True, text=True, timeout=300)
