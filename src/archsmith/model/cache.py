@@ -64,8 +64,8 @@ class KVCache:
         self.layer_sliding = [cfg.layer_is_sliding(i) for i in range(cfg.num_hidden_layers)]
         # Slots per kind of layer present (sliding?): a ring holds the window, the query's own token included.
         self.sizes = {s: min(window, max_len) if s else max_len for s in sorted(set(self.layer_sliding))}
-        self.keys: list[torch.Tensor | None] = [None] * cfg.num_hidden_layers
-        self.values: list[torch.Tensor | None] = [None] * cfg.num_hidden_layers
+        # Per layer: its keys and values in one tensor [2, ...], or (MLA) a (keys, values) pair.
+        self.stored: list[torch.Tensor | tuple[torch.Tensor, torch.Tensor] | None] = [None] * cfg.num_hidden_layers
         self.length = 0  # tokens stored so far, padding included (the same for every row); host side
         self.padded = False  # whether any stored token is padding (until then chunks need no validity mask)
         self.counting = True  # positions so far are 0, 1, 2, ... (no padding, no position_ids)
@@ -134,16 +134,34 @@ class KVCache:
 
     def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Store this call's keys/values [batch, kv_heads, seq, head_dim]; return what the layer attends over."""
-        if self.keys[layer] is None:
+        if self.stored[layer] is None:
             size = self.sizes[self.layer_sliding[layer]]
-            self.keys[layer] = k.new_zeros(*k.shape[:2], size, k.shape[3])
-            self.values[layer] = v.new_zeros(*v.shape[:2], size, v.shape[3])
-            _mark_static(self.keys[layer], self.values[layer])
-        keys, values = self.keys[layer], self.values[layer]
+            if k.shape == v.shape:  # one buffer [2, batch, kv_heads, slots, head_dim]: see below
+                self.stored[layer] = k.new_zeros(2, *k.shape[:2], size, k.shape[3])
+            else:  # MLA's latent and RoPE key differ in width: a buffer each
+                self.stored[layer] = (k.new_zeros(*k.shape[:2], size, k.shape[3]), v.new_zeros(*v.shape[:2], size, v.shape[3]))
+            _mark_static(*(self.stored[layer] if isinstance(self.stored[layer], tuple) else [self.stored[layer]]))
+        stored = self.stored[layer]
+        keys, values = stored[0], stored[1]
         if self.decoding:
             slot = self.step % keys.shape[2]
-            return keys.index_copy_(2, slot, k), values.index_copy_(2, slot, v)
+            if isinstance(stored, tuple):
+                return keys.index_copy_(2, slot, k), values.index_copy_(2, slot, v)
+            # Keys and values in one write: a compiled step then stores both (and the key's RoPE) in one
+            # kernel instead of a kernel each, and a decode step is bound by its number of kernels.
+            stored.index_copy_(3, slot, torch.stack((k, v)))
+            return keys, values
         return _append(keys, k, self.length, dim=2), _append(values, v, self.length, dim=2)
+
+    @property
+    def keys(self) -> list[torch.Tensor | None]:
+        """Each layer's stored keys [batch, kv_heads, slots, head_dim] (MLA: its latent); None before its first call."""
+        return [None if stored is None else stored[0] for stored in self.stored]
+
+    @property
+    def values(self) -> list[torch.Tensor | None]:
+        """Each layer's stored values (MLA: its RoPE key); None before its first call."""
+        return [None if stored is None else stored[1] for stored in self.stored]
 
     def advance(self, seq: int, next_position: torch.Tensor, counting: bool) -> None:
         """Finish a call of ``seq`` tokens: ``next_position`` [batch] is where each row goes on;
