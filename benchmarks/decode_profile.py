@@ -4,7 +4,7 @@ A/B compares the same card in the same way:
 
     python benchmarks/decode_profile.py                                # llama-3.2-1b, batch 1, prompt 128, 1024 new
     python benchmarks/decode_profile.py --argmax one-pass --tag torch-argmax     # the greedy choice as torch's argmax
-    python benchmarks/decode_profile.py --inductor triton.enable_pdl=True --tag pdl   # an Inductor setting
+    python benchmarks/decode_profile.py --inductor triton.enable_pdl=False --tag no-pdl   # an Inductor setting
     python benchmarks/decode_profile.py --flex-decode-options '{"SPLIT_KV": 8}' --tag split8   # FlexAttention's decoding kernel
     python benchmarks/decode_profile.py --blas cublaslt --tag cublaslt     # the library behind the step's matmuls
     python benchmarks/decode_profile.py --device cpu --tiny --out /tmp/prof          # a dry run of the script itself
@@ -16,16 +16,16 @@ torch.profiler. It writes benchmarks/results/decode_profile_<card>[_tiny][_<tag>
 - tokens/s: batch x new tokens / the wall time of one ``generate`` call, prefill included (as gpu_bench).
 - kernel µs per step: the GPU time of every kernel, memcpy and memset of the profiled call (prefill
   included), over its decode steps (new - 1: the prefill gives the first new token). The step is one CUDA
-  graph on one stream, so its kernels do not overlap, unless a variant lets them (programmatic dependent
-  launch, triton.enable_pdl: a kernel starts before the previous one ends), when the sum counts the
-  overlap twice and idle time reads low: compare such a variant by its tokens/s.
+  graph on one stream, so its kernels do not overlap, except where programmatic dependent launch
+  (triton.enable_pdl, on by default on Hopper) lets a Triton kernel start before the previous one ends:
+  the sum counts that overlap twice and idle time reads low, so compare variants by their tokens/s.
 - idle µs per step: the profiled call's wall time less its kernel time: launch gaps between the graph's
   kernels, the host's per-token work when it falls behind, and the profiler's own overhead (the profiled
   call is slower than the timed ones).
 - kernels per step: the kernels that ran (inside the CUDA graph: not launches from the host), over the steps.
 On the CPU (a dry run) the table holds CPU operators and their self time instead of kernels.
---inductor takes any torch._inductor.config setting but triton.cudagraphs, which the step's
-mode="reduce-overhead" sets on GPU. --flex-decode-options are kernel options for FlexAttention's decoding
+--inductor takes any torch._inductor.config setting but triton.cudagraphs, which the step's own options
+set on GPU (generation.CUDA_STEP_OPTIONS; a setting among those replaces the step's). --flex-decode-options are kernel options for FlexAttention's decoding
 kernel (torch/_inductor/kernel/flex/flex_decoding.py: SPLIT_KV, by default 2 x (SMs // (batch x KV heads));
 BLOCK_N, num_warps, num_stages), given to the step's one-query attention calls only; the step uses that
 kernel on CUDA only. --blas picks the library behind the matmuls that the step leaves to aten
@@ -61,7 +61,7 @@ def inductor_setting(text: str) -> tuple[str, object]:
     if not sep:
         raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE")
     if key.strip() == "triton.cudagraphs":
-        raise argparse.ArgumentTypeError("triton.cudagraphs is set by the step's mode='reduce-overhead'")
+        raise argparse.ArgumentTypeError("triton.cudagraphs is set by the step's own options: the step is a CUDA graph")
     try:
         return key.strip(), ast.literal_eval(value.strip())
     except (ValueError, SyntaxError):
@@ -111,7 +111,11 @@ def apply(args: argparse.Namespace) -> dict:
         if current is not None and type(value) is not type(current) and not (type(current) is float and type(value) is int):
             raise SystemExit(f"torch._inductor.config.{key} is a {type(current).__name__}, not {value!r}")
         setattr(target, name, value)
+        if key in generation.CUDA_STEP_OPTIONS:  # the step's own compile options would override the global setting
+            generation.CUDA_STEP_OPTIONS[key] = value
         variant[f"inductor.{key}"] = value
+    if torch.device(args.device).type == "cuda":
+        variant["cuda_step_options"] = generation.cuda_step_options()
     if args.flex_decode_options:
         variant["flex_decode_options"] = args.flex_decode_options
         masks.flex_attention = functools.partial(_flex_with_options, masks.flex_attention, args.flex_decode_options)

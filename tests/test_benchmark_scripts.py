@@ -35,7 +35,7 @@ def test_decode_profile_refuses_settings_it_cannot_apply(tmp_path):
         (["--inductor", "triton.no_such_setting=1"], "has no triton.no_such_setting"),
         (["--inductor", "no_such_section.x=1"], "has no no_such_section.x"),
         (["--inductor", "triton.enable_pdl=1"], "is a bool, not 1"),
-        (["--inductor", "triton.cudagraphs=False"], "set by the step's mode"),
+        (["--inductor", "triton.cudagraphs=False"], "set by the step's own options"),
         (["--new", "1"], "1 is below 2"),
         (["--flex-decode-options", "[8]"], "not a JSON object of options"),
         (["--blas", "cublaslt"], "chooses a CUDA library; this run is on cpu"),

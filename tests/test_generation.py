@@ -198,6 +198,20 @@ def test_compiled_generate_keeps_compiling_past_the_recompile_limit(monkeypatch)
             model.generate(prompt(4, 5), max_new_tokens=4, compile=True)
 
 
+def test_the_gpu_steps_inductor_options_are_ones_this_torch_compile_takes(monkeypatch):
+    """The GPU step's options (CUDA graphs; PDL where Inductor has it): torch.compile refuses an option
+    it does not know, so one that this torch lacks is left out rather than passed on."""
+    import torch._inductor.config as inductor
+
+    options = generation.cuda_step_options()
+    assert options["triton.cudagraphs"] is True
+    assert options.get("triton.enable_pdl") is (True if hasattr(inductor.triton, "enable_pdl") else None)
+    assert torch.equal(torch.compile(lambda x: x * 2, options=options)(torch.ones(3)), torch.full((3,), 2.0))
+    monkeypatch.setitem(generation.CUDA_STEP_OPTIONS, "triton.no_such_option", True)
+    monkeypatch.setitem(generation.CUDA_STEP_OPTIONS, "no_such_option", 1)
+    assert generation.cuda_step_options() == options
+
+
 @torch.no_grad()
 def test_the_two_pass_argmax_is_torchs_argmax_ties_and_nans_included():
     """The compiled step's greedy choice (generation._argmax), eager and compiled by Inductor, over a
