@@ -209,6 +209,7 @@ def test_the_gpu_steps_inductor_options_are_ones_this_torch_compile_takes(monkey
     assert torch.equal(torch.compile(lambda x: x * 2, options=options)(torch.ones(3)), torch.full((3,), 2.0))
     monkeypatch.setitem(generation.CUDA_STEP_OPTIONS, "triton.no_such_option", True)
     monkeypatch.setitem(generation.CUDA_STEP_OPTIONS, "no_such_option", 1)
+    monkeypatch.setitem(generation.CUDA_STEP_OPTIONS, "no_such_section.option", 1)
     assert generation.cuda_step_options() == options
 
 

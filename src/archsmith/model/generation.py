@@ -205,12 +205,13 @@ def _compiled_decode_step(cuda: bool) -> Callable:
     return _COMPILED[cuda]
 
 
-# Inductor options of the compiled step on GPU. A batch-1 step is some 240 short kernels, so launch gaps
+# Inductor options of the compiled step on GPU. A batch-1 step is some 220 short kernels, so launch gaps
 # count: CUDA graphs (what mode="reduce-overhead" sets) replay them without the host, and programmatic
 # dependent launch (PDL: Hopper and later; Inductor leaves it out of other cards and of its templates) lets
 # each Triton kernel start while the one before it drains, waiting only where it reads that one's output.
-# On an H200 (torch 2.11, llama-3.2-1b, batch 1, 1024 new) PDL took the step's idle time from 139 µs to
-# 17 µs and ran 884.8 tok/s against 813.5 (benchmarks/results/decode_pdl_ab_h200.md). Older torch lacks it.
+# On an H200 (torch 2.11, llama-3.2-1b, batch 1, 1024 new) PDL took the gaps between the step's kernels
+# from ~128 µs to ~28 µs a step: 913 tok/s against 842 (benchmarks/results/decode_pdl_ab_h200.md).
+# Older torch lacks the option.
 CUDA_STEP_OPTIONS = {"triton.cudagraphs": True, "triton.enable_pdl": True}
 
 
@@ -219,8 +220,12 @@ def cuda_step_options() -> dict:
     import torch._inductor.config as inductor
 
     def known(key: str) -> bool:
-        owner, _, name = key.rpartition(".")
-        return hasattr(getattr(inductor, owner) if owner else inductor, name)
+        target = inductor
+        for part in key.split("."):
+            if not hasattr(target, part):
+                return False
+            target = getattr(target, part)
+        return True
 
     return {key: value for key, value in CUDA_STEP_OPTIONS.items() if known(key)}
 
