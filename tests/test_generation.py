@@ -145,7 +145,7 @@ def test_left_padded_batch_equals_each_prompt_alone(name):
 @torch.no_grad()
 def test_the_decode_step_compiles_once_and_equals_eager(name):
     """One graph for every step (a recompile raises), with no graph break (fullgraph), so no host
-    sync inside the step; the CPU stand-in for the CUDA graph that mode="reduce-overhead" captures."""
+    sync inside the step; the CPU stand-in for the step's CUDA graph (generation.CUDA_STEP_OPTIONS)."""
     torch._dynamo.reset()
     model = model_for(name)
     ids = prompt(seq=16)
@@ -158,6 +158,32 @@ def test_the_decode_step_compiles_once_and_equals_eager(name):
             expected = decode_step(model, eager, ids[:, i : i + 1])
             torch.testing.assert_close(step(model, compiled, ids[:, i : i + 1]), expected, rtol=1e-6, atol=1e-6)
             compiled.length += 1  # what generate's compiled step does on the host
+
+
+@torch.no_grad()
+def test_a_decode_step_writes_each_layers_key_and_value_in_one_copy():
+    """Keys and values share one tensor per layer, so a step stores both with one index_copy_ (one
+    kernel when compiled) instead of two; MLA's latent and RoPE key keep a buffer each."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Writes(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.shapes = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func is torch.ops.aten.index_copy_.default and args[0].dim() > 2:  # not the [batch, slots] records
+                self.shapes.append(tuple(args[0].shape))
+            return func(*args, **(kwargs or {}))
+
+    mla = [(3, 1, 3, 16), (3, 1, 3, 8), (3, 1, 16, 16), (3, 1, 16, 8)]  # a ring of 3 slots, then a full layer
+    for name, writes in (("rope", [(2, 3, 2, 16, 8)] * 2), ("mla-sliding-mixed", mla)):
+        model = model_for(name)
+        cache = KVCache(model.config, max_len=16)
+        model(prompt(3, 5), cache=cache)
+        with Writes() as seen:
+            decode_step(model, cache, prompt(3, 1))
+        assert seen.shapes == writes, name
 
 
 @torch.no_grad()

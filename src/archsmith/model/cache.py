@@ -1,8 +1,9 @@
 """A static key/value cache for incremental decoding: allocated once, written in place.
 
-Each layer's keys and values live in one tensor ``[batch, kv_heads, slots, head_dim]``, allocated
-at the first call (when batch, device, dtype and this rank's head count are known) and never
-reallocated: no ``torch.cat`` per token, and every decoding step sees the same shapes.
+Each layer's keys and values live in one tensor ``[2, batch, kv_heads, slots, head_dim]`` (keys, then
+values), allocated at the first call (when batch, device, dtype and this rank's head count are known)
+and never reallocated: no ``torch.cat`` per token, every decoding step sees the same shapes, and a
+step writes a layer's key and value with one ``index_copy_`` (one kernel, in a compiled step).
 
     full layers      ``max_len`` slots; the t-th token of the stream sits in slot t
     sliding layers   a ring of ``min(sliding_window, max_len)`` slots; token t sits in slot
@@ -64,7 +65,7 @@ class KVCache:
         self.layer_sliding = [cfg.layer_is_sliding(i) for i in range(cfg.num_hidden_layers)]
         # Slots per kind of layer present (sliding?): a ring holds the window, the query's own token included.
         self.sizes = {s: min(window, max_len) if s else max_len for s in sorted(set(self.layer_sliding))}
-        # Per layer: its keys and values in one tensor [2, ...], or (MLA) a (keys, values) pair.
+        # Per layer: its keys and values in one tensor [2, ...], or (MLA: latent and RoPE key) a pair.
         self.stored: list[torch.Tensor | tuple[torch.Tensor, torch.Tensor] | None] = [None] * cfg.num_hidden_layers
         self.length = 0  # tokens stored so far, padding included (the same for every row); host side
         self.padded = False  # whether any stored token is padding (until then chunks need no validity mask)
@@ -136,9 +137,9 @@ class KVCache:
         """Store this call's keys/values [batch, kv_heads, seq, head_dim]; return what the layer attends over."""
         if self.stored[layer] is None:
             size = self.sizes[self.layer_sliding[layer]]
-            if k.shape == v.shape:  # one buffer [2, batch, kv_heads, slots, head_dim]: see below
+            if not self.config.is_mla:  # one buffer [2, batch, kv_heads, slots, head_dim]: see below
                 self.stored[layer] = k.new_zeros(2, *k.shape[:2], size, k.shape[3])
-            else:  # MLA's latent and RoPE key differ in width: a buffer each
+            else:  # MLA's latent and RoPE key (of different widths, as a rule): a buffer each
                 self.stored[layer] = (k.new_zeros(*k.shape[:2], size, k.shape[3]), v.new_zeros(*v.shape[:2], size, v.shape[3]))
             _mark_static(*(self.stored[layer] if isinstance(self.stored[layer], tuple) else [self.stored[layer]]))
         stored = self.stored[layer]
@@ -154,14 +155,15 @@ class KVCache:
         return _append(keys, k, self.length, dim=2), _append(values, v, self.length, dim=2)
 
     @property
-    def keys(self) -> list[torch.Tensor | None]:
-        """Each layer's stored keys [batch, kv_heads, slots, head_dim] (MLA: its latent); None before its first call."""
-        return [None if stored is None else stored[0] for stored in self.stored]
+    def keys(self) -> tuple[torch.Tensor | None, ...]:
+        """Each layer's stored keys [batch, kv_heads, slots, head_dim] (MLA: its latent), views of the cache;
+        None before the layer's first call. A snapshot: read it again after a call."""
+        return tuple(None if stored is None else stored[0] for stored in self.stored)
 
     @property
-    def values(self) -> list[torch.Tensor | None]:
-        """Each layer's stored values (MLA: its RoPE key); None before its first call."""
-        return [None if stored is None else stored[1] for stored in self.stored]
+    def values(self) -> tuple[torch.Tensor | None, ...]:
+        """Each layer's stored values (MLA: its RoPE key), as :attr:`keys`."""
+        return tuple(None if stored is None else stored[1] for stored in self.stored)
 
     def advance(self, seq: int, next_position: torch.Tensor, counting: bool) -> None:
         """Finish a call of ``seq`` tokens: ``next_position`` [batch] is where each row goes on;
@@ -190,7 +192,7 @@ def _append(buffer: torch.Tensor, new: torch.Tensor, start: int, dim: int) -> to
 
 def _mark_static(*tensors: torch.Tensor) -> None:
     """CUDA graphs replay fixed addresses: tell torch.compile that these tensors, which a decode step
-    updates in place, keep theirs (else mode="reduce-overhead" would skip the graph)."""
+    updates in place, keep theirs (else Inductor would skip the step's CUDA graph)."""
     for t in tensors:
         if t.is_cuda:
             torch._dynamo.mark_static_address(t)
