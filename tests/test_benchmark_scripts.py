@@ -29,12 +29,12 @@ def test_decode_profile_dry_run_writes_its_variant_and_a_kernel_table(tmp_path):
 
 def test_decode_profile_refuses_settings_it_cannot_apply(tmp_path):
     """Unknown settings (in a known section or not), a value of the wrong type, the CUDA-graph switch the
-    step's mode overrides, a CUDA library on the CPU, and a run with no decode step: refused before anything
+    step's own options set, a CUDA library on the CPU, and a run with no decode step: refused before anything
     runs, nothing written."""
     for args, message in (
         (["--inductor", "triton.no_such_setting=1"], "has no triton.no_such_setting"),
         (["--inductor", "no_such_section.x=1"], "has no no_such_section.x"),
-        (["--inductor", "triton.enable_pdl=1"], "is a bool, not 1"),
+        (["--inductor", "max_autotune_gemm=1"], "is a bool, not 1"),
         (["--inductor", "triton.cudagraphs=False"], "set by the step's own options"),
         (["--new", "1"], "1 is below 2"),
         (["--flex-decode-options", "[8]"], "not a JSON object of options"),
@@ -44,3 +44,25 @@ def test_decode_profile_refuses_settings_it_cannot_apply(tmp_path):
         done = subprocess.run(command, capture_output=True, text=True, timeout=300)
         assert done.returncode != 0 and message in done.stderr and "Traceback" not in done.stderr, done.stderr[-1000:]
     assert not list(tmp_path.iterdir())
+
+
+def test_decode_profile_setting_of_a_step_option_replaces_the_steps_own(monkeypatch):
+    """The compiled step passes its own options to torch.compile, which override the global Inductor
+    config: an --inductor setting of one of them (PDL off, for the A/B) must reach the step's options."""
+    import argparse
+    import importlib
+
+    import torch._inductor.config as inductor
+
+    from archsmith.model import generation
+
+    monkeypatch.syspath_prepend(str(SCRIPTS))
+    decode_profile = importlib.import_module("decode_profile")
+    monkeypatch.setattr(generation, "CUDA_STEP_OPTIONS", dict(generation.CUDA_STEP_OPTIONS))
+    monkeypatch.setattr(inductor.triton, "enable_pdl", inductor.triton.enable_pdl)  # restored afterwards
+    args = argparse.Namespace(argmax="two-pass", blas="cublas", inductor=[("triton.enable_pdl", False)],
+                              flex_decode_options=None, device="cpu")  # fmt: skip
+    variant = decode_profile.apply(args)
+    assert generation.CUDA_STEP_OPTIONS["triton.enable_pdl"] is False
+    assert generation.cuda_step_options()["triton.enable_pdl"] is False
+    assert variant["inductor.triton.enable_pdl"] is False

@@ -208,7 +208,10 @@ def _compiled_decode_step(cuda: bool) -> Callable:
 # Inductor options of the compiled step on GPU. A batch-1 step is some 220 short kernels, so launch gaps
 # count: CUDA graphs (what mode="reduce-overhead" sets) replay them without the host, and programmatic
 # dependent launch (PDL: Hopper and later; Inductor leaves it out of other cards and of its templates) lets
-# each Triton kernel start while the one before it drains, waiting only where it reads that one's output.
+# each Triton kernel launch while the one before it drains. It waits for that kernel (griddepcontrol.wait)
+# before it reads what that kernel writes or writes what it uses, and in any case after its first load;
+# the next kernel may launch once this one has issued its loads. Turn it off with CUDA_STEP_OPTIONS["triton.enable_pdl"] = False
+# before the first compiled generate; torch itself leaves it off by default.
 # On an H200 (torch 2.11, llama-3.2-1b, batch 1, 1024 new) PDL took the gaps between the step's kernels
 # from ~128 µs to ~28 µs a step: 913 tok/s against 842 (benchmarks/results/decode_pdl_ab_h200.md).
 # Older torch lacks the option.
@@ -219,15 +222,8 @@ def cuda_step_options() -> dict:
     """:data:`CUDA_STEP_OPTIONS`, less those that this torch's Inductor does not know."""
     import torch._inductor.config as inductor
 
-    def known(key: str) -> bool:
-        target = inductor
-        for part in key.split("."):
-            if not hasattr(target, part):
-                return False
-            target = getattr(target, part)
-        return True
-
-    return {key: value for key, value in CUDA_STEP_OPTIONS.items() if known(key)}
+    known = inductor.get_config_copy()  # what torch.compile checks an option against
+    return {key: value for key, value in CUDA_STEP_OPTIONS.items() if key in known}
 
 
 def _compiled_cache(model, batch: int, tokens: int, device: torch.device) -> KVCache:
