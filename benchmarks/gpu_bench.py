@@ -415,7 +415,9 @@ def markdown(result: dict, sizes: Sizes) -> str:
         f"- decode-bB-N: batch B, prompt {sizes.prompt}, N new greedy tokens; tokens/s = B x N / the wall time of one "
         "generate call, prefill included.",
         "- x transformers eager: over transformers' uncompiled row of the workload (eager training, its default dynamic "
-        "cache); best: over its fastest row (torch.compile, static cache with its automatic compile).",
+        "cache); best: over its fastest row in this run"
+        + (" (--quick runs its eager rows only, so best is eager too)." if "--quick" in env["command"].split()
+           else " (torch.compile, static cache with its automatic compile)."),
         "- MFU: PaLM's convention (Chowdhery et al. 2022, appendix B, as nanoGPT's estimate_mfu): 6N + 12·L·H·Q·T FLOPs "
         "per token, N = all parameters with the tied LM-head matmul counted, T = the sequence, or the window on "
         f"windowed layers; over {'-' if gpu is None else format(gpu['bf16_dense_flops'] / 1e12, ',.0f')} TFLOP/s dense bf16.",
