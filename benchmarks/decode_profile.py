@@ -91,8 +91,6 @@ def at_least(minimum: int):
 
 def apply(args: argparse.Namespace) -> dict:
     """Switch the variant on before anything compiles; what was switched, for the results."""
-    import torch._inductor.config as inductor
-
     variant = {"argmax": args.argmax, "blas": args.blas}
     if args.blas != "cublas":
         if torch.device(args.device).type != "cuda":
@@ -100,7 +98,25 @@ def apply(args: argparse.Namespace) -> dict:
         torch.backends.cuda.preferred_blas_library(args.blas)
     if args.argmax == "one-pass":  # torch's own: one thread block per row
         generation._argmax = lambda logits: logits.argmax(dim=-1)
+    variant.update(set_inductor(args.inductor))
     for key, value in args.inductor:
+        if key in generation.CUDA_STEP_OPTIONS:  # the step's own compile options would override the global setting
+            generation.CUDA_STEP_OPTIONS[key] = value
+    if torch.device(args.device).type == "cuda":
+        variant["cuda_step_options"] = generation.cuda_step_options()
+    if args.flex_decode_options:
+        variant["flex_decode_options"] = args.flex_decode_options
+        masks.flex_attention = functools.partial(_flex_with_options, masks.flex_attention, args.flex_decode_options)
+    return variant
+
+
+def set_inductor(settings: list[tuple[str, object]]) -> dict:
+    """Each (KEY, VALUE) into torch._inductor.config, checked against the setting's type; what was set, for the
+    results. Refuses (SystemExit) a setting this torch lacks or a value of another type."""
+    import torch._inductor.config as inductor
+
+    done = {}
+    for key, value in settings:
         owner, _, name = key.rpartition(".")
         target = inductor
         for part in filter(None, owner.split(".")):
@@ -111,15 +127,8 @@ def apply(args: argparse.Namespace) -> dict:
         if current is not None and type(value) is not type(current) and not (type(current) is float and type(value) is int):
             raise SystemExit(f"torch._inductor.config.{key} is a {type(current).__name__}, not {value!r}")
         setattr(target, name, value)
-        if key in generation.CUDA_STEP_OPTIONS:  # the step's own compile options would override the global setting
-            generation.CUDA_STEP_OPTIONS[key] = value
-        variant[f"inductor.{key}"] = value
-    if torch.device(args.device).type == "cuda":
-        variant["cuda_step_options"] = generation.cuda_step_options()
-    if args.flex_decode_options:
-        variant["flex_decode_options"] = args.flex_decode_options
-        masks.flex_attention = functools.partial(_flex_with_options, masks.flex_attention, args.flex_decode_options)
-    return variant
+        done[f"inductor.{key}"] = value
+    return done
 
 
 def _flex_with_options(flex_attention, options: dict, q, k, v, **kwargs):

@@ -66,3 +66,28 @@ def test_decode_profile_setting_of_a_step_option_replaces_the_steps_own(monkeypa
     assert generation.CUDA_STEP_OPTIONS["triton.enable_pdl"] is False
     assert generation.cuda_step_options()["triton.enable_pdl"] is False
     assert variant["inductor.triton.enable_pdl"] is False
+
+
+def test_train_profile_dry_run_writes_its_variant_and_kernel_time_by_kind(tmp_path):
+    command = [sys.executable, str(SCRIPTS / "train_profile.py"), "--device", "cpu", "--tiny", "--workload", "train-window",
+               "--warmup", "1", "--steps", "2", "--inductor", "max_autotune_gemm=False", "--tag", "x.y", "--out", str(tmp_path)]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    name = "train_profile_cpu_tiny_train-window_x.y"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{name}.json", f"{name}.md"]
+    result = json.loads((tmp_path / f"{name}.json").read_text())
+    assert result["variant"] == {"compile": "regional", "inductor.max_autotune_gemm": False}
+    assert result["workload"] == {"name": "train-window", "batch": 1, "seq": 128, "sliding_window": 32}
+    assert len(result["step_s"]) == 2 and result["tokens_per_s_median"] > 0 and result["mfu"] is None
+    profiled = result["profiled"]
+    assert abs(sum(profiled["kinds_ms"].values()) - profiled["kernel_ms"]) < 1e-6
+    assert {"matmul", "attention", "optimizer"} <= set(profiled["kinds_ms"])  # the CPU's aten::mm, SDPA, AdamW
+    assert "| ms | calls | kind | kernel |" in (tmp_path / f"{name}.md").read_text()
+
+
+def test_train_profile_refuses_a_setting_it_cannot_apply(tmp_path):
+    command = [sys.executable, str(SCRIPTS / "train_profile.py"), "--device", "cpu", "--tiny", "--inductor", "triton.no_such=1",
+               "--out", str(tmp_path)]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0 and "has no triton.no_such" in done.stderr and "Traceback" not in done.stderr, done.stderr[-1000:]
+    assert not list(tmp_path.iterdir())

@@ -1,0 +1,177 @@
+"""Where a training step's time goes: tokens/s and MFU, then one profiled step split into kinds of kernel
+(matmuls, attention, Triton's fused kernels, the optimizer, the rest), with the kernels that take it.
+Variants run one per process, so that an A/B compares the same card in the same way:
+
+    python benchmarks/train_profile.py                                      # llama-3.2-1b, batch 8 x 2048, compile_blocks()
+    python benchmarks/train_profile.py --workload train-window              # a 1024-token window, batch 2 x 8192
+    python benchmarks/train_profile.py --compile full --tag full            # torch.compile(model) instead
+    python benchmarks/train_profile.py --inductor triton.enable_pdl=True --tag pdl   # a torch._inductor.config setting
+    python benchmarks/train_profile.py --device cpu --tiny --out /tmp/prof  # a dry run of the script itself
+
+It builds the preset in bf16 with random weights, as benchmarks/gpu_bench.py does (the same sizes, the
+same loss call with check_inputs=False, a fused AdamW step at lr 0), times --steps steps after --warmup,
+then profiles one more step. It writes benchmarks/results/train_profile_<card>[_tiny]_<workload>[_<tag>].{json,md}.
+
+- tokens/s: batch x seq / the median step (forward, backward, optimizer step); MFU in PaLM's convention
+  over the card's dense bf16 peak, as gpu_bench.
+- kernel ms: the GPU time of every kernel, memcpy and memset of the profiled step, by kind (a kernel's
+  name decides: see KINDS); idle ms: the profiled step's wall time less its kernel time (the profiler
+  slows the step: compare variants by tokens/s, kernel time and kernel count).
+On the CPU (a dry run) the table holds CPU operators and their self time instead of kernels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+sys.path.insert(0, str(Path(__file__).parent))
+from decode_profile import at_least, inductor_setting, kernel_table, set_inductor  # noqa: E402  (sibling scripts)
+from gpu_bench import ISSUE, PRESET, RESULTS, SMALL, TINY, run_environment  # noqa: E402
+
+from archsmith import load_config  # noqa: E402
+from archsmith.errors import ConfigError  # noqa: E402
+from archsmith.hardware import get_gpu, normalize_gpu_name  # noqa: E402
+from archsmith.model import build_model  # noqa: E402
+from archsmith.sizing import flop_counts  # noqa: E402
+
+# A kernel's kind, by the first pattern found in its name (attention before Triton: a compiled
+# FlexAttention kernel is a Triton template named for flex_attention).
+KINDS = (
+    ("matmul", ("gemm", "nvjet", "cutlass", "xmma", "splitkreduce", "cublas", "aten::mm", "aten::addmm", "aten::bmm")),
+    ("attention", ("flash", "fmha", "cudnn", "flex_attention", "attention")),
+    ("optimizer", ("multi_tensor", "adam")),
+    ("triton (fused)", ("triton_",)),
+)
+
+
+def kind_of(name: str) -> str:
+    lowered = name.lower()
+    return next((kind for kind, patterns in KINDS if any(p in lowered for p in patterns)), "other")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workload", choices=("train", "train-window"), default="train")
+    parser.add_argument("--compile", choices=("regional", "full", "eager"), default="regional",
+                        help="model.compile_blocks() (as gpu_bench), torch.compile(model), or none")  # fmt: skip
+    parser.add_argument("--warmup", type=at_least(1), default=3)
+    parser.add_argument("--steps", type=at_least(1), default=10, help="timed steps after the warm-up")
+    parser.add_argument("--inductor", type=inductor_setting, action="append", default=[], metavar="KEY=VALUE",
+                        help="a torch._inductor.config setting (repeatable)")  # fmt: skip
+    parser.add_argument("--tag", default="", help="a suffix for the result files' name (the variant)")
+    parser.add_argument("--rows", type=int, default=30, help="kernels listed")
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--tiny", action="store_true", help="a small model of the same structure (a dry run)")
+    parser.add_argument("--out", default=str(RESULTS))
+    args = parser.parse_args()
+    started = time.perf_counter()
+    device = torch.device(args.device)
+    cuda = device.type == "cuda"
+    variant = {"compile": args.compile, **set_inductor(args.inductor)}
+
+    sizes = SMALL if args.tiny else ISSUE
+    cfg = load_config(PRESET).replace(torch_dtype="bfloat16")
+    if args.tiny:
+        cfg = cfg.replace(**TINY)
+    batch, seq = sizes.train
+    if args.workload == "train-window":
+        cfg, (batch, seq) = cfg.replace(sliding_window=sizes.window), sizes.window_train
+    torch.manual_seed(0)
+    model = build_model(cfg, device=device, dtype=torch.bfloat16).train()
+    forward = {"regional": lambda m: m.compile_blocks(), "full": torch.compile, "eager": lambda m: m}[args.compile](model)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.0, fused=cuda)
+    ids = torch.randint(0, cfg.vocab_size, (batch, seq), device=device, generator=torch.Generator(device).manual_seed(1))
+
+    def step() -> float:
+        if cuda:
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        forward(ids, labels=ids, check_inputs=False).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if cuda:
+            torch.cuda.synchronize(device)
+        return time.perf_counter() - start
+
+    first = step()  # compiles
+    times = [step() for _ in range(args.warmup - 1 + args.steps)][args.warmup - 1 :]
+    with profile(activities=[ProfilerActivity.CUDA if cuda else ProfilerActivity.CPU]) as prof:
+        profiled = step()
+    kernel_us, kernels, every = kernel_table(prof, cuda, 1, sys.maxsize)
+    kinds: dict[str, float] = {}
+    for k in every:
+        kinds[kind_of(k["name"])] = kinds.get(kind_of(k["name"]), 0.0) + k["us_per_step"] / 1e3
+    card = torch.cuda.get_device_name(device) if cuda else "cpu"
+    try:
+        gpu = get_gpu(card) if cuda else None
+    except ConfigError:
+        gpu = None  # a card archsmith.hardware does not list: no MFU
+    window = cfg.sliding_window
+    flops = flop_counts(cfg, seq if window is None else min(seq, window))["palm"].training_per_token
+    tokens_per_s = batch * seq / statistics.median(times)
+    result = {
+        "environment": run_environment(card, "train_profile.py", sys.argv[1:], args.tiny),
+        "workload": {"name": args.workload, "batch": batch, "seq": seq, "sliding_window": window},
+        "variant": variant,
+        "first_step_s": first,
+        "step_s": times,
+        "tokens_per_s_median": tokens_per_s,
+        "mfu": gpu and tokens_per_s * flops / gpu.bf16_dense_flops,
+        "profiled": {
+            "wall_ms": profiled * 1e3,
+            "kernel_ms": kernel_us / 1e3,
+            "idle_ms": profiled * 1e3 - kernel_us / 1e3,
+            "kernels": kernels,
+            "kinds_ms": dict(sorted(kinds.items(), key=lambda kv: -kv[1])),
+            "what": "CUDA kernels" if cuda else "CPU operators (a dry run)",
+            "top": every[: args.rows],
+        },
+        "wall_s": round(time.perf_counter() - started, 1),
+    }
+    name = f"train_profile_{normalize_gpu_name(card)}{'_tiny' if args.tiny else ''}_{args.workload}{'_' + args.tag if args.tag else ''}"
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out / f"{name}.md").write_text(markdown(result))
+    p = result["profiled"]
+    mfu = "" if result["mfu"] is None else f", MFU {result['mfu']:.1%}"
+    print(f"{card} {args.workload} {variant}: {tokens_per_s:,.0f} tokens/s{mfu}; profiled step {p['wall_ms']:.1f} ms = "
+          f"{p['kernel_ms']:.1f} kernels + {p['idle_ms']:.1f} idle, {p['kernels']:.0f} kernels; -> {out / name}.md")  # fmt: skip
+
+
+def markdown(r: dict) -> str:
+    env, w, p = r["environment"], r["workload"], r["profiled"]
+    window = f", sliding window {w['sliding_window']}" if w["sliding_window"] else ""
+    mfu = "" if r["mfu"] is None else f" (MFU {r['mfu']:.1%}, PaLM's convention)"
+    lines = [
+        f"# Training step on {env['card']}",
+        "",
+        f"{env['model']}, bf16, random weights; {w['name']}: batch {w['batch']} x seq {w['seq']}{window}; forward, backward "
+        f"and a fused AdamW step. torch {env['torch']} (CUDA {env['cuda']}), Python {env['python']}, archsmith "
+        f"{env['archsmith_commit'] or '(no git)'}; {env['date']}; `{env['command']}`.",
+        "",
+        "Variant: " + ", ".join(f"{k} = {v}" for k, v in r["variant"].items()) + ".",
+        "",
+        f"- tokens/s: {r['tokens_per_s_median']:,.0f}{mfu}, the median of {len(r['step_s'])} steps "
+        f"({', '.join(f'{t * 1e3:.1f}' for t in r['step_s'])} ms); the first step, which compiles: {r['first_step_s']:.1f} s.",
+        f"- one profiled step: {p['wall_ms']:.1f} ms of wall time = {p['kernel_ms']:.1f} ms of {p['what']} + "
+        f"{p['idle_ms']:.1f} ms idle; {p['kernels']:.0f} kernels. By kind (ms): "
+        + ", ".join(f"{k} {v:.1f}" for k, v in p["kinds_ms"].items()) + ".",
+        "",
+        "| ms | calls | kind | kernel |",
+        "|---:|---:|---|---|",
+    ]
+    lines += [f"| {k['us_per_step'] / 1e3:.2f} | {k['calls_per_step']:.0f} | {kind_of(k['name'])} | `{k['name'][:110]}` |" for k in p["top"]]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
