@@ -60,12 +60,17 @@ def inductor_setting(text: str) -> tuple[str, object]:
     key, sep, value = text.partition("=")
     if not sep:
         raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE")
-    if key.strip() == "triton.cudagraphs":
-        raise argparse.ArgumentTypeError("triton.cudagraphs is set by the step's own options: the step is a CUDA graph")
     try:
         return key.strip(), ast.literal_eval(value.strip())
     except (ValueError, SyntaxError):
         raise argparse.ArgumentTypeError(f"{value!r} is not a Python literal (True, 4, 'TRITON')") from None
+
+
+def step_inductor_setting(text: str) -> tuple[str, object]:
+    """:func:`inductor_setting`, but for triton.cudagraphs, which the decode step's own options set."""
+    if text.partition("=")[0].strip() == "triton.cudagraphs":
+        raise argparse.ArgumentTypeError("triton.cudagraphs is set by the step's own options: the step is a CUDA graph")
+    return inductor_setting(text)
 
 
 def kernel_options(text: str) -> dict:
@@ -159,7 +164,7 @@ def main() -> None:
     parser.add_argument("--runs", type=at_least(1), default=3, help="timed calls after the warm-up")
     parser.add_argument("--argmax", choices=("two-pass", "one-pass"), default="two-pass",
                         help="the compiled step's greedy choice: archsmith's (two-pass) or torch's argmax")  # fmt: skip
-    parser.add_argument("--inductor", type=inductor_setting, action="append", default=[], metavar="KEY=VALUE",
+    parser.add_argument("--inductor", type=step_inductor_setting, action="append", default=[], metavar="KEY=VALUE",
                         help="a torch._inductor.config setting for the compiled step (repeatable)")  # fmt: skip
     parser.add_argument("--flex-decode-options", type=kernel_options, default=None, metavar="JSON",
                         help="kernel options for FlexAttention's decoding kernel in the step, e.g. '{\"SPLIT_KV\": 8}'")  # fmt: skip

@@ -4,19 +4,22 @@ Variants run one per process, so that an A/B compares the same card in the same 
 
     python benchmarks/train_profile.py                                      # llama-3.2-1b, batch 8 x 2048, compile_blocks()
     python benchmarks/train_profile.py --workload train-window              # a 1024-token window, batch 2 x 8192
-    python benchmarks/train_profile.py --compile full --tag full            # torch.compile(model) instead
+    python benchmarks/train_profile.py --compile full                       # torch.compile(model) instead
     python benchmarks/train_profile.py --inductor triton.enable_pdl=True --tag pdl   # a torch._inductor.config setting
     python benchmarks/train_profile.py --device cpu --tiny --out /tmp/prof  # a dry run of the script itself
 
 It builds the preset in bf16 with random weights, as benchmarks/gpu_bench.py does (the same sizes, the
 same loss call with check_inputs=False, a fused AdamW step at lr 0), times --steps steps after --warmup,
-then profiles one more step. It writes benchmarks/results/train_profile_<card>[_tiny]_<workload>[_<tag>].{json,md}.
+then profiles one more step. It writes
+benchmarks/results/train_profile_<card>[_tiny]_<workload>[_full|_eager][_<tag>].{json,md}.
 
 - tokens/s: batch x seq / the median step (forward, backward, optimizer step); MFU in PaLM's convention
   over the card's dense bf16 peak, as gpu_bench.
 - kernel ms: the GPU time of every kernel, memcpy and memset of the profiled step, by kind (a kernel's
   name decides: see KINDS); idle ms: the profiled step's wall time less its kernel time (the profiler
-  slows the step: compare variants by tokens/s, kernel time and kernel count).
+  slows the step: compare variants by tokens/s, kernel time and kernel count). Kernels overlap only under
+  programmatic dependent launch (triton.enable_pdl, off by default in training): the sum then counts the
+  overlap twice and idle time reads low, so compare such a variant by its tokens/s.
 On the CPU (a dry run) the table holds CPU operators and their self time instead of kernels.
 """
 
@@ -42,11 +45,13 @@ from archsmith.hardware import get_gpu, normalize_gpu_name  # noqa: E402
 from archsmith.model import build_model  # noqa: E402
 from archsmith.sizing import flop_counts  # noqa: E402
 
-# A kernel's kind, by the first pattern found in its name (attention before Triton: a compiled
-# FlexAttention kernel is a Triton template named for flex_attention).
+# A kernel's kind, by the first pattern found in its name. Attention comes first: FlashAttention's kernels
+# name cutlass types in their template arguments, and a compiled FlexAttention kernel is a Triton template
+# named for flex_attention. Then matmuls, Inductor's own matmul templates (max_autotune_gemm) among them.
 KINDS = (
-    ("matmul", ("gemm", "nvjet", "cutlass", "xmma", "splitkreduce", "cublas", "aten::mm", "aten::addmm", "aten::bmm")),
     ("attention", ("flash", "fmha", "cudnn", "flex_attention", "attention")),
+    ("matmul", ("gemm", "nvjet", "cutlass", "xmma", "splitkreduce", "cublas", "aten::mm", "aten::addmm", "aten::bmm",
+                "triton_tem_fused_mm", "triton_tem_fused_addmm", "triton_tem_fused_bmm")),
     ("optimizer", ("multi_tensor", "adam")),
     ("triton (fused)", ("triton_",)),
 )
@@ -136,7 +141,8 @@ def main() -> None:
         },
         "wall_s": round(time.perf_counter() - started, 1),
     }
-    name = f"train_profile_{normalize_gpu_name(card)}{'_tiny' if args.tiny else ''}_{args.workload}{'_' + args.tag if args.tag else ''}"
+    compiled = "" if args.compile == "regional" else f"_{args.compile}"  # the default unnamed, as gpu_bench's rows
+    name = f"train_profile_{normalize_gpu_name(card)}{'_tiny' if args.tiny else ''}_{args.workload}{compiled}{'_' + args.tag if args.tag else ''}"
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
@@ -161,7 +167,8 @@ def markdown(r: dict) -> str:
         "Variant: " + ", ".join(f"{k} = {v}" for k, v in r["variant"].items()) + ".",
         "",
         f"- tokens/s: {r['tokens_per_s_median']:,.0f}{mfu}, the median of {len(r['step_s'])} steps "
-        f"({', '.join(f'{t * 1e3:.1f}' for t in r['step_s'])} ms); the first step, which compiles: {r['first_step_s']:.1f} s.",
+        f"({', '.join(f'{t * 1e3:.1f}' for t in r['step_s'])} ms); the first step"
+        f"{'' if r['variant']['compile'] == 'eager' else ', which compiles'}: {r['first_step_s']:.1f} s.",
         f"- one profiled step: {p['wall_ms']:.1f} ms of wall time = {p['kernel_ms']:.1f} ms of {p['what']} + "
         f"{p['idle_ms']:.1f} ms idle; {p['kernels']:.0f} kernels. By kind (ms): "
         + ", ".join(f"{k} {v:.1f}" for k, v in p["kinds_ms"].items()) + ".",

@@ -107,17 +107,21 @@ def test_the_pdl_step_replays_the_same_tokens_every_time(monkeypatch):
     """Programmatic dependent launch lets each kernel of the step's CUDA graph launch before the one
     before it ends (generation.CUDA_STEP_OPTIONS); a missing wait would be a race, which shows as a replay
     of the same graph giving other numbers. bf16 random weights wide enough for many thread blocks a
-    kernel, whose greedy choices hang on near-ties: three generate calls over the same captured step
-    must give the same tokens."""
+    kernel, whose greedy choices hang on near-ties: after a first call that compiles (its kernels must
+    hold PDL's waits) and captures, three calls replaying the same graph must give the same tokens."""
+    from torch._inductor.utils import run_and_get_code
+
     if torch.cuda.get_device_capability()[0] < 9 or "triton.enable_pdl" not in generation.cuda_step_options():
         pytest.skip("PDL needs Hopper or later and an Inductor that has it")
-    monkeypatch.setitem(generation.CUDA_STEP_OPTIONS, "triton.enable_pdl", True)
-    monkeypatch.delitem(generation._COMPILED, True, raising=False)  # compiled afresh with the options above
+    monkeypatch.delitem(generation._COMPILED, True, raising=False)  # compiled afresh, with the default options
     torch._dynamo.reset()
     cfg = ArchConfig(vocab_size=8192, hidden_size=1024, num_hidden_layers=4, num_attention_heads=16, num_key_value_heads=4,
                      intermediate_size=2816, max_position_embeddings=512, torch_dtype="bfloat16")  # fmt: skip
     torch.manual_seed(0)
     model = build_model(cfg, device="cuda", dtype=torch.bfloat16).eval()
     ids = torch.randint(0, cfg.vocab_size, (4, 32), generator=torch.Generator().manual_seed(0)).cuda()
+    with torch._inductor.config.patch(fx_graph_cache=False):  # generate the kernels' code here, not from a cache
+        _, code = run_and_get_code(model.generate, ids, max_new_tokens=200, compile=True)
+    assert any("gdc_wait" in source for source in code), "no PDL wait in the compiled step's kernels"
     runs = [model.generate(ids, max_new_tokens=200, compile=True) for _ in range(3)]
     assert torch.equal(runs[0], runs[1]) and torch.equal(runs[0], runs[2])
