@@ -495,14 +495,23 @@ def _weight_bytes(model: torch.nn.Module) -> int:
 
 
 def _git_commit() -> str | None:
-    """The source's commit: ARCHSMITH_COMMIT where the tree is a copy whose git metadata is not its own."""
+    """The source's commit: ARCHSMITH_COMMIT where the tree is a copy whose git metadata is not its own;
+    else git's HEAD, with "+changes" when the code (src/, benchmarks/) differs from it, so that a run of
+    uncommitted code (or of a copy on a device whose git metadata is an older commit's) never reads as a
+    run of that commit."""
     if os.environ.get("ARCHSMITH_COMMIT"):
         return os.environ["ARCHSMITH_COMMIT"]
+    root = Path(__file__).resolve().parent.parent
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent, timeout=10)
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=root, timeout=10)
+        changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "src", "benchmarks/*.py"],
+                                 capture_output=True, text=True, cwd=root, timeout=10)  # fmt: skip
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() or None
+    commit = head.stdout.strip()
+    if not commit or head.returncode != 0:
+        return None
+    return commit + ("+changes" if changed.returncode != 0 or changed.stdout.strip() else "")
 
 
 GPU_TESTS = ("tests/test_gpu.py", "tests/test_decode_gpu.py", "tests/test_training_paths.py", "tests/test_masks.py",

@@ -113,3 +113,34 @@ def test_train_profile_sorts_real_cuda_kernel_names_into_their_kinds(monkeypatch
         "Memcpy DtoD (Device -> Device)": "other",
     }
     assert {name: kind_of(name) for name in names} == names
+
+
+def test_results_name_a_run_of_uncommitted_code_as_such(tmp_path):
+    """The commit a results file records: git's HEAD for a clean tree, HEAD + "+changes" once the code
+    differs from it (a device copy carries an older commit's git metadata), ARCHSMITH_COMMIT when set."""
+    import os
+
+    import pytest
+
+    root = SCRIPTS.parent
+    if not (root / ".git").exists():
+        pytest.skip("not a git checkout")
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(root), str(clone)], check=True, timeout=120)
+    (clone / "benchmarks" / "gpu_bench.py").write_text((SCRIPTS / "gpu_bench.py").read_text())  # the script as it is here
+    subprocess.run(["git", "-c", "user.name=test", "-c", "user.email=test@example.com", "commit", "-qam", "the script under test", "--allow-empty"],
+                   cwd=clone, check=True, timeout=60)  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "ARCHSMITH_COMMIT"} | {"PYTHONPATH": str(clone / "src")}
+
+    def recorded(**extra) -> str:
+        probe = "import sys; sys.path.insert(0, 'benchmarks'); import gpu_bench; print(gpu_bench._git_commit())"
+        done = subprocess.run([sys.executable, "-c", probe], cwd=clone, env=env | extra, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout.strip()
+
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=clone, capture_output=True, text=True, check=True).stdout.strip()
+    assert recorded() == head
+    init = clone / "src" / "archsmith" / "__init__.py"
+    init.write_text(init.read_text() + "\n# changed\n")
+    assert recorded() == head + "+changes"
+    assert recorded(ARCHSMITH_COMMIT="abc1234") == "abc1234"
