@@ -183,6 +183,28 @@ def test_compiled_training_takes_padding_and_position_ids(changes):
 cuda_only = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
 
+@torch.no_grad()
+def test_only_generates_own_compiled_cache_asks_for_the_decoding_kernel(monkeypatch):
+    """A decode step asks step_mask for FlexAttention's block mask only over generate(compile=True)'s own
+    cache, whose step archsmith compiles with static shapes; a user's KVCache (which their own compiled
+    loop may trace with dynamic shapes) gets the dense step mask. Chunks keep their flex masks."""
+    from archsmith.model import KVCache, generation
+    from archsmith.model import transformer
+
+    asked = []
+    original = transformer.step_mask
+    monkeypatch.setattr(transformer, "step_mask", lambda *args: asked.append(args[-1]) or original(*args))
+    model = build_model(tiny()).eval()
+    model.attention_kernel = "flex"  # flex_runs is then true on the CPU too (no grad)
+    users = KVCache(model.config, max_len=8)
+    owned = generation._compiled_cache(model, 2, 8, torch.device("cpu"))
+    assert not users.compiled_step and owned.compiled_step
+    for cache in (users, owned):
+        model(ids(seq=3), cache=cache)
+        model(ids(seq=1, seed=1), cache=cache)
+    assert asked == [False, True]
+
+
 def test_the_decode_step_takes_a_block_mask_only_when_compiling_on_cuda(monkeypatch):
     """step_mask(flex=True): FlexAttention's decoding kernel only in a compiled step on CUDA (on the
     CPU, torch 2.13's Inductor could not lower it), never eagerly, never with ALiBi."""

@@ -71,6 +71,9 @@ class KVCache:
         self.padded = False  # whether any stored token is padding (until then chunks need no validity mask)
         self.counting = True  # positions so far are 0, 1, 2, ... (no padding, no position_ids)
         self.decoding = False  # whether the current call is a one-token decode step
+        # Whether generate(compile=True) owns this cache, so that its steps compile with static shapes and may
+        # use FlexAttention's decoding kernel (masks.step_mask); a user's own compiled loop gets the dense mask.
+        self.compiled_step = False
         # Device side, allocated at the first call:
         self.step: torch.Tensor | None = None  # [1] int64, equal to length: where a decode step writes
         self.next_position: torch.Tensor | None = None  # [batch] int64: the next token's position per row

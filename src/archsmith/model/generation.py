@@ -245,6 +245,7 @@ def _compiled_cache(model, batch: int, tokens: int, device: torch.device) -> KVC
         kept[1].reset()
         return kept[1]
     cache = KVCache(cfg, capacity)
+    cache.compiled_step = True  # its steps compile here, with static shapes: FlexAttention's decoding kernel may run
     _compiled_caches[model] = (key, cache)
     return cache
 

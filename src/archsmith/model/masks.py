@@ -143,7 +143,9 @@ def step_mask(
     window are the cache's: a slot holds a past token or nothing); ALiBi as in :func:`build_mask`,
     from each slot's position ``key_positions`` [batch, slots] and ``query_positions`` [batch or 1, 1].
 
-    ``flex``: a block mask, for a compiled step on CUDA only. FlexAttention then runs its decoding kernel,
+    ``flex``: a block mask, for generate(compile=True)'s compiled step on CUDA only (a user's own compiled
+    loop is not asked: it may trace with dynamic shapes, under which a compiled step failed on an H200
+    with torch 2.11, while archsmith compiles its step static). FlexAttention then runs its decoding kernel,
     which splits the slots over the GPU; SDPA's fused kernels give one query's row to one thread
     block per KV head (on an H200, 21 µs a layer over 1,280 slots, a quarter of a 1B model's step).
     Eagerly, building a block mask each step costs more than it saves; on the CPU, torch 2.13's

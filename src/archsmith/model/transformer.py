@@ -387,7 +387,11 @@ class Transformer(nn.Module):
             keys = cache.record(valid, pos.ids)
         dropout = cfg.attention_dropout if self.training else 0.0
         flex = flex_runs(self.attention_kernel, input_ids.device, self.attention_head_dims, dropout)
-        masks = {sliding: self._mask(seq, k, sliding, pos.ids, x.dtype, flex) for sliding, k in keys.items()}
+        # A decode step's block mask only in generate(compile=True)'s own step (see KVCache.compiled_step).
+        masks = {
+            sliding: self._mask(seq, k, sliding, pos.ids, x.dtype, flex and (not k.step or cache.compiled_step))
+            for sliding, k in keys.items()
+        }
         for layer, sliding, rope in zip(self.layers, self.layer_sliding, self.layer_rope):
             x = layer(x, ropes[rope], masks[sliding], cache, router_logits)
         if cache is not None:
