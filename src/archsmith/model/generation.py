@@ -210,8 +210,9 @@ def _compiled_decode_step(cuda: bool) -> Callable:
 # dependent launch (PDL: Hopper and later; Inductor leaves it out of other cards and of its templates) lets
 # each Triton kernel launch while the one before it drains. It waits for that kernel (griddepcontrol.wait)
 # before it reads what that kernel writes or writes what it uses, and in any case after its first load;
-# the next kernel may launch once this one has issued its loads. Turn it off with CUDA_STEP_OPTIONS["triton.enable_pdl"] = False
-# before the first compiled generate; torch itself leaves it off by default.
+# the next kernel may launch once this one has issued its loads. Turn it off with
+# CUDA_STEP_OPTIONS["triton.enable_pdl"] = False before the first compiled generate; torch itself leaves
+# it off by default.
 # On an H200 (torch 2.11, llama-3.2-1b, batch 1, 1024 new) PDL took the gaps between the step's kernels
 # from ~128 µs to ~28 µs a step: 913 tok/s against 842 (benchmarks/results/decode_pdl_ab_h200.md).
 # Older torch lacks the option.
