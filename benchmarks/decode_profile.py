@@ -48,9 +48,8 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 sys.path.insert(0, str(Path(__file__).parent))
-from gpu_bench import PRESET, RESULTS, TINY, run_environment  # noqa: E402  (a sibling script, not a package)
+from gpu_bench import RESULTS, bench_config, run_environment  # noqa: E402  (a sibling script, not a package)
 
-from archsmith import load_config  # noqa: E402
 from archsmith.hardware import normalize_gpu_name  # noqa: E402
 from archsmith.model import build_model, generation, masks  # noqa: E402
 
@@ -143,6 +142,25 @@ def _flex_with_options(flex_attention, options: dict, q, k, v, **kwargs):
     return flex_attention(q, k, v, **kwargs)
 
 
+def output_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options this script and train_profile.py share: the variant's tag, the table, the device, the output."""
+    parser.add_argument("--tag", default="", help="a suffix for the result files' name (the variant)")
+    parser.add_argument("--rows", type=int, default=30, help="kernels listed")
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--tiny", action="store_true", help="a small model of the same structure (a dry run)")
+    parser.add_argument("--out", default=str(RESULTS))
+
+
+def write_results(args: argparse.Namespace, stem: str, result: dict, markdown: str, what: str = "") -> Path:
+    """``result`` as <out>/<stem>[_tiny]<what>[_<tag>].json and its ``markdown`` as .md beside it; the .md's path."""
+    name = f"{stem}{'_tiny' if args.tiny else ''}{what}{'_' + args.tag if args.tag else ''}"
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out / f"{name}.md").write_text(markdown)
+    return out / f"{name}.md"
+
+
 def kernel_table(prof, cuda: bool, steps: int, rows: int) -> tuple[float, float, list[dict]]:
     """Total kernel µs per step, kernels per step, and the ``rows`` largest kernels (CPU operators on the CPU)."""
     events = prof.key_averages()
@@ -170,20 +188,14 @@ def main() -> None:
                         help="kernel options for FlexAttention's decoding kernel in the step, e.g. '{\"SPLIT_KV\": 8}'")  # fmt: skip
     parser.add_argument("--blas", choices=("cublas", "cublaslt"), default="cublas",
                         help="the library behind the step's aten matmuls (torch.backends.cuda.preferred_blas_library)")  # fmt: skip
-    parser.add_argument("--tag", default="", help="a suffix for the result files' name (the variant)")
-    parser.add_argument("--rows", type=int, default=30, help="kernels listed")
-    parser.add_argument("--device", default="cuda")
-    parser.add_argument("--tiny", action="store_true", help="a small model of the same structure (a dry run)")
-    parser.add_argument("--out", default=str(RESULTS))
+    output_arguments(parser)
     args = parser.parse_args()
     started = time.perf_counter()
     device = torch.device(args.device)
     cuda = device.type == "cuda"
     variant = apply(args)
 
-    cfg = load_config(PRESET).replace(torch_dtype="bfloat16")
-    if args.tiny:
-        cfg = cfg.replace(**TINY)
+    cfg = bench_config(args.tiny)
     torch.manual_seed(0)
     model = build_model(cfg, device=device, dtype=torch.bfloat16).eval()
     prompt = torch.randint(0, cfg.vocab_size, (args.batch, args.prompt), device=device, generator=torch.Generator(device).manual_seed(2))
@@ -222,14 +234,10 @@ def main() -> None:
         },
         "wall_s": round(time.perf_counter() - started, 1),
     }
-    name = f"decode_profile_{normalize_gpu_name(card)}{'_tiny' if args.tiny else ''}{'_' + args.tag if args.tag else ''}"
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
-    (out / f"{name}.md").write_text(markdown(result))
+    written = write_results(args, f"decode_profile_{normalize_gpu_name(card)}", result, markdown(result))
     p = result["profiled"]
     print(f"{card} {variant}: {result['tokens_per_s_median']:,.1f} tokens/s; profiled step {p['wall_us_per_step']:.0f} µs = "
-          f"{p['kernel_us_per_step']:.0f} kernels + {p['idle_us_per_step']:.0f} idle, {p['kernels_per_step']:.0f} kernels; -> {out / name}.md")  # fmt: skip
+          f"{p['kernel_us_per_step']:.0f} kernels + {p['idle_us_per_step']:.0f} idle, {p['kernels_per_step']:.0f} kernels; -> {written}")  # fmt: skip
 
 
 def markdown(r: dict) -> str:

@@ -118,10 +118,7 @@ class Bench:
         self.cuda = self.device.type == "cuda"
         self.sizes = SMALL if args.tiny else ISSUE
         self.card = torch.cuda.get_device_name(self.device) if self.cuda else "cpu"
-        try:
-            self.gpu = get_gpu(self.card) if self.cuda else None
-        except ConfigError:
-            self.gpu = None  # a card archsmith.hardware does not list: no MFU or roofline
+        self.gpu = gpu_spec(self.card) if self.cuda else None
         self.rows: list[Row] = []
         self.paths: dict[str, str] = {}
         self.skipped: list[str] = []
@@ -180,6 +177,20 @@ class Bench:
             "gpu_spec": None if self.gpu is None else self.gpu.to_dict(), "transformers": transformers.__version__,
             "wall_s": round(time.perf_counter() - self.started, 1),
         }  # fmt: skip
+
+
+def gpu_spec(card: str):
+    """archsmith.hardware's entry for ``card``, or None for a card it does not list (no MFU or roofline)."""
+    try:
+        return get_gpu(card)
+    except ConfigError:
+        return None
+
+
+def bench_config(tiny: bool):
+    """The benchmarked preset in bf16; with ``tiny``, a small model of the same structure (a dry run)."""
+    cfg = load_config(PRESET).replace(torch_dtype="bfloat16")
+    return cfg.replace(**TINY) if tiny else cfg
 
 
 def run_environment(card: str, script: str, argv: list[str], tiny: bool) -> dict:
@@ -589,9 +600,7 @@ def main() -> None:
     bench = Bench(args)
     print(f"{bench.card}: torch {torch.__version__}, transformers {transformers.__version__}; results -> {bench.out}.{{json,md}}", flush=True)
 
-    cfg = load_config(PRESET).replace(torch_dtype="bfloat16")
-    if args.tiny:
-        cfg = cfg.replace(**TINY)
+    cfg = bench_config(args.tiny)
     sizes = bench.sizes
     with tempfile.TemporaryDirectory() as tmp:
         ours = archsmith_model(bench, cfg)

@@ -26,7 +26,6 @@ On the CPU (a dry run) the table holds CPU operators and their self time instead
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -36,12 +35,10 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 sys.path.insert(0, str(Path(__file__).parent))
-from decode_profile import at_least, inductor_setting, kernel_table, set_inductor  # noqa: E402  (sibling scripts)
-from gpu_bench import ISSUE, PRESET, RESULTS, SMALL, TINY, run_environment  # noqa: E402
+from decode_profile import at_least, inductor_setting, kernel_table, output_arguments, set_inductor, write_results  # noqa: E402
+from gpu_bench import ISSUE, SMALL, bench_config, gpu_spec, run_environment  # noqa: E402  (sibling scripts)
 
-from archsmith import load_config  # noqa: E402
-from archsmith.errors import ConfigError  # noqa: E402
-from archsmith.hardware import get_gpu, normalize_gpu_name  # noqa: E402
+from archsmith.hardware import normalize_gpu_name  # noqa: E402
 from archsmith.model import build_model  # noqa: E402
 from archsmith.sizing import flop_counts  # noqa: E402
 
@@ -71,11 +68,7 @@ def main() -> None:
     parser.add_argument("--steps", type=at_least(1), default=10, help="timed steps after the warm-up")
     parser.add_argument("--inductor", type=inductor_setting, action="append", default=[], metavar="KEY=VALUE",
                         help="a torch._inductor.config setting (repeatable)")  # fmt: skip
-    parser.add_argument("--tag", default="", help="a suffix for the result files' name (the variant)")
-    parser.add_argument("--rows", type=int, default=30, help="kernels listed")
-    parser.add_argument("--device", default="cuda")
-    parser.add_argument("--tiny", action="store_true", help="a small model of the same structure (a dry run)")
-    parser.add_argument("--out", default=str(RESULTS))
+    output_arguments(parser)
     args = parser.parse_args()
     started = time.perf_counter()
     device = torch.device(args.device)
@@ -83,9 +76,7 @@ def main() -> None:
     variant = {"compile": args.compile, **set_inductor(args.inductor)}
 
     sizes = SMALL if args.tiny else ISSUE
-    cfg = load_config(PRESET).replace(torch_dtype="bfloat16")
-    if args.tiny:
-        cfg = cfg.replace(**TINY)
+    cfg = bench_config(args.tiny)
     batch, seq = sizes.train
     if args.workload == "train-window":
         cfg, (batch, seq) = cfg.replace(sliding_window=sizes.window), sizes.window_train
@@ -115,10 +106,7 @@ def main() -> None:
     for k in every:
         kinds[kind_of(k["name"])] = kinds.get(kind_of(k["name"]), 0.0) + k["us_per_step"] / 1e3
     card = torch.cuda.get_device_name(device) if cuda else "cpu"
-    try:
-        gpu = get_gpu(card) if cuda else None
-    except ConfigError:
-        gpu = None  # a card archsmith.hardware does not list: no MFU
+    gpu = gpu_spec(card) if cuda else None
     window = cfg.sliding_window
     flops = flop_counts(cfg, seq if window is None else min(seq, window))["palm"].training_per_token
     tokens_per_s = batch * seq / statistics.median(times)
@@ -142,15 +130,11 @@ def main() -> None:
         "wall_s": round(time.perf_counter() - started, 1),
     }
     compiled = "" if args.compile == "regional" else f"_{args.compile}"  # the default unnamed, as gpu_bench's rows
-    name = f"train_profile_{normalize_gpu_name(card)}{'_tiny' if args.tiny else ''}_{args.workload}{compiled}{'_' + args.tag if args.tag else ''}"
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
-    (out / f"{name}.md").write_text(markdown(result))
+    written = write_results(args, f"train_profile_{normalize_gpu_name(card)}", result, markdown(result), f"_{args.workload}{compiled}")
     p = result["profiled"]
     mfu = "" if result["mfu"] is None else f", MFU {result['mfu']:.1%}"
     print(f"{card} {args.workload} {variant}: {tokens_per_s:,.0f} tokens/s{mfu}; profiled step {p['wall_ms']:.1f} ms = "
-          f"{p['kernel_ms']:.1f} kernels + {p['idle_ms']:.1f} idle, {p['kernels']:.0f} kernels; -> {out / name}.md")  # fmt: skip
+          f"{p['kernel_ms']:.1f} kernels + {p['idle_ms']:.1f} idle, {p['kernels']:.0f} kernels; -> {written}")  # fmt: skip
 
 
 def markdown(r: dict) -> str:
