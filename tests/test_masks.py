@@ -220,6 +220,49 @@ def test_the_decode_step_takes_a_block_mask_only_when_compiling_on_cuda(monkeypa
     assert with_alibi.block_mask is None and with_alibi.tensor.shape == (1, 4, 1, 4)
 
 
+@pytest.mark.parametrize("mask_kind", ["none", "bool", "bias"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_attention_by_matmul_equals_sdpa(mask_kind, dtype):
+    """attend_by_matmul (one query's attention on CUDA in a compiled step, and MLA's 576-wide latents):
+    SDPA's result for no mask, a visibility mask with hidden keys and an additive (ALiBi-like) bias per
+    head, with query and value widths that differ as MLA's do (576 and 512 here scaled down to 24, 16)."""
+    g = torch.Generator().manual_seed(0)
+    q = torch.randn(2, 3, 4, 24, generator=g).to(dtype)
+    k = torch.randn(2, 3, 37, 24, generator=g).to(dtype)
+    v = torch.randn(2, 3, 37, 16, generator=g).to(dtype)
+    mask = {
+        "none": None,
+        "bool": torch.rand(2, 1, 1, 37, generator=g) > 0.4,
+        "bias": torch.randn(2, 3, 1, 37, generator=g),
+    }[mask_kind]
+    if mask is not None and mask.dtype == torch.bool:
+        mask[..., 0] = True  # every query sees a key
+    expected = torch.nn.functional.scaled_dot_product_attention(
+        q.float(), k.float(), v.float(), attn_mask=mask, scale=0.3
+    )
+    out = masks_module.attend_by_matmul(q, k, v, mask, 0.3)
+    assert out.dtype == dtype and out.shape == (2, 3, 4, 16)
+    tolerance = {} if dtype == torch.float32 else dict(rtol=2**-7, atol=1e-5)  # bf16: the float32 result, rounded once
+    torch.testing.assert_close(out, expected.to(dtype), **tolerance)
+
+
+def test_one_query_attention_goes_by_matmul_only_on_cuda_when_compiling_or_wide(monkeypatch):
+    """The rule of _by_matmul, on stand-ins for CUDA tensors: compiled steps and keys wider than 256
+    (MLA's latents); never with dropout; never on the CPU, whose SDPA takes one query well."""
+
+    class Stub:
+        def __init__(self, width, cuda=True):
+            self.is_cuda, self.shape = cuda, (1, 1, 9, width)
+
+    assert masks_module._by_matmul(Stub(576), Stub(576), 0.0)  # MLA, eager
+    assert not masks_module._by_matmul(Stub(64), Stub(64), 0.0)  # a 64-wide head, eager: SDPA
+    assert not masks_module._by_matmul(Stub(576), Stub(576), 0.1)
+    assert not masks_module._by_matmul(Stub(576, cuda=False), Stub(576, cuda=False), 0.0)
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+    assert masks_module._by_matmul(Stub(64), Stub(64), 0.0)
+    assert not masks_module._by_matmul(Stub(64, cuda=False), Stub(64, cuda=False), 0.0)
+
+
 @torch.no_grad()
 def test_flex_outside_compiled_regions_stays_fused_past_the_recompile_limit():
     """The compiled flex_attention that eager CUDA models call (here on the CPU): past dynamo's

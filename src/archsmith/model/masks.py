@@ -251,7 +251,7 @@ def attend(
         return _flex(q, k, v, mask, scale, softcap, gqa)
     if softcap is not None:
         return _softcapped(q, k, v, mask, scale, dropout, softcap)
-    if gqa and q.shape[2] == 1:
+    if q.shape[2] == 1 and (gqa or _by_matmul(q, k, dropout)):
         return _one_query(q, k, v, mask, scale, dropout)
     return F.scaled_dot_product_attention(
         q, k, v, attn_mask=mask.tensor, dropout_p=dropout, is_causal=mask.causal, scale=scale, enable_gqa=gqa
@@ -259,18 +259,44 @@ def attend(
 
 
 def _one_query(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: AttentionMask, scale: float, dropout: float) -> torch.Tensor:
-    """SDPA for one query per row (a decode step) with the query heads that share a key/value head
-    folded into the query axis. SDPA then needs no ``enable_gqa``, which on GPU it runs with a mask
-    only on the math path (copying every key once per query head); folded, the masked fused kernels
-    apply. A single query has no causal structure to lose."""
+    """One query per row (a decode step), with the query heads that share a key/value head folded
+    into the query axis, through SDPA or, where :func:`_by_matmul` says, two matmuls. Folded, SDPA
+    needs no ``enable_gqa``, which on GPU it runs with a mask only on the math path (copying every key
+    once per query head), and the masked fused kernels apply. A single query has no causal structure
+    to lose."""
     b, n_heads, _, _ = q.shape
     n_kv = k.shape[1]
     bias = mask.tensor
     if bias is not None and bias.shape[1] != 1:  # a per-head ALiBi bias [batch, heads, 1, keys] folds alike
         bias = bias.reshape(bias.shape[0], n_kv, n_heads // n_kv, -1)
     folded = q.reshape(b, n_kv, n_heads // n_kv, -1)
-    out = F.scaled_dot_product_attention(folded, k, v, attn_mask=bias, dropout_p=dropout, scale=scale)
+    if _by_matmul(q, k, dropout):
+        out = attend_by_matmul(folded, k, v, bias, scale)
+    else:
+        out = F.scaled_dot_product_attention(folded, k, v, attn_mask=bias, dropout_p=dropout, scale=scale)
     return out.reshape(b, n_heads, 1, -1)
+
+
+def _by_matmul(q: torch.Tensor, k: torch.Tensor, dropout: float) -> bool:
+    """Whether one query's attention runs as matmuls (:func:`attend_by_matmul`) rather than SDPA: on CUDA,
+    in a compiled step (where FlexAttention's decoding kernel does not run) and for keys wider than
+    FlashAttention's and cuDNN's 256 (MLA's absorbed decoding attends over 576-wide latents). SDPA's
+    kernels give one query row's keys to a single thread block per key/value head, which then reads the
+    whole cache alone: on an H200, an 8-layer MLA model (rank 512) decoded 256 tokens after an
+    8,192-token prompt at 146 tokens/s through SDPA, about 0.7 ms a layer a step, and at 901 by matmuls
+    (benchmarks/results/mla_decode_ab_h200.md)."""
+    return q.is_cuda and dropout == 0 and (torch.compiler.is_compiling() or k.shape[-1] > 256)
+
+
+def attend_by_matmul(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, scale: float) -> torch.Tensor:
+    """softmax(q·kᵀ · scale + mask) · v for q [b, heads, queries, d], k/v [b, heads, keys, d] (the same heads),
+    as two matmuls with a float32 softmax between them, in float32 throughout as SDPA's math path computes
+    half-precision inputs. ``mask``: None, bool (True = visible) or an additive float bias, broadcasting to
+    [b, heads, queries, keys]."""
+    scores = torch.matmul(q.float(), k.float().transpose(-1, -2)) * scale
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else scores + mask
+    return torch.matmul(torch.softmax(scores, dim=-1), v.float()).to(q.dtype)
 
 
 def _flex(
