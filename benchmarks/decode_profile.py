@@ -7,11 +7,12 @@ A/B compares the same card in the same way:
     python benchmarks/decode_profile.py --inductor triton.enable_pdl=False --tag no-pdl   # an Inductor setting
     python benchmarks/decode_profile.py --flex-decode-options '{"SPLIT_KV": 8}' --tag split8   # FlexAttention's decoding kernel
     python benchmarks/decode_profile.py --blas cublaslt --tag cublaslt     # the library behind the step's matmuls
+    python benchmarks/decode_profile.py --preset deepseek-v2-lite --prompt 8192 --new 256   # another model (MLA and MoE)
     python benchmarks/decode_profile.py --device cpu --tiny --out /tmp/prof          # a dry run of the script itself
 
-It builds the preset in bf16 with random weights and runs ``generate(compile=True)``: a warm-up call of the
-measured length (the compiled step captures its cache's shape), then --runs timed calls, then one call under
-torch.profiler. It writes benchmarks/results/decode_profile_<card>[_tiny][_<tag>].{json,md}.
+It builds a preset (--preset, by default llama-3.2-1b) in bf16 with random weights and runs
+``generate(compile=True)``: a warm-up call of the measured length (the compiled step captures its cache's
+shape), then --runs timed calls, then one call under torch.profiler. It writes benchmarks/results/decode_profile_<card>[_<preset>][_tiny][_<tag>].{json,md}.
 
 - tokens/s: batch x new tokens / the wall time of one ``generate`` call, prefill included (as gpu_bench).
 - kernel µs per step: the GPU time of every kernel, memcpy and memset of the profiled call (prefill
@@ -48,10 +49,11 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 sys.path.insert(0, str(Path(__file__).parent))
-from gpu_bench import RESULTS, bench_config, run_environment  # noqa: E402  (a sibling script, not a package)
+from gpu_bench import PRESET, RESULTS, bench_config, run_environment  # noqa: E402  (a sibling script, not a package)
 
 from archsmith.hardware import normalize_gpu_name  # noqa: E402
 from archsmith.model import build_model, generation, masks  # noqa: E402
+from archsmith.presets import preset_names  # noqa: E402
 
 
 def inductor_setting(text: str) -> tuple[str, object]:
@@ -143,7 +145,10 @@ def _flex_with_options(flex_attention, options: dict, q, k, v, **kwargs):
 
 
 def output_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options this script and train_profile.py share: the variant's tag, the table, the device, the output."""
+    """The options this script and train_profile.py share: the model, the variant's tag, the table, the
+    device, the output."""
+    parser.add_argument("--preset", choices=preset_names(), default=PRESET, metavar="NAME",
+                        help=f"the model, an archsmith preset (default {PRESET}; `archsmith presets` lists them)")  # fmt: skip
     parser.add_argument("--tag", default="", help="a suffix for the result files' name (the variant)")
     parser.add_argument("--rows", type=int, default=30, help="kernels listed")
     parser.add_argument("--device", default="cuda")
@@ -152,8 +157,10 @@ def output_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def write_results(args: argparse.Namespace, stem: str, result: dict, markdown: str, what: str = "") -> Path:
-    """``result`` as <out>/<stem>[_tiny]<what>[_<tag>].json and its ``markdown`` as .md beside it; the .md's path."""
-    name = f"{stem}{'_tiny' if args.tiny else ''}{what}{'_' + args.tag if args.tag else ''}"
+    """``result`` as <out>/<stem>[_<preset>][_tiny]<what>[_<tag>].json (the preset named when it is not the
+    default) and its ``markdown`` as .md beside it; the .md's path."""
+    preset = "" if args.preset == PRESET else f"_{args.preset}"
+    name = f"{stem}{preset}{'_tiny' if args.tiny else ''}{what}{'_' + args.tag if args.tag else ''}"
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
@@ -195,7 +202,7 @@ def main() -> None:
     cuda = device.type == "cuda"
     variant = apply(args)
 
-    cfg = bench_config(args.tiny)
+    cfg = bench_config(args.tiny, args.preset)
     torch.manual_seed(0)
     model = build_model(cfg, device=device, dtype=torch.bfloat16).eval()
     prompt = torch.randint(0, cfg.vocab_size, (args.batch, args.prompt), device=device, generator=torch.Generator(device).manual_seed(2))
@@ -218,7 +225,7 @@ def main() -> None:
     kernel_us, kernels, table = kernel_table(prof, cuda, steps, args.rows)
     card = torch.cuda.get_device_name(device) if cuda else "cpu"
     result = {
-        "environment": run_environment(card, "decode_profile.py", sys.argv[1:], args.tiny),
+        "environment": run_environment(card, "decode_profile.py", sys.argv[1:], args.tiny, args.preset),
         "shape": {"batch": args.batch, "prompt": args.prompt, "new": args.new},
         "variant": variant,
         "first_call_s": first,

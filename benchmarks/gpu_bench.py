@@ -74,9 +74,9 @@ from archsmith.sizing import flop_counts, kv_cache_bytes
 
 RESULTS = Path(__file__).parent / "results"
 PRESET = "llama-3.2-1b"
-# --tiny: the same structure, small enough for a CPU dry run.
+# --tiny: the same structure, small enough for a CPU dry run (see tiny_of).
 TINY = dict(vocab_size=1024, hidden_size=128, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4,
-            num_key_value_heads=2, head_dim=32, rope_scaling=None)  # fmt: skip
+            rope_scaling=None, sliding_rope_scaling=None)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -187,18 +187,45 @@ def gpu_spec(card: str):
         return None
 
 
-def bench_config(tiny: bool):
-    """The benchmarked preset in bf16; with ``tiny``, a small model of the same structure (a dry run)."""
-    cfg = load_config(PRESET).replace(torch_dtype="bfloat16")
-    return cfg.replace(**TINY) if tiny else cfg
+def bench_config(tiny: bool, preset: str = PRESET):
+    """``preset`` in bf16; with ``tiny``, a small model of the same structure (a dry run)."""
+    cfg = load_config(preset).replace(torch_dtype="bfloat16")
+    return tiny_of(cfg) if tiny else cfg
 
 
-def run_environment(card: str, script: str, argv: list[str], tiny: bool) -> dict:
+def tiny_of(cfg):
+    """``cfg`` at TINY's sizes with its structure kept: MHA, GQA (2 KV heads) or MQA; MLA's latent and head
+    widths; Mixture-of-Experts routing (4 experts, at most 2 a token, at most 1 dense layer first); windows and
+    per-layer patterns cut to the 2 layers."""
+    changes = dict(TINY)
+    layers, heads = TINY["num_hidden_layers"], TINY["num_attention_heads"]
+    if cfg.is_mla:
+        changes.update(num_key_value_heads=None, head_dim=None, kv_lora_rank=32, qk_nope_head_dim=16, qk_rope_head_dim=16,
+                       v_head_dim=16, q_lora_rank=cfg.q_lora_rank and 32)  # fmt: skip
+    else:
+        kv = cfg.num_key_value_heads or cfg.num_attention_heads
+        changes.update(num_key_value_heads=heads if kv == cfg.num_attention_heads else 1 if kv == 1 else 2, head_dim=32)
+    if cfg.is_moe:
+        changes.update(num_experts=4, num_experts_per_tok=min(2, cfg.num_experts_per_tok), moe_intermediate_size=64,
+                       n_group=1, topk_group=1, first_k_dense_replace=min(1, cfg.first_k_dense_replace),
+                       shared_expert_intermediate_size=cfg.shared_expert_intermediate_size and 64,
+                       mlp_only_layers=tuple(i for i in cfg.mlp_only_layers if i < layers))  # fmt: skip
+    if cfg.sliding_window is not None:
+        changes["sliding_window"] = 32
+    if cfg.layer_types is not None:
+        types = cfg.layer_types[:layers]
+        changes["layer_types"] = None if len(set(types)) == 1 else types
+    if cfg.nope_layers is not None:
+        changes["nope_layers"] = tuple(i for i in cfg.nope_layers if i < layers) or None
+    return cfg.replace(**changes)
+
+
+def run_environment(card: str, script: str, argv: list[str], tiny: bool, preset: str = PRESET) -> dict:
     """What a results file says of its run: card, versions, commit, date, command and model."""
     return {
         "card": card, "torch": torch.__version__, "cuda": torch.version.cuda, "python": platform.python_version(),
         "archsmith_commit": _git_commit(), "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "command": f"python benchmarks/{script} " + " ".join(argv), "model": PRESET + (" (tiny)" if tiny else ""),
+        "command": f"python benchmarks/{script} " + " ".join(argv), "model": preset + (" (tiny)" if tiny else ""),
     }  # fmt: skip
 
 

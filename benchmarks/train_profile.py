@@ -6,12 +6,13 @@ Variants run one per process, so that an A/B compares the same card in the same 
     python benchmarks/train_profile.py --workload train-window              # a 1024-token window, batch 2 x 8192
     python benchmarks/train_profile.py --compile full                       # torch.compile(model) instead
     python benchmarks/train_profile.py --inductor triton.enable_pdl=True --tag pdl   # a torch._inductor.config setting
+    python benchmarks/train_profile.py --preset qwen3-0.6b --batch 4        # another model, another batch
     python benchmarks/train_profile.py --device cpu --tiny --out /tmp/prof  # a dry run of the script itself
 
-It builds the preset in bf16 with random weights, as benchmarks/gpu_bench.py does (the same sizes, the
-same loss call with check_inputs=False, a fused AdamW step at lr 0), times --steps steps after --warmup,
-then profiles one more step. It writes
-benchmarks/results/train_profile_<card>[_tiny]_<workload>[_full|_eager][_<tag>].{json,md}.
+It builds a preset (--preset, by default llama-3.2-1b) in bf16 with random weights, as
+benchmarks/gpu_bench.py does (the same sizes unless --batch or --seq say otherwise, the same loss call with
+check_inputs=False, a fused AdamW step at lr 0), times --steps steps after --warmup, then profiles one more
+step. It writes benchmarks/results/train_profile_<card>[_<preset>][_tiny]_<workload>[_full|_eager][_<tag>].{json,md}.
 
 - tokens/s: batch x seq / the median step (forward, backward, optimizer step); MFU in PaLM's convention
   over the card's dense bf16 peak, as gpu_bench.
@@ -64,6 +65,8 @@ def main() -> None:
     parser.add_argument("--workload", choices=("train", "train-window"), default="train")
     parser.add_argument("--compile", choices=("regional", "full", "eager"), default="regional",
                         help="model.compile_blocks() (as gpu_bench), torch.compile(model), or none")  # fmt: skip
+    parser.add_argument("--batch", type=at_least(1), help="sequences per step (default: gpu_bench's, 8 or 2 for the window)")
+    parser.add_argument("--seq", type=at_least(2), help="tokens per sequence (default: gpu_bench's, 2048 or 8192 for the window)")
     parser.add_argument("--warmup", type=at_least(1), default=3)
     parser.add_argument("--steps", type=at_least(1), default=10, help="timed steps after the warm-up")
     parser.add_argument("--inductor", type=inductor_setting, action="append", default=[], metavar="KEY=VALUE",
@@ -76,10 +79,11 @@ def main() -> None:
     variant = {"compile": args.compile, **set_inductor(args.inductor)}
 
     sizes = SMALL if args.tiny else ISSUE
-    cfg = bench_config(args.tiny)
+    cfg = bench_config(args.tiny, args.preset)
     batch, seq = sizes.train
     if args.workload == "train-window":
         cfg, (batch, seq) = cfg.replace(sliding_window=sizes.window), sizes.window_train
+    batch, seq = args.batch or batch, args.seq or seq
     torch.manual_seed(0)
     model = build_model(cfg, device=device, dtype=torch.bfloat16).train()
     forward = {"regional": lambda m: m.compile_blocks(), "full": torch.compile, "eager": lambda m: m}[args.compile](model)
@@ -111,7 +115,7 @@ def main() -> None:
     flops = flop_counts(cfg, seq if window is None else min(seq, window))["palm"].training_per_token
     tokens_per_s = batch * seq / statistics.median(times)
     result = {
-        "environment": run_environment(card, "train_profile.py", sys.argv[1:], args.tiny),
+        "environment": run_environment(card, "train_profile.py", sys.argv[1:], args.tiny, args.preset),
         "workload": {"name": args.workload, "batch": batch, "seq": seq, "sliding_window": window},
         "variant": variant,
         "first_step_s": first,

@@ -144,3 +144,40 @@ def test_results_name_a_run_of_uncommitted_code_as_such(tmp_path):
     init.write_text(init.read_text() + "\n# changed\n")
     assert recorded() == head + "+changes"
     assert recorded(ARCHSMITH_COMMIT="abc1234") == "abc1234"
+
+
+def test_every_preset_has_a_tiny_model_of_its_structure(monkeypatch):
+    """--tiny (a CPU dry run) of any --preset: small, and the same kind of model: attention (MHA, GQA or MQA;
+    MLA and its query bottleneck), Mixture-of-Experts or dense, positions, windows, norms and MLP kind."""
+    import importlib
+
+    from archsmith.presets import preset_names
+
+    monkeypatch.syspath_prepend(str(SCRIPTS))
+    gpu_bench = importlib.import_module("gpu_bench")
+    for name in preset_names():
+        full, tiny = gpu_bench.bench_config(False, name), gpu_bench.bench_config(True, name)
+        assert tiny.hidden_size == 128 and tiny.num_hidden_layers == 2 and tiny.vocab_size == 1024, name
+        assert (tiny.is_mla, tiny.is_moe, tiny.q_lora_rank is None) == (full.is_mla, full.is_moe, full.q_lora_rank is None), name
+        kind = lambda c: "mha" if c.num_key_value_heads == c.num_attention_heads else "mqa" if c.num_key_value_heads == 1 else "gqa"  # noqa: E731
+        assert full.is_mla or kind(tiny) == kind(full), name
+        same = ("position_embedding", "norm_type", "norm_scheme", "mlp_type", "hidden_act", "tie_word_embeddings", "qk_norm",
+                "parallel_residual", "attn_logit_softcapping", "final_logit_softcapping", "scoring_func")  # fmt: skip
+        assert all(getattr(tiny, f) == getattr(full, f) for f in same), name
+        assert (tiny.sliding_window is None) == (full.sliding_window is None), name
+
+
+def test_profiles_of_another_preset_name_it_in_their_files(tmp_path):
+    """--preset deepseek-v2-lite (MLA and Mixture-of-Experts) through both scripts' dry runs: the preset in
+    the file names and in the results' model."""
+    for script, extra, name in (
+        ("decode_profile.py", ["--prompt", "4", "--new", "4", "--runs", "1"], "decode_profile_cpu_deepseek-v2-lite_tiny"),
+        ("train_profile.py", ["--warmup", "1", "--steps", "1", "--batch", "1", "--seq", "16"], "train_profile_cpu_deepseek-v2-lite_tiny_train"),
+    ):
+        command = [sys.executable, str(SCRIPTS / script), "--device", "cpu", "--tiny", "--preset", "deepseek-v2-lite", *extra,
+                   "--out", str(tmp_path)]  # fmt: skip
+        done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        result = json.loads((tmp_path / f"{name}.json").read_text())
+        assert result["environment"]["model"] == "deepseek-v2-lite (tiny)"
+    assert json.loads((tmp_path / "train_profile_cpu_deepseek-v2-lite_tiny_train.json").read_text())["workload"]["seq"] == 16
