@@ -12,7 +12,7 @@ import torch
 from archsmith.errors import InputError
 from archsmith.model import build_model
 from archsmith.model import masks as masks_module
-from archsmith.model.masks import attend, build_mask, flex_runs
+from archsmith.model.masks import AttentionMask, attend, build_mask, flex_runs
 from archsmith.model.positions import alibi_slopes
 
 from test_model import ids, randomise, tiny
@@ -220,47 +220,55 @@ def test_the_decode_step_takes_a_block_mask_only_when_compiling_on_cuda(monkeypa
     assert with_alibi.block_mask is None and with_alibi.tensor.shape == (1, 4, 1, 4)
 
 
-@pytest.mark.parametrize("mask_kind", ["none", "bool", "bias"])
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-def test_attention_by_matmul_equals_sdpa(mask_kind, dtype):
-    """attend_by_matmul (one query's attention on CUDA in a compiled step, and MLA's 576-wide latents):
-    SDPA's result for no mask, a visibility mask with hidden keys and an additive (ALiBi-like) bias per
-    head, with query and value widths that differ as MLA's do (576 and 512 here scaled down to 24, 16)."""
+ONE_QUERY_DTYPES = [torch.float64, torch.float32, torch.bfloat16, torch.float16]
+
+
+@pytest.mark.parametrize("mask_kind", ["none", "bool", "alibi"])
+@pytest.mark.parametrize("kv_heads", [6, 2, 1])  # MHA, GQA, MQA
+@pytest.mark.parametrize("dtype", ONE_QUERY_DTYPES, ids=str)
+def test_one_query_attention_by_matmul_equals_sdpa(mask_kind, kv_heads, dtype, monkeypatch):
+    """attend() for one query (a decode step) with the routing to attend_by_matmul forced on (it is taken on
+    CUDA for keys wider than 256: MLA's absorbed latents), against the SDPA route: MHA, GQA and MQA folded
+    alike, no mask, a visibility mask with hidden keys, and a per-head additive (ALiBi) bias, with key and
+    value widths that differ as MLA's do. float32 and float64 to rounding; half precision computes in float32
+    and rounds once at the end, as SDPA's CPU kernel does, so within one rounding of it."""
     g = torch.Generator().manual_seed(0)
-    q = torch.randn(2, 3, 4, 24, generator=g).to(dtype)
-    k = torch.randn(2, 3, 37, 24, generator=g).to(dtype)
-    v = torch.randn(2, 3, 37, 16, generator=g).to(dtype)
-    mask = {
-        "none": None,
-        "bool": torch.rand(2, 1, 1, 37, generator=g) > 0.4,
-        "bias": torch.randn(2, 3, 1, 37, generator=g),
-    }[mask_kind]
-    if mask is not None and mask.dtype == torch.bool:
-        mask[..., 0] = True  # every query sees a key
-    expected = torch.nn.functional.scaled_dot_product_attention(
-        q.float(), k.float(), v.float(), attn_mask=mask, scale=0.3
-    )
-    out = masks_module.attend_by_matmul(q, k, v, mask, 0.3)
-    assert out.dtype == dtype and out.shape == (2, 3, 4, 16)
-    tolerance = {} if dtype == torch.float32 else dict(rtol=2**-7, atol=1e-5)  # bf16: the float32 result, rounded once
-    torch.testing.assert_close(out, expected.to(dtype), **tolerance)
+    q = torch.randn(2, 6, 1, 24, generator=g, dtype=torch.float64).to(dtype)
+    k = torch.randn(2, kv_heads, 37, 24, generator=g, dtype=torch.float64).to(dtype)
+    v = torch.randn(2, kv_heads, 37, 16, generator=g, dtype=torch.float64).to(dtype)
+    if mask_kind == "bool":
+        visible = torch.rand(2, 37, generator=g) > 0.4
+        visible[:, -1] = True  # the query's own slot
+        mask = AttentionMask(tensor=visible[:, None, None, :])
+    elif mask_kind == "alibi":
+        mask = AttentionMask(tensor=torch.randn(2, 6, 1, 37, generator=g, dtype=torch.float64).to(dtype))
+    else:
+        mask = AttentionMask()
+    by_sdpa = attend(q, k, v, mask, 0.3)
+    monkeypatch.setattr(masks_module, "_by_matmul", lambda q, k, dropout: dropout == 0)
+    calls, real = [], masks_module.attend_by_matmul
+    monkeypatch.setattr(masks_module, "attend_by_matmul", lambda *args: calls.append(1) or real(*args))
+    by_matmul = attend(q, k, v, mask, 0.3)
+    assert calls == [1]  # the matmul route ran, MHA included
+    assert by_matmul.dtype == dtype and by_matmul.shape == (2, 6, 1, 16)
+    tolerance = {} if dtype in (torch.float32, torch.float64) else dict(rtol=2**-7, atol=1e-3)
+    torch.testing.assert_close(by_matmul, by_sdpa, **tolerance)
 
 
-def test_one_query_attention_goes_by_matmul_only_on_cuda_when_compiling_or_wide(monkeypatch):
-    """The rule of _by_matmul, on stand-ins for CUDA tensors: compiled steps and keys wider than 256
-    (MLA's latents); never with dropout; never on the CPU, whose SDPA takes one query well."""
+def test_one_query_attention_goes_by_matmul_only_on_cuda_for_keys_wider_than_256():
+    """The rule of _by_matmul, on stand-ins for CUDA tensors: keys wider than FlashAttention's and cuDNN's
+    256 (MLA's 576-wide latents); never with dropout; never on the CPU, whose SDPA takes one query well."""
 
     class Stub:
         def __init__(self, width, cuda=True):
             self.is_cuda, self.shape = cuda, (1, 1, 9, width)
 
-    assert masks_module._by_matmul(Stub(576), Stub(576), 0.0)  # MLA, eager
-    assert not masks_module._by_matmul(Stub(64), Stub(64), 0.0)  # a 64-wide head, eager: SDPA
+    assert masks_module._by_matmul(Stub(576), Stub(576), 0.0)  # MLA
+    assert masks_module._by_matmul(Stub(257), Stub(257), 0.0)
+    assert not masks_module._by_matmul(Stub(256), Stub(256), 0.0)
+    assert not masks_module._by_matmul(Stub(64), Stub(64), 0.0)
     assert not masks_module._by_matmul(Stub(576), Stub(576), 0.1)
     assert not masks_module._by_matmul(Stub(576, cuda=False), Stub(576, cuda=False), 0.0)
-    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
-    assert masks_module._by_matmul(Stub(64), Stub(64), 0.0)
-    assert not masks_module._by_matmul(Stub(64, cuda=False), Stub(64, cuda=False), 0.0)
 
 
 @torch.no_grad()

@@ -251,6 +251,7 @@ def attend(
         return _flex(q, k, v, mask, scale, softcap, gqa)
     if softcap is not None:
         return _softcapped(q, k, v, mask, scale, dropout, softcap)
+    # One query (a decode step; never mask.causal, which build_mask sets only for more than one).
     if q.shape[2] == 1 and (gqa or _by_matmul(q, k, dropout)):
         return _one_query(q, k, v, mask, scale, dropout)
     return F.scaled_dot_product_attention(
@@ -279,24 +280,26 @@ def _one_query(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: Attentio
 
 def _by_matmul(q: torch.Tensor, k: torch.Tensor, dropout: float) -> bool:
     """Whether one query's attention runs as matmuls (:func:`attend_by_matmul`) rather than SDPA: on CUDA,
-    in a compiled step (where FlexAttention's decoding kernel does not run) and for keys wider than
-    FlashAttention's and cuDNN's 256 (MLA's absorbed decoding attends over 576-wide latents). SDPA's
-    kernels give one query row's keys to a single thread block per key/value head, which then reads the
-    whole cache alone: on an H200, an 8-layer MLA model (rank 512) decoded 256 tokens after an
-    8,192-token prompt at 146 tokens/s through SDPA, about 0.7 ms a layer a step, and at 901 by matmuls
-    (benchmarks/results/mla_decode_ab_h200.md)."""
-    return q.is_cuda and dropout == 0 and (torch.compiler.is_compiling() or k.shape[-1] > 256)
+    without dropout, for keys wider than FlashAttention's and cuDNN's 256, which is MLA's absorbed decoding
+    (576-wide keys: latent and RoPE key). On an H200 an 8-layer MLA model (rank 512) decoded 256 tokens after
+    an 8,192-token prompt at 146 tokens/s through SDPA, about 0.7 ms a layer a step, and at 901 by matmuls
+    (benchmarks/results/mla_decode_ab_h200.md). Which SDPA kernel ran was not profiled; the likely cause is
+    that SDPA's kernels give one query row's keys to one thread block per key/value head, where matmuls
+    spread the keys over the GPU."""
+    return q.is_cuda and dropout == 0 and k.shape[-1] > 256
 
 
 def attend_by_matmul(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, scale: float) -> torch.Tensor:
     """softmax(q·kᵀ · scale + mask) · v for q [b, heads, queries, d], k/v [b, heads, keys, d] (the same heads),
-    as two matmuls with a float32 softmax between them, in float32 throughout as SDPA's math path computes
-    half-precision inputs. ``mask``: None, bool (True = visible) or an additive float bias, broadcasting to
-    [b, heads, queries, keys]."""
-    scores = torch.matmul(q.float(), k.float().transpose(-1, -2)) * scale
+    as two matmuls with the softmax between them, in float32 for half-precision inputs (as SDPA's math path
+    computes them) and in the inputs' own dtype for float32 and float64. ``mask``: None, bool (True =
+    visible) or an additive float bias, broadcasting to [b, heads, queries, keys]. Unlike SDPA, a query that
+    sees no key gets NaN, not zeros: a decode step's query always sees its own slot."""
+    compute = torch.promote_types(q.dtype, torch.float32)
+    scores = torch.matmul(q.to(compute), k.to(compute).transpose(-1, -2)) * scale
     if mask is not None:
-        scores = scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else scores + mask
-    return torch.matmul(torch.softmax(scores, dim=-1), v.float()).to(q.dtype)
+        scores = scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else scores + mask.to(compute)
+    return torch.matmul(torch.softmax(scores, dim=-1), v.to(compute)).to(q.dtype)
 
 
 def _flex(
