@@ -121,25 +121,31 @@ def set_inductor(settings: list[tuple[str, object]]) -> dict:
     results. Refuses (SystemExit) a setting this torch lacks or a value of another type."""
     import torch._inductor.config as inductor
 
+    return set_config(inductor, "inductor", settings)
+
+
+def set_config(config, label: str, settings: list[tuple[str, object]]) -> dict:
+    """:func:`set_inductor` for any of torch's config modules (``config``, named ``torch._<label>.config``)."""
     done = {}
     for key, value in settings:
         owner, _, name = key.rpartition(".")
-        target = inductor
+        target = config
         for part in filter(None, owner.split(".")):
             target = getattr(target, part, None)
         current = getattr(target, name, AttributeError)
         if current is AttributeError:
-            raise SystemExit(f"torch._inductor.config has no {key} in torch {torch.__version__}")
+            raise SystemExit(f"torch._{label}.config has no {key} in torch {torch.__version__}")
         if current is not None and type(value) is not type(current) and not (type(current) is float and type(value) is int):
-            raise SystemExit(f"torch._inductor.config.{key} is a {type(current).__name__}, not {value!r}")
+            raise SystemExit(f"torch._{label}.config.{key} is a {type(current).__name__}, not {value!r}")
         setattr(target, name, value)
-        done[f"inductor.{key}"] = value
+        done[f"{label}.{key}"] = value
     return done
 
 
-def _flex_with_options(flex_attention, options: dict, q, k, v, **kwargs):
-    """``flex_attention``, with ``options`` for one-query calls (the decode step's decoding kernel)."""
-    if q.shape[-2] == 1:
+def _flex_with_options(flex_attention, options: dict, q, k, v, one_query: bool = True, **kwargs):
+    """``flex_attention``, with ``options`` for one-query calls (the decode step's decoding kernel), or with
+    ``one_query=False`` for the others (training's and prefill's kernels)."""
+    if (q.shape[-2] == 1) == one_query:
         kwargs["kernel_options"] = {**(kwargs.get("kernel_options") or {}), **options}
     return flex_attention(q, k, v, **kwargs)
 

@@ -6,6 +6,9 @@ Variants run one per process, so that an A/B compares the same card in the same 
     python benchmarks/train_profile.py --workload train-window              # a 1024-token window, batch 2 x 8192
     python benchmarks/train_profile.py --compile full                       # torch.compile(model) instead
     python benchmarks/train_profile.py --inductor triton.enable_pdl=True --tag pdl   # a torch._inductor.config setting
+    python benchmarks/train_profile.py --functorch activation_memory_budget=0.9 --tag budget   # the partitioner's
+    python benchmarks/train_profile.py --sdpa-backend flash --tag fa2       # FlashAttention-2 instead of torch's choice
+    python benchmarks/train_profile.py --workload train-window --flex-options '{"BLOCK_M1": 32}' --tag m1-32
     python benchmarks/train_profile.py --preset qwen3-0.6b --batch 4        # another model, another batch
     python benchmarks/train_profile.py --device cpu --tiny --out /tmp/prof  # a dry run of the script itself
 
@@ -27,20 +30,26 @@ On the CPU (a dry run) the table holds CPU operators and their self time instead
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import statistics
 import sys
 import time
 from pathlib import Path
 
 import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.profiler import ProfilerActivity, profile
 
 sys.path.insert(0, str(Path(__file__).parent))
-from decode_profile import at_least, inductor_setting, kernel_table, output_arguments, set_inductor, write_results  # noqa: E402
+from decode_profile import (  # noqa: E402
+    _flex_with_options, at_least, inductor_setting, kernel_options, kernel_table, output_arguments, set_config, set_inductor,
+    write_results,
+)
 from gpu_bench import ISSUE, SMALL, bench_config, gpu_spec, run_environment  # noqa: E402  (sibling scripts)
 
 from archsmith.hardware import normalize_gpu_name  # noqa: E402
-from archsmith.model import build_model  # noqa: E402
+from archsmith.model import build_model, masks  # noqa: E402
 from archsmith.sizing import flop_counts  # noqa: E402
 
 # A kernel's kind, by the first pattern found in its name. Attention comes first: FlashAttention's kernels
@@ -53,6 +62,11 @@ KINDS = (
     ("optimizer", ("multi_tensor", "adam")),
     ("triton (fused)", ("triton_",)),
 )
+
+
+# --sdpa-backend: the one backend SDPA may use (torch.nn.attention.sdpa_kernel); it fails where that one cannot run.
+SDPA_BACKENDS = {"default": None, "flash": SDPBackend.FLASH_ATTENTION, "cudnn": SDPBackend.CUDNN_ATTENTION,
+                 "efficient": SDPBackend.EFFICIENT_ATTENTION, "math": SDPBackend.MATH}  # fmt: skip
 
 
 def kind_of(name: str) -> str:
@@ -71,12 +85,25 @@ def main() -> None:
     parser.add_argument("--steps", type=at_least(1), default=10, help="timed steps after the warm-up")
     parser.add_argument("--inductor", type=inductor_setting, action="append", default=[], metavar="KEY=VALUE",
                         help="a torch._inductor.config setting (repeatable)")  # fmt: skip
+    parser.add_argument("--functorch", type=inductor_setting, action="append", default=[], metavar="KEY=VALUE",
+                        help="a torch._functorch.config setting (repeatable): the partitioner's recompute choices")  # fmt: skip
+    parser.add_argument("--sdpa-backend", choices=tuple(SDPA_BACKENDS), default="default",
+                        help="the only SDPA backend allowed (causal attention without a mask); default: torch's choice")  # fmt: skip
+    parser.add_argument("--flex-options", type=kernel_options, default=None, metavar="JSON",
+                        help="kernel options for FlexAttention's training kernels, e.g. '{\"BLOCK_M1\": 32}'")  # fmt: skip
     output_arguments(parser)
     args = parser.parse_args()
     started = time.perf_counter()
     device = torch.device(args.device)
     cuda = device.type == "cuda"
-    variant = {"compile": args.compile, **set_inductor(args.inductor)}
+    import torch._functorch.config as functorch
+
+    variant = {"compile": args.compile, **set_inductor(args.inductor), **set_config(functorch, "functorch", args.functorch)}
+    if args.sdpa_backend != "default":
+        variant["sdpa_backend"] = args.sdpa_backend
+    if args.flex_options:
+        variant["flex_options"] = args.flex_options
+        masks.flex_attention = functools.partial(_flex_with_options, masks.flex_attention, args.flex_options, one_query=False)
 
     sizes = SMALL if args.tiny else ISSUE
     cfg = bench_config(args.tiny, args.preset)
@@ -88,13 +115,15 @@ def main() -> None:
     model = build_model(cfg, device=device, dtype=torch.bfloat16).train()
     forward = {"regional": lambda m: m.compile_blocks(), "full": torch.compile, "eager": lambda m: m}[args.compile](model)
     optimizer = torch.optim.AdamW(model.parameters(), lr=0.0, fused=cuda)
+    backends = contextlib.nullcontext if args.sdpa_backend == "default" else functools.partial(sdpa_kernel, SDPA_BACKENDS[args.sdpa_backend])
     ids = torch.randint(0, cfg.vocab_size, (batch, seq), device=device, generator=torch.Generator(device).manual_seed(1))
 
     def step() -> float:
         if cuda:
             torch.cuda.synchronize(device)
         start = time.perf_counter()
-        forward(ids, labels=ids, check_inputs=False).loss.backward()
+        with backends():  # entered at every step: the first one compiles under it
+            forward(ids, labels=ids, check_inputs=False).loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         if cuda:

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import torch
+
 SCRIPTS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
@@ -70,13 +72,15 @@ def test_decode_profile_setting_of_a_step_option_replaces_the_steps_own(monkeypa
 
 def test_train_profile_dry_run_writes_its_variant_and_kernel_time_by_kind(tmp_path):
     command = [sys.executable, str(SCRIPTS / "train_profile.py"), "--device", "cpu", "--tiny", "--workload", "train-window",
-               "--warmup", "1", "--steps", "2", "--inductor", "max_autotune_gemm=False", "--tag", "x.y", "--out", str(tmp_path)]  # fmt: skip
+               "--warmup", "1", "--steps", "2", "--inductor", "max_autotune_gemm=False", "--functorch", "activation_memory_budget=0.9",
+               "--sdpa-backend", "flash", "--flex-options", '{"BLOCK_M1": 32}', "--tag", "x.y", "--out", str(tmp_path)]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     name = "train_profile_cpu_tiny_train-window_x.y"
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"{name}.json", f"{name}.md"]
     result = json.loads((tmp_path / f"{name}.json").read_text())
-    assert result["variant"] == {"compile": "regional", "inductor.max_autotune_gemm": False}
+    assert result["variant"] == {"compile": "regional", "inductor.max_autotune_gemm": False, "functorch.activation_memory_budget": 0.9,
+                                 "sdpa_backend": "flash", "flex_options": {"BLOCK_M1": 32}}  # fmt: skip
     assert result["workload"] == {"name": "train-window", "batch": 1, "seq": 128, "sliding_window": 32}
     assert len(result["step_s"]) == 2 and result["tokens_per_s_median"] > 0 and result["mfu"] is None
     assert {"matmul", "attention"} <= set(result["profiled"]["kinds_ms"])  # the CPU's aten::mm and SDPA
@@ -84,11 +88,26 @@ def test_train_profile_dry_run_writes_its_variant_and_kernel_time_by_kind(tmp_pa
 
 
 def test_train_profile_refuses_a_setting_it_cannot_apply(tmp_path):
-    command = [sys.executable, str(SCRIPTS / "train_profile.py"), "--device", "cpu", "--tiny", "--inductor", "triton.no_such=1",
-               "--out", str(tmp_path)]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    assert done.returncode != 0 and "has no triton.no_such" in done.stderr and "Traceback" not in done.stderr, done.stderr[-1000:]
+    for args, message in (
+        (["--inductor", "triton.no_such=1"], "torch._inductor.config has no triton.no_such"),
+        (["--functorch", "no_such=1"], "torch._functorch.config has no no_such"),
+        (["--functorch", "activation_memory_budget=True"], "activation_memory_budget is a float, not True"),
+        (["--sdpa-backend", "fa3"], "invalid choice: 'fa3'"),
+        (["--flex-options", "[8]"], "not a JSON object of options"),
+    ):
+        command = [sys.executable, str(SCRIPTS / "train_profile.py"), "--device", "cpu", "--tiny", *args, "--out", str(tmp_path)]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+        assert done.returncode != 0 and message in done.stderr and "Traceback" not in done.stderr, done.stderr[-1000:]
     assert not list(tmp_path.iterdir())
+
+
+def test_train_profile_sdpa_backend_reaches_the_compiled_attention(tmp_path):
+    """--sdpa-backend is in force when the blocks compile: the CPU has no memory-efficient kernel, so asking
+    for it alone must fail (torch's own error), where the default runs."""
+    command = [sys.executable, str(SCRIPTS / "train_profile.py"), "--device", "cpu", "--tiny", "--warmup", "1", "--steps", "1",
+               "--sdpa-backend", "efficient", "--out", str(tmp_path)]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0 and "No viable backend for scaled_dot_product_attention" in done.stderr, done.stderr[-1000:]
 
 
 def test_train_profile_sorts_real_cuda_kernel_names_into_their_kinds(monkeypatch):
@@ -181,3 +200,25 @@ def test_profiles_of_another_preset_name_it_in_their_files(tmp_path):
         result = json.loads((tmp_path / f"{name}.json").read_text())
         assert result["environment"]["model"] == "deepseek-v2-lite (tiny)"
     assert json.loads((tmp_path / "train_profile_cpu_deepseek-v2-lite_tiny_train.json").read_text())["workload"]["seq"] == 16
+
+
+def test_flex_options_go_to_the_calls_they_name(monkeypatch):
+    """--flex-decode-options reach one-query calls only (the decoding kernel), train_profile's --flex-options the
+    others (the training kernels; on the CPU no training call reaches FlexAttention, so the dry run cannot show it)."""
+    import functools
+    import importlib
+
+    monkeypatch.syspath_prepend(str(SCRIPTS))
+    decode_profile = importlib.import_module("decode_profile")
+    seen = []
+
+    def flex(q, k, v, **kwargs):
+        seen.append(kwargs.get("kernel_options"))
+
+    one, many = torch.zeros(1, 1, 1, 8), torch.zeros(1, 1, 4, 8)
+    decoding = functools.partial(decode_profile._flex_with_options, flex, {"SPLIT_KV": 8})
+    training = functools.partial(decode_profile._flex_with_options, flex, {"BLOCK_M1": 32}, one_query=False)
+    for call in (decoding, training):
+        call(one, one, one, kernel_options={"a": 1})
+        call(many, many, many)
+    assert seen == [{"a": 1, "SPLIT_KV": 8}, None, {"a": 1}, {"BLOCK_M1": 32}]
