@@ -75,8 +75,7 @@ from archsmith.sizing import flop_counts, kv_cache_bytes
 RESULTS = Path(__file__).parent / "results"
 PRESET = "llama-3.2-1b"
 # --tiny: the same structure, small enough for a CPU dry run (see tiny_of).
-TINY = dict(vocab_size=1024, hidden_size=128, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4,
-            rope_scaling=None, sliding_rope_scaling=None)  # fmt: skip
+TINY = dict(vocab_size=1024, hidden_size=128, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4)
 
 
 @dataclass(frozen=True)
@@ -195,28 +194,38 @@ def bench_config(tiny: bool, preset: str = PRESET):
 
 def tiny_of(cfg):
     """``cfg`` at TINY's sizes with its structure kept: MHA, GQA (2 KV heads) or MQA; MLA's latent and head
-    widths; Mixture-of-Experts routing (4 experts, at most 2 a token, at most 1 dense layer first); windows and
-    per-layer patterns cut to the 2 layers."""
+    widths and query bottleneck; Mixture-of-Experts routing (4 experts, at most 2 a token, 2 groups where the
+    preset groups them, at most 1 dense layer first); RoPE scaling (but LongRoPE's per-dimension factors, which
+    fit only the preset's head width); a window; and two layers that differ as the preset's do, where some do
+    (sliding and full attention, RoPE and NoPE), else its first two."""
     changes = dict(TINY)
-    layers, heads = TINY["num_hidden_layers"], TINY["num_attention_heads"]
+    heads = TINY["num_attention_heads"]
     if cfg.is_mla:
         changes.update(num_key_value_heads=None, head_dim=None, kv_lora_rank=32, qk_nope_head_dim=16, qk_rope_head_dim=16,
                        v_head_dim=16, q_lora_rank=cfg.q_lora_rank and 32)  # fmt: skip
     else:
         kv = cfg.num_key_value_heads or cfg.num_attention_heads
         changes.update(num_key_value_heads=heads if kv == cfg.num_attention_heads else 1 if kv == 1 else 2, head_dim=32)
-    if cfg.is_moe:
-        changes.update(num_experts=4, num_experts_per_tok=min(2, cfg.num_experts_per_tok), moe_intermediate_size=64,
-                       n_group=1, topk_group=1, first_k_dense_replace=min(1, cfg.first_k_dense_replace),
-                       shared_expert_intermediate_size=cfg.shared_expert_intermediate_size and 64,
-                       mlp_only_layers=tuple(i for i in cfg.mlp_only_layers if i < layers))  # fmt: skip
+    for name in ("rope_scaling", "sliding_rope_scaling"):
+        if (getattr(cfg, name) or {}).get("rope_type") == "longrope":
+            changes[name] = None
     if cfg.sliding_window is not None:
         changes["sliding_window"] = 32
+    # Layer 0 and the first layer unlike it (in window or RoPE), else layer 1.
+    kind = lambda i: (cfg.layer_is_sliding(i), cfg.layer_has_rope(i))  # noqa: E731
+    other = next((i for i in range(1, cfg.num_hidden_layers) if kind(i) != kind(0)), 1)
+    kept = (0, other)
     if cfg.layer_types is not None:
-        types = cfg.layer_types[:layers]
+        types = tuple(cfg.layer_types[i] for i in kept)
         changes["layer_types"] = None if len(set(types)) == 1 else types
     if cfg.nope_layers is not None:
-        changes["nope_layers"] = tuple(i for i in cfg.nope_layers if i < layers) or None
+        changes["nope_layers"] = tuple(j for j, i in enumerate(kept) if i in cfg.nope_layers) or None
+    if cfg.is_moe:
+        grouped = cfg.n_group > 1
+        changes.update(num_experts=4, num_experts_per_tok=min(2, cfg.num_experts_per_tok), moe_intermediate_size=64,
+                       n_group=2 if grouped else 1, topk_group=1, first_k_dense_replace=min(1, cfg.first_k_dense_replace),
+                       shared_expert_intermediate_size=cfg.shared_expert_intermediate_size and 64,
+                       mlp_only_layers=tuple(j for j, i in enumerate(kept) if i in cfg.mlp_only_layers))  # fmt: skip
     return cfg.replace(**changes)
 
 

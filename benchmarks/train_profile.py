@@ -6,16 +6,20 @@ Variants run one per process, so that an A/B compares the same card in the same 
     python benchmarks/train_profile.py --workload train-window              # a 1024-token window, batch 2 x 8192
     python benchmarks/train_profile.py --compile full                       # torch.compile(model) instead
     python benchmarks/train_profile.py --inductor triton.enable_pdl=True --tag pdl   # a torch._inductor.config setting
-    python benchmarks/train_profile.py --functorch activation_memory_budget=0.9 --tag budget   # the partitioner's
+    python benchmarks/train_profile.py --functorch activation_memory_budget=0.9 --tag budget   # a partitioner setting
     python benchmarks/train_profile.py --sdpa-backend flash --tag fa2       # FlashAttention-2 instead of torch's choice
-    python benchmarks/train_profile.py --workload train-window --flex-options '{"BLOCK_M1": 32}' --tag m1-32
-    python benchmarks/train_profile.py --preset qwen3-0.6b --batch 4        # another model, another batch
+    python benchmarks/train_profile.py --workload train-window --flex-options '{"BLOCK_M1": 32}' --tag m1-32   # FlexAttention's
+
+--sdpa-backend acts where SDPA runs (the train workload's causal attention: see the kernel table for which
+kernel ran); --flex-options where FlexAttention runs (train-window, whose window is shorter than its
+sequence), and the results count the calls that took them.    python benchmarks/train_profile.py --preset qwen3-0.6b --batch 4        # another model, another batch
     python benchmarks/train_profile.py --device cpu --tiny --out /tmp/prof  # a dry run of the script itself
 
 It builds a preset (--preset, by default llama-3.2-1b) in bf16 with random weights, as
 benchmarks/gpu_bench.py does (the same sizes unless --batch or --seq say otherwise, the same loss call with
 check_inputs=False, a fused AdamW step at lr 0), times --steps steps after --warmup, then profiles one more
-step. It writes benchmarks/results/train_profile_<card>[_<preset>][_tiny]_<workload>[_full|_eager][_<tag>].{json,md}.
+step. It writes benchmarks/results/train_profile_<card>[_<preset>][_tiny]_<workload>[_b<batch>x<seq>][_full|_eager][_<tag>].{json,md}
+(the batch and length named when not the workload's default).
 
 - tokens/s: batch x seq / the median step (forward, backward, optimizer step); MFU in PaLM's convention
   over the card's dense bf16 peak, as gpu_bench.
@@ -35,9 +39,12 @@ import functools
 import statistics
 import sys
 import time
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
+import torch.nn.attention.flex_attention as flex_module
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.profiler import ProfilerActivity, profile
 
@@ -74,6 +81,49 @@ def kind_of(name: str) -> str:
     return next((kind for kind, patterns in KINDS if any(p in lowered for p in patterns)), "other")
 
 
+def apply(args: argparse.Namespace) -> tuple[dict, list[int] | None]:
+    """Switch the variant on before anything compiles: what was switched (for the results), and, with
+    --flex-options, a one-item list counting the FlexAttention calls that took them (in a compiled block
+    Dynamo may count each call or only its tracing: read it as none against some). torch.compile's
+    autograd cache is off for every run: its key leaves out SDPA's backend switches, so a warm cache
+    would hand one backend's graph to another."""
+    import torch._functorch.config as functorch
+
+    functorch.enable_autograd_cache = False
+    variant = {"compile": args.compile, **set_inductor(args.inductor), **set_config(functorch, "functorch", args.functorch)}
+    if args.sdpa_backend != "default":
+        variant["sdpa_backend"] = args.sdpa_backend
+    if not args.flex_options:
+        return variant, None
+    known = getattr(flex_module, "FlexKernelOptions", None)  # a TypedDict of the option names in recent torch
+    unknown = sorted(set(args.flex_options) - set(getattr(known, "__annotations__", args.flex_options)))
+    if unknown:
+        raise SystemExit(f"--flex-options: torch {torch.__version__}'s FlexAttention has no option {', '.join(unknown)}")
+    variant["flex_options"] = args.flex_options
+    calls = [0]
+
+    def counted(q, k, v, **kwargs):
+        calls[0] += q.shape[-2] > 1
+        return flex_attention(q, k, v, **kwargs)
+
+    flex_attention = masks.flex_attention
+    masks.flex_attention = functools.partial(_flex_with_options, counted, args.flex_options, one_query=False)
+    return variant, calls
+
+
+def first_step(step: Callable[[], float], sdpa_backend: str) -> float:
+    """The first (compiling) step; a backend that cannot run the model's attention ends the run with torch's reason."""
+    if sdpa_backend == "default":
+        return step()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            return step()
+        except RuntimeError as error:
+            reasons = [str(w.message) for w in caught if "attention" in str(w.message).lower()] or [str(error).splitlines()[0]]
+            raise SystemExit(f"--sdpa-backend {sdpa_backend} cannot run this model's attention: " + " | ".join(reasons)) from None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workload", choices=("train", "train-window"), default="train")
@@ -96,20 +146,14 @@ def main() -> None:
     started = time.perf_counter()
     device = torch.device(args.device)
     cuda = device.type == "cuda"
-    import torch._functorch.config as functorch
-
-    variant = {"compile": args.compile, **set_inductor(args.inductor), **set_config(functorch, "functorch", args.functorch)}
-    if args.sdpa_backend != "default":
-        variant["sdpa_backend"] = args.sdpa_backend
-    if args.flex_options:
-        variant["flex_options"] = args.flex_options
-        masks.flex_attention = functools.partial(_flex_with_options, masks.flex_attention, args.flex_options, one_query=False)
+    variant, flex_calls = apply(args)
 
     sizes = SMALL if args.tiny else ISSUE
     cfg = bench_config(args.tiny, args.preset)
     batch, seq = sizes.train
     if args.workload == "train-window":
         cfg, (batch, seq) = cfg.replace(sliding_window=sizes.window), sizes.window_train
+    default_shape = (batch, seq)
     batch, seq = args.batch or batch, args.seq or seq
     torch.manual_seed(0)
     model = build_model(cfg, device=device, dtype=torch.bfloat16).train()
@@ -130,7 +174,7 @@ def main() -> None:
             torch.cuda.synchronize(device)
         return time.perf_counter() - start
 
-    first = step()  # compiles
+    first = first_step(step, args.sdpa_backend)  # compiles
     times = [step() for _ in range(args.warmup - 1 + args.steps)][args.warmup - 1 :]
     with profile(activities=[ProfilerActivity.CUDA if cuda else ProfilerActivity.CPU]) as prof:
         profiled = step()
@@ -146,7 +190,7 @@ def main() -> None:
     result = {
         "environment": run_environment(card, "train_profile.py", sys.argv[1:], args.tiny, args.preset),
         "workload": {"name": args.workload, "batch": batch, "seq": seq, "sliding_window": window},
-        "variant": variant,
+        "variant": variant if flex_calls is None else {**variant, "flex_options_calls": flex_calls[0]},
         "first_step_s": first,
         "step_s": times,
         "tokens_per_s_median": tokens_per_s,
@@ -163,7 +207,8 @@ def main() -> None:
         "wall_s": round(time.perf_counter() - started, 1),
     }
     compiled = "" if args.compile == "regional" else f"_{args.compile}"  # the default unnamed, as gpu_bench's rows
-    written = write_results(args, f"train_profile_{normalize_gpu_name(card)}", result, markdown(result), f"_{args.workload}{compiled}")
+    shape = "" if (batch, seq) == default_shape else f"_b{batch}x{seq}"
+    written = write_results(args, f"train_profile_{normalize_gpu_name(card)}", result, markdown(result), f"_{args.workload}{shape}{compiled}")
     p = result["profiled"]
     mfu = "" if result["mfu"] is None else f", MFU {result['mfu']:.1%}"
     print(f"{card} {args.workload} {variant}: {tokens_per_s:,.0f} tokens/s{mfu}; profiled step {p['wall_ms']:.1f} ms = "

@@ -80,7 +80,8 @@ def test_train_profile_dry_run_writes_its_variant_and_kernel_time_by_kind(tmp_pa
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"{name}.json", f"{name}.md"]
     result = json.loads((tmp_path / f"{name}.json").read_text())
     assert result["variant"] == {"compile": "regional", "inductor.max_autotune_gemm": False, "functorch.activation_memory_budget": 0.9,
-                                 "sdpa_backend": "flash", "flex_options": {"BLOCK_M1": 32}}  # fmt: skip
+                                 "sdpa_backend": "flash", "flex_options": {"BLOCK_M1": 32},
+                                 "flex_options_calls": 0}  # fmt: skip  (the CPU trains through dense masks)
     assert result["workload"] == {"name": "train-window", "batch": 1, "seq": 128, "sliding_window": 32}
     assert len(result["step_s"]) == 2 and result["tokens_per_s_median"] > 0 and result["mfu"] is None
     assert {"matmul", "attention"} <= set(result["profiled"]["kinds_ms"])  # the CPU's aten::mm and SDPA
@@ -94,6 +95,8 @@ def test_train_profile_refuses_a_setting_it_cannot_apply(tmp_path):
         (["--functorch", "activation_memory_budget=True"], "activation_memory_budget is a float, not True"),
         (["--sdpa-backend", "fa3"], "invalid choice: 'fa3'"),
         (["--flex-options", "[8]"], "not a JSON object of options"),
+        (["--flex-options", '{"BLOCK_Q": 32}'], "FlexAttention has no option BLOCK_Q"),
+        (["--sdpa-backend", "efficient"], "--sdpa-backend efficient cannot run this model's attention"),  # none on the CPU
     ):
         command = [sys.executable, str(SCRIPTS / "train_profile.py"), "--device", "cpu", "--tiny", *args, "--out", str(tmp_path)]
         done = subprocess.run(command, capture_output=True, text=True, timeout=300)
@@ -101,13 +104,29 @@ def test_train_profile_refuses_a_setting_it_cannot_apply(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
-def test_train_profile_sdpa_backend_reaches_the_compiled_attention(tmp_path):
-    """--sdpa-backend is in force when the blocks compile: the CPU has no memory-efficient kernel, so asking
-    for it alone must fail (torch's own error), where the default runs."""
-    command = [sys.executable, str(SCRIPTS / "train_profile.py"), "--device", "cpu", "--tiny", "--warmup", "1", "--steps", "1",
-               "--sdpa-backend", "efficient", "--out", str(tmp_path)]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    assert done.returncode != 0 and "No viable backend for scaled_dot_product_attention" in done.stderr, done.stderr[-1000:]
+def test_train_profile_switches_on_its_variant_before_anything_compiles(monkeypatch):
+    """train_profile.apply: the autograd cache off (its key leaves out SDPA's backend), and --flex-options on
+    the FlexAttention calls of more than one query, counted."""
+    import argparse
+    import importlib
+
+    import torch._functorch.config as functorch
+
+    from archsmith.model import masks
+
+    monkeypatch.syspath_prepend(str(SCRIPTS))
+    train_profile = importlib.import_module("train_profile")
+    seen = []
+    monkeypatch.setattr(masks, "flex_attention", lambda q, k, v, **kwargs: seen.append(kwargs.get("kernel_options")))
+    monkeypatch.setattr(functorch, "enable_autograd_cache", True)
+    args = argparse.Namespace(compile="regional", inductor=[], functorch=[], sdpa_backend="default", flex_options={"BLOCK_M1": 32})
+    variant, calls = train_profile.apply(args)
+    assert functorch.enable_autograd_cache is False
+    assert variant == {"compile": "regional", "flex_options": {"BLOCK_M1": 32}}
+    many, one = torch.zeros(1, 1, 4, 8), torch.zeros(1, 1, 1, 8)
+    masks.flex_attention(many, many, many)
+    masks.flex_attention(one, one, one)
+    assert seen == [{"BLOCK_M1": 32}, None] and calls == [1]
 
 
 def test_train_profile_sorts_real_cuda_kernel_names_into_their_kinds(monkeypatch):
@@ -167,7 +186,8 @@ def test_results_name_a_run_of_uncommitted_code_as_such(tmp_path):
 
 def test_every_preset_has_a_tiny_model_of_its_structure(monkeypatch):
     """--tiny (a CPU dry run) of any --preset: small, and the same kind of model: attention (MHA, GQA or MQA;
-    MLA and its query bottleneck), Mixture-of-Experts or dense, positions, windows, norms and MLP kind."""
+    MLA and its query bottleneck), Mixture-of-Experts or dense and its expert groups, positions and RoPE
+    scaling, windows, layers that differ (sliding and full, RoPE and NoPE, dense and sparse), norms and MLP."""
     import importlib
 
     from archsmith.presets import preset_names
@@ -184,6 +204,13 @@ def test_every_preset_has_a_tiny_model_of_its_structure(monkeypatch):
                 "parallel_residual", "attn_logit_softcapping", "final_logit_softcapping", "scoring_func")  # fmt: skip
         assert all(getattr(tiny, f) == getattr(full, f) for f in same), name
         assert (tiny.sliding_window is None) == (full.sliding_window is None), name
+        assert (tiny.sliding_rope_theta, tiny.rope_theta) == (full.sliding_rope_theta, full.rope_theta), name
+        mixed = lambda c, kind: len({kind(c, i) for i in range(c.num_hidden_layers)}) > 1  # noqa: E731
+        for kind in (lambda c, i: c.layer_is_sliding(i), lambda c, i: c.layer_has_rope(i), lambda c, i: c.layer_is_sparse(i)):
+            assert mixed(tiny, kind) == mixed(full, kind), name  # sliding and full, RoPE and NoPE, dense and sparse layers
+        scaling = lambda c: (c.rope_scaling or {}).get("rope_type")  # noqa: E731
+        assert scaling(tiny) == (None if scaling(full) == "longrope" else scaling(full)), name
+        assert (tiny.n_group > 1) == (full.n_group > 1), name
 
 
 def test_profiles_of_another_preset_name_it_in_their_files(tmp_path):
@@ -191,7 +218,7 @@ def test_profiles_of_another_preset_name_it_in_their_files(tmp_path):
     the file names and in the results' model."""
     for script, extra, name in (
         ("decode_profile.py", ["--prompt", "4", "--new", "4", "--runs", "1"], "decode_profile_cpu_deepseek-v2-lite_tiny"),
-        ("train_profile.py", ["--warmup", "1", "--steps", "1", "--batch", "1", "--seq", "16"], "train_profile_cpu_deepseek-v2-lite_tiny_train"),
+        ("train_profile.py", ["--warmup", "1", "--steps", "1", "--batch", "1", "--seq", "16"], "train_profile_cpu_deepseek-v2-lite_tiny_train_b1x16"),
     ):
         command = [sys.executable, str(SCRIPTS / script), "--device", "cpu", "--tiny", "--preset", "deepseek-v2-lite", *extra,
                    "--out", str(tmp_path)]  # fmt: skip
@@ -199,7 +226,7 @@ def test_profiles_of_another_preset_name_it_in_their_files(tmp_path):
         assert done.returncode == 0, done.stderr[-2000:]
         result = json.loads((tmp_path / f"{name}.json").read_text())
         assert result["environment"]["model"] == "deepseek-v2-lite (tiny)"
-    assert json.loads((tmp_path / "train_profile_cpu_deepseek-v2-lite_tiny_train.json").read_text())["workload"]["seq"] == 16
+    assert json.loads((tmp_path / "train_profile_cpu_deepseek-v2-lite_tiny_train_b1x16.json").read_text())["workload"]["seq"] == 16
 
 
 def test_flex_options_go_to_the_calls_they_name(monkeypatch):
