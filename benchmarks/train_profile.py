@@ -9,11 +9,14 @@ Variants run one per process, so that an A/B compares the same card in the same 
     python benchmarks/train_profile.py --functorch activation_memory_budget=0.9 --tag budget   # a partitioner setting
     python benchmarks/train_profile.py --sdpa-backend flash --tag fa2       # FlashAttention-2 instead of torch's choice
     python benchmarks/train_profile.py --workload train-window --flex-options '{"BLOCK_M1": 32}' --tag m1-32   # FlexAttention's
-
---sdpa-backend acts where SDPA runs (the train workload's causal attention: see the kernel table for which
-kernel ran); --flex-options where FlexAttention runs (train-window, whose window is shorter than its
-sequence), and the results count the calls that took them.    python benchmarks/train_profile.py --preset qwen3-0.6b --batch 4        # another model, another batch
+    python benchmarks/train_profile.py --gc off --tag gc-off                # no garbage collection while timed
+    python benchmarks/train_profile.py --preset qwen3-0.6b --batch 4        # another model, another batch
     python benchmarks/train_profile.py --device cpu --tiny --out /tmp/prof  # a dry run of the script itself
+
+--sdpa-backend acts where SDPA runs (the train workload's causal attention: the kernel table shows which kernel
+ran); --flex-options where FlexAttention runs (train-window, whose window is shorter than its sequence), and the
+results count the calls that took them. --gc off asks whether Python's garbage collector makes the slow steps
+(in the H200 runs every fourth step was 12-20 ms slower: benchmarks/results/train_ab_h200.md).
 
 It builds a preset (--preset, by default llama-3.2-1b) in bf16 with random weights, as
 benchmarks/gpu_bench.py does (the same sizes unless --batch or --seq say otherwise, the same loss call with
@@ -36,6 +39,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import gc
 import statistics
 import sys
 import time
@@ -93,6 +97,8 @@ def apply(args: argparse.Namespace) -> tuple[dict, list[int] | None]:
     variant = {"compile": args.compile, **set_inductor(args.inductor), **set_config(functorch, "functorch", args.functorch)}
     if args.sdpa_backend != "default":
         variant["sdpa_backend"] = args.sdpa_backend
+    if args.gc != "on":
+        variant["gc"] = args.gc
     if not args.flex_options:
         return variant, None
     known = getattr(flex_module, "FlexKernelOptions", None)  # a TypedDict of the option names in recent torch
@@ -141,6 +147,8 @@ def main() -> None:
                         help="the only SDPA backend allowed (causal attention without a mask); default: torch's choice")  # fmt: skip
     parser.add_argument("--flex-options", type=kernel_options, default=None, metavar="JSON",
                         help="kernel options for FlexAttention's training kernels, e.g. '{\"BLOCK_M1\": 32}'")  # fmt: skip
+    parser.add_argument("--gc", choices=("on", "off"), default="on",
+                        help="Python's garbage collector while timed (off: after the compile, frozen and disabled)")  # fmt: skip
     output_arguments(parser)
     args = parser.parse_args()
     started = time.perf_counter()
@@ -175,6 +183,10 @@ def main() -> None:
         return time.perf_counter() - start
 
     first = first_step(step, args.sdpa_backend)  # compiles
+    if args.gc == "off":  # what survives the compile is frozen out of every collection, and none runs while timed
+        gc.collect()
+        gc.freeze()
+        gc.disable()
     times = [step() for _ in range(args.warmup - 1 + args.steps)][args.warmup - 1 :]
     with profile(activities=[ProfilerActivity.CUDA if cuda else ProfilerActivity.CPU]) as prof:
         profiled = step()

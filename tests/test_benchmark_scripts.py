@@ -73,14 +73,14 @@ def test_decode_profile_setting_of_a_step_option_replaces_the_steps_own(monkeypa
 def test_train_profile_dry_run_writes_its_variant_and_kernel_time_by_kind(tmp_path):
     command = [sys.executable, str(SCRIPTS / "train_profile.py"), "--device", "cpu", "--tiny", "--workload", "train-window",
                "--warmup", "1", "--steps", "2", "--inductor", "max_autotune_gemm=False", "--functorch", "activation_memory_budget=0.9",
-               "--sdpa-backend", "flash", "--flex-options", '{"BLOCK_M1": 32}', "--tag", "x.y", "--out", str(tmp_path)]  # fmt: skip
+               "--sdpa-backend", "flash", "--flex-options", '{"BLOCK_M1": 32}', "--gc", "off", "--tag", "x.y", "--out", str(tmp_path)]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     name = "train_profile_cpu_tiny_train-window_x.y"
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"{name}.json", f"{name}.md"]
     result = json.loads((tmp_path / f"{name}.json").read_text())
     assert result["variant"] == {"compile": "regional", "inductor.max_autotune_gemm": False, "functorch.activation_memory_budget": 0.9,
-                                 "sdpa_backend": "flash", "flex_options": {"BLOCK_M1": 32},
+                                 "sdpa_backend": "flash", "gc": "off", "flex_options": {"BLOCK_M1": 32},
                                  "flex_options_calls": 0}  # fmt: skip  (the CPU trains through dense masks)
     assert result["workload"] == {"name": "train-window", "batch": 1, "seq": 128, "sliding_window": 32}
     assert len(result["step_s"]) == 2 and result["tokens_per_s_median"] > 0 and result["mfu"] is None
@@ -119,7 +119,7 @@ def test_train_profile_switches_on_its_variant_before_anything_compiles(monkeypa
     seen = []
     monkeypatch.setattr(masks, "flex_attention", lambda q, k, v, **kwargs: seen.append(kwargs.get("kernel_options")))
     monkeypatch.setattr(functorch, "enable_autograd_cache", True)
-    args = argparse.Namespace(compile="regional", inductor=[], functorch=[], sdpa_backend="default", flex_options={"BLOCK_M1": 32})
+    args = argparse.Namespace(compile="regional", inductor=[], functorch=[], sdpa_backend="default", gc="on", flex_options={"BLOCK_M1": 32})
     variant, calls = train_profile.apply(args)
     assert functorch.enable_autograd_cache is False
     assert variant == {"compile": "regional", "flex_options": {"BLOCK_M1": 32}}
