@@ -93,7 +93,8 @@ def apply(args: argparse.Namespace) -> tuple[dict, list[int] | None]:
     would hand one backend's graph to another."""
     import torch._functorch.config as functorch
 
-    functorch.enable_autograd_cache = False
+    if hasattr(functorch, "enable_autograd_cache"):  # older torch has no such cache
+        functorch.enable_autograd_cache = False
     variant = {"compile": args.compile, **set_inductor(args.inductor), **set_config(functorch, "functorch", args.functorch)}
     if args.sdpa_backend != "default":
         variant["sdpa_backend"] = args.sdpa_backend
