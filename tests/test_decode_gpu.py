@@ -28,8 +28,10 @@ CASES = {
     # GQA, a ring of 5 slots next to a full layer, ALiBi's per-head bias folded with the query heads
     # (the dense step mask: torch 2.11's decoding kernel fails to compile ALiBi's score_mod)
     "ring-alibi-gqa": dict(sliding_window=5, layer_types=("sliding_attention", "full_attention"), position_embedding="alibi"),
-    # MLA's latent cache, attended over by the absorbed step
+    # MLA's latent cache, attended over by the absorbed step: through SDPA, and (keys of 264 + 16, wider
+    # than 256, as DeepSeek's 512 + 64) by matmuls (masks.attend_by_matmul)
     "mla": dict(num_key_value_heads=None, kv_lora_rank=16, qk_nope_head_dim=16, qk_rope_head_dim=16, v_head_dim=16),
+    "mla-wide": dict(num_key_value_heads=None, kv_lora_rank=264, qk_nope_head_dim=16, qk_rope_head_dim=16, v_head_dim=16),
 }
 
 

@@ -114,6 +114,28 @@ def test_cached_decode_equals_recomputation(name):
     assert torch.equal(model.generate(ids, max_new_tokens=14), greedy_without_cache(model, ids, 14))
 
 
+@pytest.mark.parametrize("compile", [False, True], ids=["eager", "compiled"])
+def test_wide_mla_decode_goes_by_matmul_and_equals_recomputation(compile, monkeypatch):
+    """MLA's absorbed step over keys wider than 256 (DeepSeek's 512 + 64; 264 + 8 here): on CUDA each layer's
+    decode-step attention goes by masks.attend_by_matmul, not SDPA (counted eagerly: a counter inside the
+    compiled step would make it recompile), and greedy decoding, eager and compiled, gives the tokens of
+    recomputing the whole sequence each step."""
+    from archsmith.model import masks
+
+    calls, real = [], masks.attend_by_matmul
+    if not compile:
+        monkeypatch.setattr(masks, "attend_by_matmul", lambda *args: calls.append(1) or real(*args))
+    torch.manual_seed(0)
+    cfg = ArchConfig(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=48,
+                     max_position_embeddings=48, initializer_range=0.2, num_key_value_heads=None, kv_lora_rank=264,
+                     qk_nope_head_dim=12, qk_rope_head_dim=8, v_head_dim=10)  # fmt: skip
+    model = build_model(cfg).eval().to(DEVICE)
+    ids = torch.randint(0, VOCAB, (2, 6), generator=torch.Generator().manual_seed(0)).to(DEVICE)
+    assert torch.equal(model.generate(ids, max_new_tokens=14, compile=compile), greedy_without_cache(model, ids, 14))
+    if not compile:  # 13 decode steps of 2 layers
+        assert len(calls) == (26 if DEVICE == "cuda" else 0)
+
+
 @pytest.mark.parametrize("name", ["sliding-mixed-layers", "alibi", "learned"])
 def test_compiled_decode_equals_recomputation(name):
     """``compile=True``: one compiled step, replayed as a CUDA graph on GPU. A second prompt reuses the
