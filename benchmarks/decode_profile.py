@@ -43,6 +43,7 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -174,6 +175,19 @@ def write_results(args: argparse.Namespace, stem: str, result: dict, markdown: s
     return out / f"{name}.md"
 
 
+def timed(run: Callable[[], object], device: torch.device) -> tuple[float, object]:
+    """Seconds of wall time that ``run()`` takes on ``device`` (the GPU's queue drained before and after),
+    and what it returned."""
+    cuda = device.type == "cuda"
+    if cuda:
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    out = run()
+    if cuda:
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - start, out
+
+
 def kernel_table(prof, cuda: bool, steps: int, rows: int) -> tuple[float, float, list[dict]]:
     """Total kernel µs per step, kernels per step, and the ``rows`` largest kernels (CPU operators on the CPU)."""
     events = prof.key_averages()
@@ -214,14 +228,9 @@ def main() -> None:
     prompt = torch.randint(0, cfg.vocab_size, (args.batch, args.prompt), device=device, generator=torch.Generator(device).manual_seed(2))
 
     def timed_generate() -> float:
-        if cuda:
-            torch.cuda.synchronize(device)
-        start = time.perf_counter()
-        out = model.generate(prompt, max_new_tokens=args.new, compile=True)
-        if cuda:
-            torch.cuda.synchronize(device)
+        seconds, out = timed(lambda: model.generate(prompt, max_new_tokens=args.new, compile=True), device)
         assert out.shape == (args.batch, args.prompt + args.new)
-        return time.perf_counter() - start
+        return seconds
 
     first = timed_generate()  # compiles and captures the step for this cache shape
     times = [timed_generate() for _ in range(args.runs)]

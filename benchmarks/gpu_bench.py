@@ -204,7 +204,7 @@ def tiny_of(cfg):
         changes.update(num_key_value_heads=None, head_dim=None, kv_lora_rank=32, qk_nope_head_dim=16, qk_rope_head_dim=16,
                        v_head_dim=16, q_lora_rank=cfg.q_lora_rank and 32)  # fmt: skip
     else:
-        kv = cfg.num_key_value_heads or cfg.num_attention_heads
+        kv = cfg.num_key_value_heads  # resolved by ArchConfig: never None
         changes.update(num_key_value_heads=heads if kv == cfg.num_attention_heads else 1 if kv == 1 else 2, head_dim=32)
     for name in ("rope_scaling", "sliding_rope_scaling"):
         if (getattr(cfg, name) or {}).get("rope_type") == "longrope":

@@ -55,7 +55,7 @@ from torch.profiler import ProfilerActivity, profile
 sys.path.insert(0, str(Path(__file__).parent))
 from decode_profile import (  # noqa: E402
     _flex_with_options, at_least, inductor_setting, kernel_options, kernel_table, output_arguments, set_config, set_inductor,
-    write_results,
+    timed, write_results,
 )
 from gpu_bench import ISSUE, SMALL, bench_config, gpu_spec, run_environment  # noqa: E402  (sibling scripts)
 
@@ -162,17 +162,14 @@ def main() -> None:
     backends = contextlib.nullcontext if args.sdpa_backend == "default" else functools.partial(sdpa_kernel, SDPA_BACKENDS[args.sdpa_backend])
     ids = torch.randint(0, cfg.vocab_size, (batch, seq), device=device, generator=torch.Generator(device).manual_seed(1))
 
-    def step() -> float:
-        if cuda:
-            torch.cuda.synchronize(device)
-        start = time.perf_counter()
+    def train_step() -> None:
         with backends():  # entered at every step: the first one compiles under it
             forward(ids, labels=ids, check_inputs=False).loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        if cuda:
-            torch.cuda.synchronize(device)
-        return time.perf_counter() - start
+
+    def step() -> float:
+        return timed(train_step, device)[0]
 
     first = first_step(step, args.sdpa_backend)  # compiles
     if args.gc == "off":  # what survives the compile is frozen out of every collection, and none runs while timed
@@ -185,7 +182,8 @@ def main() -> None:
     kernel_us, kernels, every = kernel_table(prof, cuda, 1, sys.maxsize)
     kinds: dict[str, float] = {}
     for k in every:
-        kinds[kind_of(k["name"])] = kinds.get(kind_of(k["name"]), 0.0) + k["us_per_step"] / 1e3
+        kind = kind_of(k["name"])
+        kinds[kind] = kinds.get(kind, 0.0) + k["us_per_step"] / 1e3
     card = torch.cuda.get_device_name(device) if cuda else "cpu"
     gpu = gpu_spec(card) if cuda else None
     window = cfg.sliding_window
